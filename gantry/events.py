@@ -1,0 +1,262 @@
+"""The event schemas every stage shares, and their JSON wire format.
+
+Stages never import each other; they agree on these models and on the topics in
+:mod:`gantry.topics`. Every event carries a schema version ``v`` so a reader can tell an old
+message from a malformed one. Timestamps are UTC with millisecond precision.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from gantry.errors import InvalidEvent
+
+SCHEMA_VERSION = 1
+_NOT_PLATE_CHARS = re.compile(r"[^A-Z0-9]")
+
+
+def normalise_plate(text: str) -> str:
+    """Capitals and digits only: 'ab-12 cd' and 'AB12CD' are the same plate."""
+    return _NOT_PLATE_CHARS.sub("", text.upper())
+
+
+def _utc_ms(ts: datetime) -> datetime:
+    ts = ts.astimezone(UTC)
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+def _plate(text: str) -> str:
+    plate = normalise_plate(text)
+    if not 1 <= len(plate) <= 12:
+        raise ValueError("a plate has 1 to 12 letters or digits after normalisation")
+    return plate
+
+
+UtcMs = Annotated[AwareDatetime, AfterValidator(_utc_ms)]
+Plate = Annotated[str, AfterValidator(_plate)]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def now_utc() -> datetime:
+    return _utc_ms(datetime.now(UTC))
+
+
+class Event(BaseModel):
+    """Base of every message: frozen, strict about unknown fields, versioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    v: Literal[1] = SCHEMA_VERSION
+
+
+class BoundingBox(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+
+class Frame(Event):
+    """One camera image on topic ``frames``; the JPEG travels base64-encoded in the JSON."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+    camera_id: Id
+    ts: UtcMs
+    frame_id: Id
+    jpeg: bytes
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+    @field_validator("jpeg")
+    @classmethod
+    def _is_jpeg(cls, data: bytes) -> bytes:
+        if not data.startswith(b"\xff\xd8"):
+            raise ValueError("not a JPEG image (missing SOI marker)")
+        return data
+
+
+class PlateRead(Event):
+    """One plate read by a camera, on topic ``plate_reads``.
+
+    ``read_id`` is the idempotency key everywhere downstream: a read delivered twice is one read.
+    """
+
+    read_id: Id
+    camera_id: Id
+    ts: UtcMs
+    plate: Plate
+    confidence: float = Field(ge=0.0, le=1.0)
+    region: str | None = None
+    direction: Literal["in", "out"] | None = None
+    bbox: BoundingBox | None = None
+    frame_id: str | None = None
+    image_ref: str | None = None
+
+
+class HotlistEntry(Event):
+    """A wanted plate, on the compacted topic ``hotlist`` keyed by plate and list."""
+
+    plate: Plate
+    list: Id
+    reason: str = ""
+    priority: int = Field(default=3, ge=1, le=5, description="1 is the most urgent")
+    valid_from: UtcMs | None = None
+    valid_until: UtcMs | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.list}:{self.plate}"
+
+    def valid_at(self, ts: datetime) -> bool:
+        return (self.valid_from is None or self.valid_from <= ts) and (
+            self.valid_until is None or ts < self.valid_until
+        )
+
+
+class HotlistHit(Event):
+    """A read of a listed plate, on topic ``hotlist_hits``; ``hit_id`` is stable per read and entry."""
+
+    hit_id: Id
+    read_id: Id
+    camera_id: Id
+    ts: UtcMs
+    plate: Plate
+    listed_plate: Plate
+    list: Id
+    reason: str = ""
+    priority: int = Field(ge=1, le=5)
+    match: Literal["exact", "possible"]
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class Journey(Event):
+    """A plate seen at a segment's from-camera and then its to-camera, on topic ``journeys``.
+
+    The plate is pseudonymised (keyed hash) before the event leaves the job.
+    """
+
+    journey_id: Id
+    segment_id: Id
+    plate_pseudonym: Id
+    start_ts: UtcMs
+    end_ts: UtcMs
+    travel_s: float = Field(ge=0)
+    speed_kmh: float = Field(ge=0)
+    from_read_id: Id
+    to_read_id: Id
+    outlier: bool = False
+
+
+class SegmentStats(Event):
+    """Travel-time statistics of one segment over one event-time interval, on ``segment_stats``."""
+
+    stats_id: Id
+    segment_id: Id
+    interval_start: UtcMs
+    interval_end: UtcMs
+    count: int = Field(ge=0, description="journeys used for the statistics (outliers excluded)")
+    outliers: int = Field(ge=0)
+    median_travel_s: float | None = None
+    p85_travel_s: float | None = None
+    mean_speed_kmh: float | None = None
+
+
+class ZoneCharge(Event):
+    """The one charge of a plate in a zone on a charging day, on ``zone_charges``.
+
+    It is re-emitted with a higher ``version`` when later reads change it (read_count, an earlier
+    first read); the warehouse keeps the highest version per ``charge_id``.
+    """
+
+    charge_id: Id
+    zone_id: Id
+    plate: Plate
+    charge_date: date
+    vehicle_class: str
+    status: Literal["charged", "discounted", "exempt"]
+    amount: Decimal = Field(ge=0, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    first_read_ts: UtcMs
+    first_camera_id: Id
+    first_read_id: Id
+    read_count: int = Field(ge=1)
+    version: int = Field(ge=1)
+
+
+class ZoneDay(Event):
+    """A closed charging day of a zone, on ``zone_days``: the billing export waits for it."""
+
+    zone_id: Id
+    charge_date: date
+    charges: int = Field(ge=0)
+    total_amount: Decimal = Field(ge=0, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    closed_at: UtcMs
+
+
+class DeadLetter(Event):
+    """A message a reader could not use, with the reason, on topic ``dead_letters``."""
+
+    source_topic: str
+    partition: int | None = None
+    offset: int | None = None
+    stage: str
+    reason: str
+    payload: str
+    ts: UtcMs = Field(default_factory=now_utc)
+
+
+E = TypeVar("E", bound=Event)
+
+
+def encode(event: Event) -> bytes:
+    return event.model_dump_json(exclude_none=True).encode()
+
+
+def decode(model: type[E], raw: bytes | str | None) -> E:
+    """Parse and validate one message; :class:`InvalidEvent` says why it was rejected."""
+    if raw is None:
+        raise InvalidEvent(f"empty message where a {model.__name__} was expected")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(message)"
+        raise InvalidEvent(f"invalid {model.__name__}: {field}: {first['msg']}") from None
+
+
+def dead_letter(
+    raw: bytes | str | None,
+    reason: str,
+    *,
+    stage: str,
+    source_topic: str,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> DeadLetter:
+    """Wrap a rejected message so nothing is lost: the payload travels with the reason."""
+    if isinstance(raw, bytes):
+        payload = raw.decode("utf-8", errors="backslashreplace")
+    else:
+        payload = raw or ""
+    return DeadLetter(
+        source_topic=source_topic,
+        partition=partition,
+        offset=offset,
+        stage=stage,
+        reason=reason,
+        payload=payload,
+    )

@@ -1,0 +1,70 @@
+"""Kafka clients with the settings every stage shares.
+
+Consumers never auto-commit: a stage commits offsets only after its output is safely written
+(produced and acknowledged, or inserted), which makes every stage at-least-once. Session and poll
+timeouts are short so a group rebalances in seconds when a worker dies or joins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from gantry import topics
+from gantry.config import GantryConfig
+from gantry.events import DeadLetter, encode
+
+log = logging.getLogger(__name__)
+
+
+def producer(bootstrap_servers: str, **settings) -> KafkaProducer:
+    defaults = dict(acks="all", linger_ms=5, max_request_size=8 * 1024 * 1024, retries=10)
+    return KafkaProducer(bootstrap_servers=bootstrap_servers, **(defaults | settings))
+
+
+def consumer(bootstrap_servers: str, group_id: str, topic_names: Iterable[str], **settings) -> KafkaConsumer:
+    defaults = dict(
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=10_000,
+        session_timeout_ms=6_000,
+        heartbeat_interval_ms=1_000,
+        fetch_max_bytes=16 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    return KafkaConsumer(*topic_names, bootstrap_servers=bootstrap_servers, **(defaults | settings))
+
+
+def ensure_topics(config: GantryConfig, bootstrap_servers: str) -> list[str]:
+    """Create the pipeline's topics with the configured partition counts; returns those created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name,
+                config.broker.partitions_for(name),
+                1,
+                topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
+            )
+            for name in topics.ALL
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                log.info("topics were created concurrently")
+        return [t.name for t in wanted]
+    finally:
+        admin.close()
+
+
+def send_dead_letter(producer_: KafkaProducer, letter: DeadLetter) -> None:
+    log.warning("dead letter from %s[%s]@%s: %s", letter.source_topic, letter.partition, letter.offset, letter.reason)
+    producer_.send(topics.DEAD_LETTERS, value=encode(letter))

@@ -1,0 +1,44 @@
+"""Health and metrics for every long-running Gantry process.
+
+Each process serves ``/healthz`` (200 when it is ready to work, 503 otherwise) and Prometheus
+``/metrics`` on one port, so Kubernetes probes and Prometheus scrape the same place. The port
+comes from ``--health-port`` or ``$GANTRY_HEALTH_PORT``; 0 picks a free one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+MESSAGES_IN = Counter("gantry_messages_in", "Messages consumed", ["stage", "topic"])
+MESSAGES_OUT = Counter("gantry_messages_out", "Messages produced or rows written", ["stage", "topic"])
+ERRORS = Counter("gantry_errors", "Messages rejected or failed", ["stage", "reason"])
+
+
+def serve_health(port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Start the health/metrics server in a daemon thread; ``server.server_port`` is the bound port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path == "/metrics":
+                body, status, ctype = generate_latest(), 200, CONTENT_TYPE_LATEST
+            elif self.path == "/healthz":
+                ok = ready()
+                body, status, ctype = (b"ok\n" if ok else b"not ready\n"), (200 if ok else 503), "text/plain"
+            else:
+                body, status, ctype = b"not found\n", 404, "text/plain"
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server

@@ -1,0 +1,79 @@
+"""Commands of the `ingest` stage: push files, run camera readers, serve edge cameras, import reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gantry.cli_support import config_of, console, fail, setup_logging
+from gantry.errors import GantryError
+from gantry.runtime import endpoints
+from ingest.publish import FramePublisher, check_camera
+from ingest.sources import SourceError, frames_of, open_source
+
+app = typer.Typer(help="Bring camera frames and edge-camera plate reads into Gantry", no_args_is_help=True)
+
+
+def parse_start(text: str | None) -> datetime | None:
+    """An ISO 8601 time; one without a zone is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--start: {text!r} is not an ISO 8601 time (like 2026-11-21T08:00:00Z)")
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@app.command("file")
+def ingest_file(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., help="an image, a folder of images, or a video file"),
+    camera: str = typer.Option(..., "--camera", help="the camera id the frames belong to"),
+    fps: float | None = typer.Option(None, "--fps", min=0.001, help="video sampling rate [default: ingest.fps]"),
+    start: str | None = typer.Option(None, "--start", help="ISO time of the first frame"),
+    motion: bool = typer.Option(False, "--motion/--no-motion", help="skip video frames while nothing moves"),
+) -> None:
+    """Push one image, image folder or video file to topic `frames` and wait for the broker's acks."""
+    setup_logging()
+    config = config_of(ctx)
+    settings = config.ingest
+    try:
+        check_camera(config, camera)
+        source = open_source(
+            path,
+            fps=fps or settings.fps,
+            start=parse_start(start),
+            motion=settings.motion if motion else None,
+        )
+        publisher = FramePublisher(endpoints(config).bootstrap_servers)
+    except (GantryError, SourceError) as exc:
+        fail(str(exc))
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"{path.name} → frames", total=source.expected or None)
+            for frame in frames_of(source, camera, settings):
+                publisher.send(frame)
+                progress.advance(task)
+            acked, failed = publisher.flush()
+    except SourceError as exc:
+        fail(str(exc))
+    finally:
+        publisher.close()
+    if failed:
+        fail(f"{failed} of {acked + failed} frames were not acknowledged by the broker", code=1)
+    typer.echo(f"sent {acked} frames from {path} (camera {camera})")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

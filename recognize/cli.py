@@ -1,0 +1,64 @@
+"""``gantry eval recognition``: accuracy and speed of the Recognizer on a benchmark folder."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+
+eval_app = typer.Typer(help="Evaluate Gantry components on labelled data.", no_args_is_help=True)
+
+
+@eval_app.callback()
+def _main() -> None:
+    """Keep ``recognition`` a named sub-command even while it is the only one."""
+
+
+@eval_app.command("recognition")
+def recognition(
+    directory: Path = typer.Argument(..., help="Folder of NAME.jpg + NAME.txt (OpenALPR benchmark layout)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object as the last stdout line."),
+    preset: str = typer.Option("accurate", "--preset", help="fast | accurate"),
+    backend: str = typer.Option("onnx-cpu", "--backend", help="onnx-cpu | onnx-cuda | tensorrt"),
+    misses: Path = typer.Option(Path("eval-misses.json"), "--misses", help="Where to write misses."),
+) -> None:
+    """Exact-match rate, false reads and throughput of plate recognition on DIRECTORY."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from recognize.evaluation import AnnotationError, Sample, evaluate, load_dataset
+    from recognize.recognizer import Recognizer
+
+    err = Console(stderr=True)
+    try:
+        samples = load_dataset(directory)
+    except AnnotationError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    recognizer = Recognizer(preset=preset, backend=backend)
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"recognition ({preset})", total=len(samples))
+
+        def tracked(items: Iterable[Sample]) -> Iterable[Sample]:
+            for item in items:
+                yield item
+                bar.advance(task)
+
+        report = evaluate(recognizer.read, samples, tracked)
+    summary = {"preset": preset, "backend": backend, **report.summary(), "misses_file": str(misses)}
+    misses.write_text(json.dumps(report.misses(), indent=2) + "\n", encoding="utf-8")
+    err.print(f"misses written to {misses}")
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        for key, value in summary.items():
+            typer.echo(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    eval_app()

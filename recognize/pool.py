@@ -1,0 +1,191 @@
+"""The recognizer pool: Ray actors that turn ``frames`` into ``plate_reads``.
+
+One driver consumes frames from Kafka and fans batches out to ``recognize.actors`` Ray actors,
+each holding one loaded :class:`~recognize.recognizer.Recognizer`. Offsets are committed only
+after every read of the batch has been acknowledged by the broker, so a crash anywhere replays
+the batch (at-least-once); read ids are derived from the frame and the plate, so the replay
+produces the same reads and downstream stages drop the repeats. Ray restarts a crashed actor;
+the driver re-sends that actor's frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import typer
+
+from gantry import topics
+from gantry.cli_support import config_of
+from gantry.config import RecognizeConfig
+from gantry.events import BoundingBox, Frame, InvalidEvent, PlateRead, dead_letter, decode, encode
+from gantry.ids import stable_id
+from gantry.kafka import consumer, producer, send_dead_letter
+from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
+from gantry.runtime import endpoints
+
+log = logging.getLogger(__name__)
+STAGE = "recognize"
+GROUP_ID = "gantry-recognizer"
+ACTOR_RETRIES = 3
+
+pool_app = typer.Typer(help="The recognizer pool (Ray actors reading plates from frames).", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class FrameRead:
+    """What an actor sends back: plain values, cheap to move between processes."""
+
+    plate: str
+    confidence: float
+    region: str | None
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class FrameReader:
+    """The body of one Ray actor: decodes JPEGs and runs the recognizer on a batch."""
+
+    def __init__(self, settings: RecognizeConfig, threads: int) -> None:
+        from recognize.recognizer import Recognizer
+
+        self.recognizer = Recognizer(
+            preset=settings.preset,
+            backend=settings.backend,
+            regions=tuple(settings.regions),
+            min_confidence=settings.min_confidence,
+            threads=threads,
+        )
+
+    def ping(self) -> bool:
+        return True
+
+    def read(self, jpegs: list[bytes]) -> list[list[FrameRead]]:
+        import cv2
+
+        images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
+        results = self.recognizer.read_batch([im for im in images if im is not None])
+        by_image = iter(results)
+        return [
+            [] if im is None else [
+                FrameRead(r.plate, r.confidence, r.region, r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h)
+                for r in next(by_image)
+            ]
+            for im in images
+        ]
+
+
+def plate_reads(frame: Frame, found: list[FrameRead]) -> list[PlateRead]:
+    """The reads of one frame; the id is stable so a replayed frame yields the same reads."""
+    return [
+        PlateRead(
+            read_id=stable_id("frame-read", frame.frame_id, r.plate),
+            camera_id=frame.camera_id,
+            ts=frame.ts,
+            plate=r.plate,
+            confidence=round(r.confidence, 4),
+            region=r.region,
+            bbox=BoundingBox(x=max(r.x, 0), y=max(r.y, 0), w=max(r.w, 1), h=max(r.h, 1)),
+            frame_id=frame.frame_id,
+        )
+        for r in found
+    ]
+
+
+class Pool:
+    """The driver: owns the Kafka consumer/producer and the actors."""
+
+    def __init__(self, settings: RecognizeConfig, ray_address: str | None) -> None:
+        import ray
+
+        from recognize.backends import num_gpus_for
+
+        cores = os.cpu_count() or 1
+        if not ray.is_initialized():
+            local = {} if ray_address else {
+                "num_cpus": max(cores, settings.actors),
+                "object_store_memory": 200 * 1024 * 1024,
+            }
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, **local)
+        self._ray = ray
+        remote = ray.remote(FrameReader).options(
+            num_cpus=1,
+            num_gpus=num_gpus_for(settings.backend),
+            max_restarts=-1,
+            max_task_retries=ACTOR_RETRIES,
+        )
+        # Locally the actors share this machine's cores; on a cluster each has its own.
+        threads = 0 if ray_address else max(1, cores // settings.actors)
+        self.actors = [remote.remote(settings, threads) for _ in range(settings.actors)]
+        ray.get([a.ping.remote() for a in self.actors])
+        self.batch_size = settings.batch_size
+
+    def read(self, frames: list[Frame]) -> list[list[FrameRead]]:
+        """Split the frames into one chunk per actor and gather the results in order."""
+        chunk = max(1, -(-len(frames) // len(self.actors)))
+        chunks = [frames[i : i + chunk] for i in range(0, len(frames), chunk)]
+        futures = [
+            actor.read.remote([f.jpeg for f in part]) for actor, part in zip(self.actors, chunks, strict=False)
+        ]
+        return [found for part in self._ray.get(futures) for found in part]
+
+
+def run(config, health_port: int, stop: threading.Event) -> None:
+    ends = endpoints(config)
+    settings = config.recognize
+    pool = Pool(settings, ends.ray_address)
+    serve_health(health_port, ready=lambda: not stop.is_set())
+    source = consumer(
+        ends.bootstrap_servers, GROUP_ID, [topics.FRAMES], max_poll_records=settings.batch_size * settings.actors
+    )
+    sink = producer(ends.bootstrap_servers)
+    log.info("recognizer pool ready: %d actor(s), backend %s", len(pool.actors), settings.backend)
+    try:
+        while not stop.is_set():
+            batch = source.poll(timeout_ms=500)
+            if not batch:
+                continue
+            frames: list[Frame] = []
+            for tp, messages in batch.items():
+                for msg in messages:
+                    MESSAGES_IN.labels(STAGE, tp.topic).inc()
+                    try:
+                        frames.append(decode(Frame, msg.value))
+                    except InvalidEvent as exc:
+                        ERRORS.labels(STAGE, "invalid_frame").inc()
+                        send_dead_letter(sink, dead_letter(
+                            msg.value, str(exc), stage=STAGE, source_topic=tp.topic,
+                            partition=tp.partition, offset=msg.offset,
+                        ))
+            if frames:
+                for frame, found in zip(frames, pool.read(frames), strict=True):
+                    for read in plate_reads(frame, found):
+                        sink.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+                        MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
+            sink.flush()
+            source.commit()
+    finally:
+        source.close()
+        sink.close()
+
+
+@pool_app.command("pool")
+def pool_command(
+    ctx: typer.Context,
+    health_port: int = typer.Option(0, envvar="GANTRY_HEALTH_PORT", help="/healthz and /metrics port"),
+) -> None:
+    """Consume frames, read plates on Ray actors, produce plate reads (runs until stopped)."""
+    config = config_of(ctx)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.monotonic()
+    run(config, health_port, stop)
+    log.info("recognizer pool stopped after %.0f s", time.monotonic() - started)

@@ -1,0 +1,86 @@
+"""The Faust application that turns ``plate_reads`` into hits, journeys and charges.
+
+One app id for every worker: Faust splits the partitions of ``plate_reads`` among the workers
+of the group, so adding a worker adds capacity. The app is built by :func:`create_app` rather
+than at import time because the broker address and the camera/segment/zone register come from
+the Gantry configuration of the running command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faust
+
+from gantry import topics
+from gantry.config import GantryConfig
+from stream_jobs.hotlist.feed import HotlistFeed
+from stream_jobs.hotlist.rules import HotlistIndex
+
+APP_ID = "gantry-jobs"
+
+
+@dataclass
+class Jobs:
+    """What the agents share: the app, its topics, the configuration and the hotlist copy."""
+
+    app: faust.App
+    config: GantryConfig
+    hotlist: HotlistIndex
+    feed: HotlistFeed | None
+    known_cameras: frozenset[str]
+    topics: dict[str, faust.TopicT] = field(default_factory=dict)
+
+    def topic(self, name: str) -> faust.TopicT:
+        if name not in self.topics:
+            self.topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
+        return self.topics[name]
+
+
+def create_app(
+    config: GantryConfig, bootstrap_servers: str | None, *, worker_index: int = 0, data_dir: Path | None = None
+) -> Jobs:
+    """Build the app and register every job's agents; ``bootstrap_servers=None`` gives ``memory://``
+    (for agent tests with ``test_context``)."""
+    state_dir = data_dir or config.data_dir / "stream_jobs" / f"worker-{worker_index}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        APP_ID,
+        broker=f"kafka://{bootstrap_servers}" if bootstrap_servers else "memory://",
+        store="memory://",
+        datadir=str(state_dir),
+        processing_guarantee="at_least_once",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=config.broker.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        stream_recovery_delay=0.1,
+        stream_wait_empty=False,
+        producer_linger=0.002,
+    )
+    index = HotlistIndex()
+    feed = HotlistFeed(bootstrap_servers, index, loop=app.loop, beacon=app.beacon) if bootstrap_servers else None
+    jobs = Jobs(app, config, index, feed, frozenset(c.id for c in config.cameras))
+    if feed is not None:
+        app.service(feed)
+
+    from stream_jobs.hotlist import agents as hotlist_agents
+
+    hotlist_agents.register(jobs)
+    return jobs
+
+
+def read_topic(jobs: Jobs) -> faust.TopicT:
+    return jobs.topic(topics.PLATE_READS)
+
+
+def ready(jobs: Jobs) -> bool:
+    """Ready to screen: the hotlist is fully loaded and the worker holds partitions of the reads."""
+    if jobs.feed is None or not jobs.feed.loaded.is_set() or jobs.app.rebalancing:
+        return False
+    return bool(jobs.app.consumer.assignment())

@@ -1,0 +1,88 @@
+"""Hotlist matching: which listed plates a read is, or might be.
+
+OCR confuses a few glyph pairs (O/0, I/1, B/8, S/5, Z/2). A read that differs from a listed plate
+in exactly one such character is reported as a *possible* hit rather than dropped, because a
+missed stolen car costs more than an officer glancing at a near-miss. Matching is a handful of
+dictionary look-ups per read, so it stays cheap with hundreds of thousands of entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gantry.events import HotlistEntry, HotlistHit, PlateRead
+from gantry.ids import stable_id
+
+CONFUSABLE_PAIRS = (("O", "0"), ("I", "1"), ("B", "8"), ("S", "5"), ("Z", "2"))
+_COUNTERPART = {a: b for a, b in CONFUSABLE_PAIRS} | {b: a for a, b in CONFUSABLE_PAIRS}
+
+
+def confusable_variants(plate: str) -> Iterator[str]:
+    """Every plate that differs from ``plate`` in exactly one OCR-confusable character."""
+    for i, char in enumerate(plate):
+        if (other := _COUNTERPART.get(char)) is not None:
+            yield plate[:i] + other + plate[i + 1 :]
+
+
+class HotlistIndex:
+    """The current hotlist, keyed by plate, built from the compacted ``hotlist`` topic.
+
+    The topic is keyed ``list:plate`` and a tombstone (empty value) removes an entry, so applying
+    the topic in order from the beginning always reproduces the current list.
+    """
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, HotlistEntry] = {}
+        self._by_plate: dict[str, dict[str, HotlistEntry]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def put(self, entry: HotlistEntry) -> None:
+        self.remove(entry.key)
+        self._by_key[entry.key] = entry
+        self._by_plate.setdefault(entry.plate, {})[entry.key] = entry
+
+    def remove(self, key: str) -> None:
+        old = self._by_key.pop(key, None)
+        if old is not None:
+            on_plate = self._by_plate[old.plate]
+            del on_plate[key]
+            if not on_plate:
+                del self._by_plate[old.plate]
+
+    def entries(self) -> list[HotlistEntry]:
+        return sorted(self._by_key.values(), key=lambda e: (e.list, e.plate))
+
+    def on_plate(self, plate: str) -> Iterator[HotlistEntry]:
+        yield from self._by_plate.get(plate, {}).values()
+
+
+def hit_id(read_id: str, entry: HotlistEntry) -> str:
+    """Stable per read and entry, so a replayed read raises the same hit (and one webhook delivery)."""
+    return stable_id("hit", read_id, entry.list, entry.plate)
+
+
+def match(read: PlateRead, index: HotlistIndex) -> list[HotlistHit]:
+    """The hits a read raises: exact matches, then possible ones, each only inside its validity."""
+    candidates = [(entry, "exact") for entry in index.on_plate(read.plate)]
+    candidates += [
+        (entry, "possible") for variant in confusable_variants(read.plate) for entry in index.on_plate(variant)
+    ]
+    return [
+        HotlistHit(
+            hit_id=hit_id(read.read_id, entry),
+            read_id=read.read_id,
+            camera_id=read.camera_id,
+            ts=read.ts,
+            plate=read.plate,
+            listed_plate=entry.plate,
+            list=entry.list,
+            reason=entry.reason,
+            priority=entry.priority,
+            match=kind,
+            confidence=read.confidence,
+        )
+        for entry, kind in candidates
+        if entry.valid_at(read.ts)
+    ]

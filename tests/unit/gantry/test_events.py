@@ -1,0 +1,85 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from gantry.events import (
+    Frame,
+    HotlistEntry,
+    InvalidEvent,
+    PlateRead,
+    dead_letter,
+    decode,
+    encode,
+    normalise_plate,
+)
+
+JPEG = b"\xff\xd8\xff\xe0fake-but-marked-jpeg"
+
+
+def read(**changes):
+    fields = dict(read_id="r1", camera_id="cam1", ts=datetime(2026, 3, 1, 8, 0, tzinfo=UTC), plate="AB12CDE",
+                  confidence=0.9)
+    return PlateRead(**(fields | changes))
+
+
+def test_plate_is_normalised_to_capitals_and_digits():
+    assert normalise_plate(" ab-12 cde ") == "AB12CDE"
+    assert read(plate="ab 12-cde").plate == "AB12CDE"
+
+
+def test_plate_read_round_trips_through_the_wire_format():
+    original = read(direction="in", frame_id="f1")
+    assert decode(PlateRead, encode(original)) == original
+    assert b'"v":1' in encode(original)
+
+
+def test_timestamps_become_utc_milliseconds():
+    cet = timezone(timedelta(hours=1))
+    r = read(ts=datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=cet))
+    assert r.ts == datetime(2026, 3, 1, 8, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        (b"not json", "(message)"),
+        (b'{"read_id":"r","camera_id":"c","ts":"2026-03-01T08:00:00Z","plate":"AB1","confidence":1.5}', "confidence"),
+        (b'{"read_id":"r","camera_id":"c","ts":"2026-03-01T08:00:00","plate":"AB1","confidence":0.5}', "ts"),
+        (b'{"read_id":"r","camera_id":"c","ts":"2026-03-01T08:00:00Z","plate":"--","confidence":0.5}', "plate"),
+        (b'{"read_id":"r","camera_id":"c","ts":"2026-03-01T08:00:00Z","plate":"AB1","confidence":0.5,"x":1}', "x"),
+        (b'{"v":2,"read_id":"r","camera_id":"c","ts":"2026-03-01T08:00:00Z","plate":"AB1","confidence":0.5}', "v"),
+    ],
+)
+def test_invalid_reads_are_rejected_with_the_field_named(raw, named):
+    with pytest.raises(InvalidEvent) as err:
+        decode(PlateRead, raw)
+    assert f": {named}:" in str(err.value)
+
+
+def test_empty_message_is_rejected():
+    with pytest.raises(InvalidEvent, match="empty message"):
+        decode(PlateRead, None)
+
+
+def test_frame_carries_jpeg_as_base64_and_rejects_other_bytes():
+    frame = Frame(camera_id="cam1", ts=datetime.now(UTC), frame_id="f", jpeg=JPEG, width=10, height=10)
+    assert decode(Frame, encode(frame)).jpeg == JPEG
+    bad = encode(frame).replace(b'"jpeg":"', b'"jpeg":"iVBO')
+    with pytest.raises(InvalidEvent, match="jpeg"):
+        decode(Frame, bad)
+
+
+def test_hotlist_validity_window_is_half_open():
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    entry = HotlistEntry(plate="AB12CDE", list="stolen", valid_from=start, valid_until=start + timedelta(days=1))
+    assert not entry.valid_at(start - timedelta(seconds=1))
+    assert entry.valid_at(start)
+    assert not entry.valid_at(start + timedelta(days=1))
+    assert entry.key == "stolen:AB12CDE"
+
+
+def test_dead_letter_keeps_the_payload_and_reason():
+    letter = dead_letter(b"\xffbroken", "invalid PlateRead: ts", stage="jobs", source_topic="plate_reads",
+                         partition=2, offset=41)
+    assert letter.payload == "\\xffbroken"
+    assert (letter.partition, letter.offset, letter.reason) == (2, 41, "invalid PlateRead: ts")
