@@ -17,6 +17,11 @@ from ingest.sources import SourceError, frames_of, open_source
 app = typer.Typer(help="Bring camera frames and edge-camera plate reads into Gantry", no_args_is_help=True)
 
 
+@app.callback()
+def _group() -> None:
+    """Bring camera frames and edge-camera plate reads into Gantry."""
+
+
 def parse_start(text: str | None) -> datetime | None:
     """An ISO 8601 time; one without a zone is taken as UTC."""
     if text is None:

@@ -7,7 +7,6 @@ re-encoded so that a 4K camera does not put 2 MB messages on the ``frames`` topi
 
 from __future__ import annotations
 
-import base64
 import math
 from datetime import datetime
 
@@ -41,7 +40,7 @@ def make_frame(camera_id: str, origin: str, ts: datetime, image: np.ndarray, set
         camera_id=camera_id,
         ts=ts,
         frame_id=stable_id(camera_id, origin),
-        jpeg=base64.b64encode(jpeg),
+        jpeg=jpeg,
         width=width,
         height=height,
     )

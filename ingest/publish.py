@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from kafka.errors import KafkaError, NoBrokersAvailable
+from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from gantry import kafka, topics
@@ -34,11 +34,11 @@ def check_camera(config: GantryConfig, camera_id: str) -> None:
 
 
 class FramePublisher:
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, connect_timeout_s: float = 10.0) -> None:
         try:
-            self._producer = kafka.producer(bootstrap_servers)
-        except NoBrokersAvailable:
-            raise GantryError(f"cannot reach the broker at {bootstrap_servers}") from None
+            self._producer = kafka.producer(bootstrap_servers, bootstrap_timeout_ms=int(connect_timeout_s * 1000))
+        except KafkaError as exc:
+            raise GantryError(f"cannot reach the broker at {bootstrap_servers}: {exc}") from None
         self._pending: list[FutureRecordMetadata] = []
 
     def send(self, frame: Frame) -> None:

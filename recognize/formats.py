@@ -48,11 +48,14 @@ DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
     "br": ("LLLNLNN", "LLLNNNN"),  # Mercosur, pre-Mercosur
 }
 
-# Look-alike characters by class, used when the model gives the other class (almost) no mass.
-DIGIT_FOR_LETTER = {"O": "0", "D": "0", "Q": "0", "I": "1", "Z": "2", "B": "8", "S": "5",
-                    "G": "6", "T": "7", "A": "4"}
-LETTER_FOR_DIGIT = {"0": "O", "1": "I", "2": "Z", "8": "B", "5": "S", "6": "G", "7": "T", "4": "A"}
-LOOKALIKE_FACTOR = 0.7  # a look-alike substitution keeps this share of the read character's probability
+# Look-alike characters by class, used when the model gives the other class (almost) no mass,
+# with the share of the read character's probability a substitution keeps: O/0 and I/1 are
+# drawn identically in many plate fonts, B/8, S/5, Z/2, G/6 are close, the rest are a stretch.
+DIGIT_FOR_LETTER = {"O": ("0", 0.9), "D": ("0", 0.7), "Q": ("0", 0.6), "I": ("1", 0.9),
+                    "Z": ("2", 0.7), "B": ("8", 0.7), "S": ("5", 0.7), "G": ("6", 0.7),
+                    "T": ("7", 0.5), "A": ("4", 0.5)}
+LETTER_FOR_DIGIT = {"0": ("O", 0.9), "1": ("I", 0.9), "2": ("Z", 0.7), "8": ("B", 0.7),
+                    "5": ("S", 0.7), "6": ("G", 0.7), "7": ("T", 0.5), "4": ("A", 0.5)}
 MIN_CHAR_PROB = 0.05  # below this a position does not fit the class the format demands
 
 _TOKEN = re.compile(r"([LNA])(?:\{(\d+)(?:,(\d+))?\})?")
@@ -156,6 +159,6 @@ def best_of_class(read: CharRead, i: int, cls: str) -> tuple[str, float]:
     alts = read.alternatives[i][offset : offset + len(allowed)]
     j = int(np.argmax(alts))
     table = LETTER_FOR_DIGIT if cls == "L" else DIGIT_FOR_LETTER
-    if ch in table and p * LOOKALIKE_FACTOR > alts[j]:
-        return table[ch], p * LOOKALIKE_FACTOR
+    if ch in table and p * table[ch][1] > alts[j]:
+        return table[ch][0], p * table[ch][1]
     return allowed[j], float(alts[j])

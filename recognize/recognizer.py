@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from recognize.base import BoundingBox, Candidate, CharRead, PlateResult
-from recognize.detector import DBDetector
+from recognize.detector import (DBDetector, background_spill, line_height, line_width,
+                                order_quad, rectify)
 from recognize.formats import FormatMatcher
 from recognize.ocr import CTCRecognizer
 
@@ -33,8 +34,12 @@ PRESETS: dict[str, Preset] = {
 }
 
 MIN_CHARS, MAX_CHARS = 4, 8
-TRIM_PENALTY = 0.95  # per character dropped from the ends (country band, frame edge, sticker)
-UNMATCHED_FACTOR = 0.8  # reads that fit no format (vanity plates) must be that much surer
+TRIM_PENALTY = 0.6  # per confidently read character dropped from the ends (band, screw, sticker)
+SPILL_WEIGHT = 0.6  # confidence lost by text whose background runs on (not a bounded plate panel)
+UNMATCHED_FACTOR = 0.6  # reads that fit no format (vanity plates) lose to a 1-substitution match...
+VANITY_MIN_CHAR = 0.8  # ...need every character read at least this surely...
+VANITY_MIN_CHARS = 5  # ...this many characters...
+VANITY_MAX_SPILL = 0.1  # ...and sit on a clearly bounded, light panel
 MIN_TEXT_HEIGHT = 8  # px; smaller text cannot be read reliably at 48 px model height
 
 
@@ -43,14 +48,6 @@ class Interpretation:
     plate: str
     confidence: float
     region: str | None
-
-
-def line_height(quad: np.ndarray) -> float:
-    return float(max(np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1])))
-
-
-def line_width(quad: np.ndarray) -> float:
-    return float(max(np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[3])))
 
 
 def same_line(a: Candidate, b: Candidate) -> bool:
@@ -65,8 +62,6 @@ def same_line(a: Candidate, b: Candidate) -> bool:
 
 
 def merge_quads(quads: list[np.ndarray]) -> np.ndarray:
-    from recognize.detector import order_quad
-
     return order_quad(cv2.boxPoints(cv2.minAreaRect(np.concatenate(quads).astype(np.float32))))
 
 
@@ -92,26 +87,28 @@ def plausible(c: Candidate) -> bool:
     return h >= MIN_TEXT_HEIGHT and 1.5 <= w / max(h, 1e-6) <= 12.0
 
 
-def rectify(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Perspective-warp the quad to an upright rectangle."""
-    w = max(int(round(line_width(quad))), 1)
-    h = max(int(round(line_height(quad))), 1)
-    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
-    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-    return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-
-
 def slice_read(read: CharRead, start: int, stop: int) -> CharRead:
     return CharRead(read.text[start:stop], read.char_probs[start:stop],
                     read.alternatives[start:stop], read.charset)
 
 
-def interpret(read: CharRead, matcher: FormatMatcher) -> Interpretation | None:
-    """Best plate reading of an OCR line, allowing up to 2 leading and 1 trailing extra chars."""
-    best: Interpretation | None = None
+def interpret(read: CharRead, matcher: FormatMatcher, *, dark_on_light: bool,
+              spill: float) -> Interpretation | None:
+    """Best plate reading of an OCR line, or None if it does not look like a plate.
+
+    Up to 2 leading and 1 trailing characters may be dropped (country band, frame screws,
+    stickers) at a cost.  Lines that fit no format are only kept as vanity plates when the
+    read and the plate-panel evidence are both strong.
+    """
     n = len(read.text)
-    if MIN_CHARS <= n <= MAX_CHARS:
+    best: Interpretation | None = None
+    if (VANITY_MIN_CHARS <= n <= MAX_CHARS and min(read.char_probs) >= VANITY_MIN_CHAR
+            and dark_on_light and spill <= VANITY_MAX_SPILL):
         best = Interpretation(read.text, read.confidence * UNMATCHED_FACTOR, None)
+    if not any(c.isdigit() for c in read.text):
+        # Plates mix letters and digits; all-letter words (brands, signs) only become a plate
+        # through a forced O->0 or S->5, so they are judged as vanity plates instead.
+        return best
     for lead in range(3):
         for tail in range(2):
             if not MIN_CHARS <= n - lead - tail <= MAX_CHARS:
@@ -119,7 +116,9 @@ def interpret(read: CharRead, matcher: FormatMatcher) -> Interpretation | None:
             m = matcher.match(slice_read(read, lead, n - tail))
             if m is None:
                 continue
-            conf = m.score * TRIM_PENALTY ** (lead + tail)
+            dropped = read.char_probs[:lead] + read.char_probs[n - tail :]
+            trim = float(np.prod([1.0 - (1.0 - TRIM_PENALTY) * p for p in dropped]))
+            conf = m.score * trim * (1.0 - SPILL_WEIGHT * spill)
             if best is None or conf > best.confidence:
                 best = Interpretation(m.plate, conf, m.region)
     return best
@@ -152,9 +151,13 @@ class Recognizer:
         if not cands:
             return []
         reads = self.ocr.read_chars([rectify(image_bgr, c.quad) for c in cands])
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         found: list[PlateResult] = []
         for cand, read in zip(cands, reads):
-            interp = interpret(read, self.matcher)
+            if len(read.text) < MIN_CHARS:
+                continue
+            light, spill = background_spill(gray, cand.quad)
+            interp = interpret(read, self.matcher, dark_on_light=light, spill=spill)
             if interp is not None and interp.confidence >= self.min_confidence:
                 found.append(PlateResult(interp.plate, round(interp.confidence, 4), interp.region,
                                          cand.bbox))
@@ -164,10 +167,23 @@ class Recognizer:
         return [self.read(im) for im in images]
 
 
+def near_below_or_above(a: BoundingBox, b: BoundingBox) -> bool:
+    """Whether ``a`` is text stacked on the plate ``b`` (dealer frame, state name, slogan)."""
+    x_overlap = min(a.x + a.w, b.x + b.w) - max(a.x, b.x) > 0
+    gap = max(a.y - (b.y + b.h), b.y - (a.y + a.h))
+    return x_overlap and gap < 1.5 * b.h
+
+
 def select(results: list[PlateResult]) -> list[PlateResult]:
-    """Greedy non-maximum suppression: one read per plate location, the most confident."""
+    """Greedy non-maximum suppression: one read per plate, the most confident.
+
+    Reads that fit no format are also dropped when stacked on a format-matching plate read.
+    """
     kept: list[PlateResult] = []
     for r in sorted(results, key=lambda r: -r.confidence):
-        if not any(overlaps(r.bbox, k.bbox) for k in kept):
-            kept.append(r)
+        if any(overlaps(r.bbox, k.bbox) for k in kept):
+            continue
+        if r.region is None and any(k.region and near_below_or_above(r.bbox, k.bbox) for k in kept):
+            continue
+        kept.append(r)
     return kept

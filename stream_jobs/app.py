@@ -8,14 +8,19 @@ the Gantry configuration of the running command.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import faust
 
-from gantry import topics
 from gantry.config import GantryConfig
+from gantry.events import PlateRead
+from stream_jobs import tracking
+from stream_jobs.charges import agents as charge_agents
+from stream_jobs.hotlist import agents as hotlist_agents
 from stream_jobs.hotlist.feed import HotlistFeed
+from stream_jobs.journeys import agents as journey_agents
 from stream_jobs.hotlist.rules import HotlistIndex
 
 APP_ID = "gantry-jobs"
@@ -31,6 +36,7 @@ class Jobs:
     feed: HotlistFeed | None
     known_cameras: frozenset[str]
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
+    forward_by_plate: Callable[[PlateRead], Awaitable] | None = None
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self.topics:
@@ -69,14 +75,9 @@ def create_app(
     if feed is not None:
         app.service(feed)
 
-    from stream_jobs.hotlist import agents as hotlist_agents
-
-    hotlist_agents.register(jobs)
+    for job in (tracking, journey_agents, charge_agents, hotlist_agents):
+        job.register(jobs)
     return jobs
-
-
-def read_topic(jobs: Jobs) -> faust.TopicT:
-    return jobs.topic(topics.PLATE_READS)
 
 
 def ready(jobs: Jobs) -> bool:

@@ -34,9 +34,9 @@ def worker(
     try:
         bootstrap = endpoints(config).bootstrap_servers
         ensure_topics(config, bootstrap)
+        jobs = create_app(config, bootstrap, worker_index=worker_index)
     except GantryError as exc:
         fail(str(exc))
-    jobs = create_app(config, bootstrap, worker_index=worker_index)
     server = serve_health(health_port, ready=lambda: ready(jobs))
     log.info("stream jobs worker %d: health on port %d", worker_index, server.server_port)
     faust.Worker(jobs.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()

@@ -30,3 +30,5 @@ def register(jobs) -> None:
             for hit in match(read, jobs.hotlist):
                 await hits.send(key=hit.plate.encode(), value=encode(hit))
                 MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS).inc()
+            if jobs.forward_by_plate is not None:
+                await jobs.forward_by_plate(read)

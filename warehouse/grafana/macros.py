@@ -39,6 +39,25 @@ class TimeRange:
 
 
 Selection = str | Sequence[str]
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_s(text: str) -> int:
+    """Seconds in a Grafana duration such as ``30s``, ``5m``, ``1h``, ``1d``."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (expected a number and one of s, m, h, d, w)")
+    return int(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+def panel_interval_s(start: datetime, end: datetime, min_interval: str | None, max_points: int = 300) -> int:
+    """The bucket Grafana picks: the range over the panel's points, never below its min interval.
+
+    Grafana rounds to "nice" steps; whole minutes are close enough for the report and tests.
+    """
+    auto = max(60, -(-int((end - start).total_seconds() / max_points) // 60) * 60)
+    return max(auto, duration_s(min_interval) if min_interval else 1)
 
 
 def expand(sql: str, time_range: TimeRange, variables: Mapping[str, Selection] | None = None) -> str:

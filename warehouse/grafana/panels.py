@@ -15,13 +15,13 @@ DATASOURCE_UID = "gantry-clickhouse"
 DATASOURCE_NAME = "Gantry ClickHouse"
 DATASOURCE_REF: dict[str, str] = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
 
-Style = Literal["lines", "daily", "bars", "table", "matrix", "map", "pie"]
+Style = Literal["lines", "columns", "bars", "table", "matrix", "map", "pie"]
 
 # Grafana panel plugin per style; "matrix" is a table whose cells are coloured by value (a
 # weekday x hour heatmap: Grafana's heatmap panel needs a time axis, which hour-of-day is not).
 _PANEL_TYPE: dict[Style, str] = {
     "lines": "timeseries",
-    "daily": "timeseries",
+    "columns": "timeseries",
     "bars": "barchart",
     "table": "table",
     "matrix": "table",
@@ -58,7 +58,7 @@ class Panel:
 
     @property
     def is_time_series(self) -> bool:
-        return self.style in ("lines", "daily")
+        return self.style in ("lines", "columns")
 
     def target(self) -> dict[str, Any]:
         return {
@@ -86,7 +86,7 @@ class Panel:
         return panel
 
     def _field_defaults(self) -> dict[str, Any]:
-        if self.style == "daily":
+        if self.style == "columns":
             return {"custom": {"drawStyle": "bars", "fillOpacity": 80}}
         if self.style == "lines":
             return {"custom": {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10}}

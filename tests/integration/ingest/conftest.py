@@ -91,6 +91,12 @@ def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s:
 
 
 @pytest.fixture(scope="session")
+def topic_records():
+    """``read_topic`` as a fixture: test modules cannot import from a conftest."""
+    return read_topic
+
+
+@pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     server = Broker()
     server.start()

@@ -32,13 +32,6 @@ def write(tmp_path, text):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in list(__import__("os").environ):
-        if name.startswith("GANTRY_"):
-            monkeypatch.delenv(name)
-
-
 def test_defaults_describe_the_embedded_stack(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     config = load_config()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -99,8 +100,6 @@ def test_image_folder_in_name_order_timed_by_start_and_fps(tmp_path: Path) -> No
 def test_image_without_start_takes_the_file_time(tmp_path: Path) -> None:
     (path,) = write_images(tmp_path, 1)
     stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
-    import os
-
     os.utime(path, (stamp, stamp))
     (frame,) = frames_of(open_source(path, fps=1), "c1", IngestConfig())
     assert frame.ts == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -1,0 +1,114 @@
+"""Congestion-zone tariffs: when a day is charged, and what one plate owes for it.
+
+Everything is decided in the zone's local time (a London charge day starts at midnight in
+London, summer or winter). A plate owes at most one charge per zone per charging day, however
+many cameras read it; the charge remembers the first read inside charging hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from gantry.config import WEEKDAYS, ChargingHours, PlateException, Tariff, Zone
+from gantry.events import ZoneCharge, ZoneDay, normalise_plate
+from gantry.ids import stable_id
+from stream_jobs.passages import Passage
+
+CENT = Decimal("0.01")
+
+
+def local_day(ts: datetime, tariff: Tariff) -> date:
+    return ts.astimezone(ZoneInfo(tariff.timezone)).date()
+
+
+def hours_on(day: date, tariff: Tariff) -> list[ChargingHours]:
+    """The charging hours of a local date: none on no-charge dates, holiday hours on holidays."""
+    if any(r.start <= day <= r.end for r in tariff.no_charge):
+        return []
+    if day in tariff.holidays:
+        return tariff.holiday_hours
+    return tariff.hours.get(WEEKDAYS[day.weekday()], [])
+
+
+def is_charging(ts: datetime, tariff: Tariff) -> bool:
+    local = ts.astimezone(ZoneInfo(tariff.timezone))
+    clock = local.time().replace(tzinfo=None)
+    return any(
+        h.start <= clock and (h.end == time(0) or clock < h.end) for h in hours_on(local.date(), tariff)
+    )
+
+
+def day_end(day: date, tariff: Tariff) -> datetime:
+    """The UTC instant a local charging day ends (the next local midnight)."""
+    return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(tariff.timezone)).astimezone(UTC)
+
+
+def _applies(rule: PlateException, plate: str, day: date) -> bool:
+    return (
+        normalise_plate(rule.plate) == plate
+        and (rule.valid_from is None or rule.valid_from <= day)
+        and (rule.valid_until is None or day <= rule.valid_until)
+    )
+
+
+def price(plate: str, day: date, tariff: Tariff, vehicle_class: str | None = None) -> tuple[str, str, Decimal]:
+    """(vehicle class, status, amount) owed by a plate for one charging day."""
+    cls = vehicle_class if vehicle_class in tariff.daily_charge else tariff.default_class
+    full = tariff.daily_charge[cls]
+    if any(_applies(e, plate, day) for e in tariff.exemptions):
+        return cls, "exempt", Decimal("0.00")
+    discounts = [d.percent_off for d in tariff.discounts if _applies(d, plate, day)]
+    if discounts:
+        amount = full * (Decimal(100) - max(discounts)) / Decimal(100)
+        return cls, "discounted", amount.quantize(CENT, ROUND_HALF_UP)
+    return cls, "charged", full.quantize(CENT, ROUND_HALF_UP)
+
+
+def charge_id(zone_id: str, plate: str, day: date) -> str:
+    return stable_id("charge", zone_id, plate, day.isoformat())
+
+
+def charges(plate: str, passages: Sequence[Passage], zone: Zone) -> dict[date, ZoneCharge]:
+    """The charge of every charging day on which the plate passed a zone camera in charging hours.
+
+    ``version`` is left at 1: the job numbers the versions it actually emits.
+    """
+    cameras = set(zone.cameras)
+    by_day: dict[date, list[Passage]] = {}
+    for p in passages:
+        if p.camera_id in cameras and is_charging(p.first.ts, zone.tariff):
+            by_day.setdefault(local_day(p.first.ts, zone.tariff), []).append(p)
+    result = {}
+    for day, day_passages in by_day.items():
+        first = min(day_passages, key=lambda p: p.first)
+        cls, status, amount = price(plate, day, zone.tariff)
+        result[day] = ZoneCharge(
+            charge_id=charge_id(zone.id, plate, day),
+            zone_id=zone.id,
+            plate=plate,
+            charge_date=day,
+            vehicle_class=cls,
+            status=status,
+            amount=amount,
+            currency=zone.tariff.currency,
+            first_read_ts=first.first.ts,
+            first_camera_id=first.camera_id,
+            first_read_id=first.first.read_id,
+            read_count=len(day_passages),
+            version=1,
+        )
+    return result
+
+
+def day_summary(zone: Zone, day: date, amounts: Sequence[Decimal], closed_at: datetime) -> ZoneDay:
+    return ZoneDay(
+        zone_id=zone.id,
+        charge_date=day,
+        charges=len(amounts),
+        total_amount=sum(amounts, Decimal("0.00")).quantize(CENT),
+        currency=zone.tariff.currency,
+        closed_at=closed_at,
+    )

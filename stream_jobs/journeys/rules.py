@@ -1,0 +1,123 @@
+"""Journey pairing, outliers and per-interval statistics of segments.
+
+A journey is a passage at a segment's from-camera followed, within ``max_travel_s``, by a passage
+of the same plate at its to-camera, with no other from-camera passage in between (the vehicle
+started again). Pairing looks at a plate's passages as a whole, so it does not matter which of
+the two reads arrived first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gantry.config import Segment
+from gantry.events import Journey, SegmentStats
+from gantry.ids import stable_id
+from stream_jobs.passages import Passage
+
+
+def pseudonym(plate: str, key: str) -> str:
+    """A keyed hash: stable for joins and counts, useless to anyone without the key."""
+    return hmac.new(key.encode(), plate.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def pair(plate: str, passages: Sequence[Passage], segment: Segment, key: str) -> list[Journey]:
+    """Every journey of this plate on this segment, in time order; ``passages`` sorted by time."""
+    journeys = []
+    start: Passage | None = None
+    for p in passages:
+        if p.camera_id == segment.from_camera:
+            start = p
+        elif p.camera_id == segment.to_camera and start is not None:
+            travel_s = (p.ts_ms - start.ts_ms) / 1000
+            if 0 < travel_s <= segment.max_travel_s:
+                journeys.append(_journey(plate, start, p, segment, key, travel_s))
+            start = None
+    return journeys
+
+
+def _journey(plate: str, start: Passage, end: Passage, segment: Segment, key: str, travel_s: float) -> Journey:
+    return Journey(
+        journey_id=stable_id("journey", segment.id, start.first.read_id, end.first.read_id),
+        segment_id=segment.id,
+        plate_pseudonym=pseudonym(plate, key),
+        start_ts=start.first.ts,
+        end_ts=end.first.ts,
+        travel_s=travel_s,
+        speed_kmh=round(segment.distance_m / travel_s * 3.6, 3),
+        from_read_id=start.first.read_id,
+        to_read_id=end.first.read_id,
+    )
+
+
+def interval_start(ts: datetime, interval_s: int) -> datetime:
+    epoch = int(ts.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % interval_s, UTC)
+
+
+def outlier_flags(travel_times: Sequence[float], k: float) -> list[bool]:
+    """True where a travel time is more than ``k`` median absolute deviations from the median.
+
+    The median and MAD are robust: a few vehicles that stopped for coffee cannot drag the
+    threshold towards themselves the way they would drag a mean and standard deviation. With a
+    MAD of zero (all equal) nothing is an outlier.
+    """
+    if len(travel_times) < 3:
+        return [False] * len(travel_times)
+    median = statistics.median(travel_times)
+    mad = statistics.median(abs(t - median) for t in travel_times)
+    return [mad > 0 and abs(t - median) > k * mad for t in travel_times]
+
+
+@dataclass(frozen=True)
+class IntervalStats:
+    count: int
+    outliers: int
+    median_travel_s: float | None
+    p85_travel_s: float | None
+    mean_speed_kmh: float | None
+
+
+def summarise(journeys: Iterable[tuple[float, float]], k: float) -> IntervalStats:
+    """Count, median, 85th percentile and mean speed of the non-outlier journeys of one interval,
+    given as (travel_s, speed_kmh) pairs."""
+    ordered = sorted(journeys)
+    flags = outlier_flags([travel_s for travel_s, _ in ordered], k)
+    kept = [j for j, out in zip(ordered, flags) if not out]
+    if not kept:
+        return IntervalStats(0, len(ordered), None, None, None)
+    times = [travel_s for travel_s, _ in kept]
+    return IntervalStats(
+        count=len(kept),
+        outliers=len(ordered) - len(kept),
+        median_travel_s=round(statistics.median(times), 3),
+        p85_travel_s=round(_percentile(times, 0.85), 3),
+        mean_speed_kmh=round(statistics.fmean(speed for _, speed in kept), 3),
+    )
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    pos = (len(sorted_values) - 1) * q
+    low = int(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
+
+
+def segment_stats(segment_id: str, start: datetime, interval_s: int, stats: IntervalStats) -> SegmentStats:
+    return SegmentStats(
+        stats_id=stable_id("segment_stats", segment_id, start.isoformat()),
+        segment_id=segment_id,
+        interval_start=start,
+        interval_end=datetime.fromtimestamp(start.timestamp() + interval_s, UTC),
+        count=stats.count,
+        outliers=stats.outliers,
+        median_travel_s=stats.median_travel_s,
+        p85_travel_s=stats.p85_travel_s,
+        mean_speed_kmh=stats.mean_speed_kmh,
+    )

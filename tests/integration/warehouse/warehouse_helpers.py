@@ -1,0 +1,82 @@
+"""Events with stable ids like the real producers make, and process helpers for the warehouse tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from gantry.events import HotlistHit, PlateRead, ZoneCharge, ZoneDay
+from gantry.ids import stable_id
+
+REPO = Path(__file__).resolve().parents[3]
+PYTHON_CLI = [sys.executable, "-c", "from warehouse.cli import app; app()"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """Environment for a CLI subprocess: configuration from env only, never a stray gantry.yaml."""
+    env = os.environ | {"GANTRY_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)} | settings
+    env.pop("GANTRY_CONFIG", None)
+    return env
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+
+
+def reads(camera: str, n: int, plate: str = "AB12CDE") -> list[PlateRead]:
+    return [
+        PlateRead(read_id=stable_id(camera, i), camera_id=camera, ts=T0 + timedelta(seconds=i), plate=plate,
+                  confidence=0.9)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def hit(read: PlateRead) -> HotlistHit:
+    return HotlistHit(hit_id=stable_id(read.read_id, "stolen"), read_id=read.read_id, camera_id=read.camera_id,
+                      ts=read.ts, plate=read.plate, listed_plate=read.plate, list="stolen", priority=1,
+                      match="exact", confidence=read.confidence)  # fmt: skip
+
+
+def charge(zone: str, plate: str, day: date, version: int = 1, read_count: int = 1) -> ZoneCharge:
+    return ZoneCharge(charge_id=stable_id(zone, plate, day), zone_id=zone, plate=plate, charge_date=day,
+                      vehicle_class="car", status="charged", amount=Decimal("15.00"), currency="GBP",
+                      first_read_ts=T0, first_camera_id="cam-1", first_read_id=stable_id(plate, "first"),
+                      read_count=read_count, version=version)  # fmt: skip
+
+
+def zone_day(zone: str, day: date, charges: int, total: Decimal) -> ZoneDay:
+    return ZoneDay(zone_id=zone, charge_date=day, charges=charges, total_amount=total, currency="GBP",
+                   closed_at=T0 + timedelta(days=1))  # fmt: skip

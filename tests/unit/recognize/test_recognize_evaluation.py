@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognize.base import BoundingBox, PlateResult
+from recognize.evaluation import AnnotationError, evaluate, load_dataset, parse_annotation
+
+
+def write_sample(folder: Path, name: str, line: str | None = None) -> None:
+    cv2.imwrite(str(folder / f"{name}.jpg"), np.full((40, 60, 3), 255, np.uint8))
+    (folder / f"{name}.txt").write_text(line or f"{name}.jpg\t1\t2\t30\t10\tAB123CD\n")
+
+
+def test_parse_ok(tmp_path: Path) -> None:
+    write_sample(tmp_path, "a", "a.jpg\t1\t2\t30\t10\tab-123 cd\n")
+    s = parse_annotation(tmp_path / "a.txt")
+    assert s.plates == ("AB123CD",) and s.boxes == (BoundingBox(1, 2, 30, 10),)
+
+
+@pytest.mark.parametrize("line,needle", [
+    ("a.jpg\t1\t2\t30\n", "a.txt:1: field 'h' missing"),
+    ("a.jpg\t1\tx\t30\t10\tAB1\n", "a.txt:1: field 'y': 'x' is not a number"),
+    ("b.jpg\t1\t2\t30\t10\tAB1\n", "a.txt:1: field 'image': file"),
+    ("a.jpg\t1\t2\t30\t10\t--\n", "a.txt:1: field 'plate'"),
+])
+def test_parse_errors_name_file_line_field(tmp_path: Path, line: str, needle: str) -> None:
+    write_sample(tmp_path, "a", line)
+    with pytest.raises(AnnotationError, match=needle.replace("(", r"\(")):
+        parse_annotation(tmp_path / "a.txt")
+
+
+def test_image_without_annotation(tmp_path: Path) -> None:
+    write_sample(tmp_path, "a")
+    cv2.imwrite(str(tmp_path / "b.jpg"), np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(AnnotationError, match="b.jpg: image has no annotation"):
+        load_dataset(tmp_path)
+
+
+def test_metrics_merge_o_and_zero(tmp_path: Path) -> None:
+    write_sample(tmp_path, "a", "a.jpg\t1\t2\t30\t10\tRKO99AN\n")
+    write_sample(tmp_path, "b", "b.jpg\t1\t2\t30\t10\tBA123CD\n")
+    box = BoundingBox(0, 0, 1, 1)
+    answers = iter([[PlateResult("RK099AN", 0.9, "eu", box)],
+                    [PlateResult("XX999XX", 0.9, "eu", box)]])
+    report = evaluate(lambda _: next(answers), load_dataset(tmp_path), warmup=0)
+    s = report.summary()
+    assert s["exact_rate"] == 0.5 and s["strict_exact_rate"] == 0.0
+    assert s["false_reads_per_image"] == 0.5
+    assert [m["image"] for m in report.misses()] == ["b.jpg"]

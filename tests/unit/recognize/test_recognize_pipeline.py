@@ -1,0 +1,84 @@
+"""Runs the real models on a rendered plate; a few seconds on CPU."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+DATASET = Path("/work/shared/datasets/openalpr-eu")
+
+
+def render_plate(text: str) -> np.ndarray:
+    """A grey street-like scene with one black-on-white plate."""
+    image = np.full((360, 480, 3), 90, np.uint8)
+    cv2.rectangle(image, (130, 200), (350, 250), (255, 255, 255), -1)
+    cv2.rectangle(image, (130, 200), (350, 250), (20, 20, 20), 2)
+    cv2.putText(image, text, (142, 240), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (0, 0, 0), 3, cv2.LINE_AA)
+    return image
+
+
+def test_import_is_cheap() -> None:
+    code = "import sys, recognize, recognize.recognizer, recognize.cli; print(sorted(m for m in sys.modules if 'onnxruntime' in m or 'tensorrt' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def recognizer():  # type: ignore[no-untyped-def]
+    from recognize.recognizer import Recognizer
+
+    return Recognizer(preset="fast", threads=1)
+
+
+@pytest.mark.parametrize("text,region", [("AB12CDE", "uk"), ("BRA2E19", "br")])
+def test_reads_rendered_plate(recognizer, text: str, region: str) -> None:  # type: ignore[no-untyped-def]
+    [result] = recognizer.read(render_plate(text))
+    assert result.plate == text
+    assert result.region == region
+    assert 0.5 <= result.confidence <= 1.0
+    assert 120 <= result.bbox.x <= 160 and 190 <= result.bbox.y <= 230
+
+
+def test_blank_image_reads_nothing(recognizer) -> None:  # type: ignore[no-untyped-def]
+    assert recognizer.read(np.full((240, 320, 3), 128, np.uint8)) == []
+    assert recognizer.read_batch([np.zeros((64, 64, 3), np.uint8)]) == [[]]
+
+
+def test_unknown_preset() -> None:
+    from recognize.recognizer import Recognizer
+
+    with pytest.raises(ValueError, match="accurate"):
+        Recognizer(preset="turbo")
+
+
+def test_cli_json_on_synthetic_folder(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, text in enumerate(["AB12CDE", "KM456XY"]):
+        cv2.imwrite(str(data / f"p{i}.jpg"), render_plate(text))
+        (data / f"p{i}.txt").write_text(f"p{i}.jpg\t130\t200\t220\t50\t{text}\n")
+    misses = tmp_path / "misses.json"
+    out = subprocess.run([sys.executable, "-m", "recognize.cli", "recognition", str(data), "--json",
+                          "--preset", "fast", "--misses", str(misses)],
+                         capture_output=True, text=True, check=True)
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["exact_rate"] == 1.0 and summary["false_reads_per_image"] == 0.0
+    assert json.loads(misses.read_text()) == []
+
+
+def test_cli_reports_bad_annotation(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("x.jpg\t1\t2\n")
+    out = subprocess.run([sys.executable, "-m", "recognize.cli", "recognition", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "x.txt:1" in out.stderr
+
+
+@pytest.mark.skipif(not DATASET.is_dir(), reason="OpenALPR EU benchmark not present")
+def test_dataset_smoke() -> None:
+    from recognize.evaluation import load_dataset
+
+    assert len(load_dataset(DATASET)) > 0

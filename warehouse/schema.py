@@ -1,0 +1,153 @@
+"""The warehouse tables: one per output topic, laid out like the events they hold.
+
+Each event table's columns carry the event's field names, so the sink inserts an event's own JSON
+(``JSONEachRow``) without a mapping layer. Every event table is a ``ReplacingMergeTree`` ordered
+by the dashboards' filter columns and ending in the event's stable id: a row delivered twice
+(at-least-once) collapses into one, and queries that must be exact before the background merge
+use ``FINAL``. Retention is a TTL built from ``warehouse.retention_days``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gantry import events, topics
+from gantry.config import RetentionConfig
+
+# Insert deduplication tokens work on a non-replicated MergeTree only with this window.
+DEDUP_SETTINGS = "non_replicated_deduplication_window = 1000"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: str
+    engine: str
+    partition_by: str
+    order_by: str
+    ttl_column: str
+    """A Date or DateTime expression; rows expire ``retention_days`` after it."""
+
+    def ttl(self, retention: RetentionConfig) -> str:
+        return f"{self.ttl_column} + toIntervalDay({getattr(retention, self.name)})"
+
+    def create(self, retention: RetentionConfig) -> str:
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.name} ({self.columns})\n"
+            f"ENGINE = {self.engine}\nPARTITION BY {self.partition_by}\nORDER BY {self.order_by}\n"
+            f"TTL {self.ttl(retention)}\nSETTINGS {DEDUP_SETTINGS}"
+        )
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """A table fed by the sink from one topic with one event model."""
+
+    table: Table
+    topic: str
+    model: type[events.Event]
+
+
+TS = "DateTime64(3, 'UTC')"
+_REPLACING = "ReplacingMergeTree"
+
+PLATE_READS = Table(
+    "plate_reads",
+    f"""v UInt8, read_id String, camera_id LowCardinality(String), ts {TS}, plate String,
+    confidence Float32, region LowCardinality(Nullable(String)), direction LowCardinality(Nullable(String)),
+    bbox Tuple(x UInt32, y UInt32, w UInt32, h UInt32), frame_id Nullable(String), image_ref Nullable(String)""",
+    _REPLACING,
+    "toYYYYMMDD(ts)",
+    "(camera_id, ts, read_id)",
+    "toDateTime(ts)",
+)
+HOTLIST_HITS = Table(
+    "hotlist_hits",
+    f"""v UInt8, hit_id String, read_id String, camera_id LowCardinality(String), ts {TS}, plate String,
+    listed_plate String, `list` LowCardinality(String), reason String, priority UInt8,
+    `match` LowCardinality(String), confidence Float32""",
+    _REPLACING,
+    "toYYYYMM(ts)",
+    "(`list`, ts, hit_id)",
+    "toDateTime(ts)",
+)
+JOURNEYS = Table(
+    "journeys",
+    f"""v UInt8, journey_id String, segment_id LowCardinality(String), plate_pseudonym String,
+    start_ts {TS}, end_ts {TS}, travel_s Float64, speed_kmh Float64, from_read_id String,
+    to_read_id String, outlier Bool""",
+    _REPLACING,
+    "toYYYYMM(start_ts)",
+    "(segment_id, start_ts, journey_id)",
+    "toDateTime(start_ts)",
+)
+SEGMENT_STATS = Table(
+    "segment_stats",
+    f"""v UInt8, stats_id String, segment_id LowCardinality(String), interval_start {TS},
+    interval_end {TS}, count UInt32, outliers UInt32, median_travel_s Nullable(Float64),
+    p85_travel_s Nullable(Float64), mean_speed_kmh Nullable(Float64)""",
+    _REPLACING,
+    "toYYYYMM(interval_start)",
+    "(segment_id, interval_start, stats_id)",
+    "toDateTime(interval_start)",
+)
+ZONE_CHARGES = Table(
+    "zone_charges",
+    f"""v UInt8, charge_id String, zone_id LowCardinality(String), plate String, charge_date Date,
+    vehicle_class LowCardinality(String), status LowCardinality(String), amount Decimal(12, 2),
+    currency LowCardinality(String), first_read_ts {TS}, first_camera_id String, first_read_id String,
+    read_count UInt32, version UInt32""",
+    "ReplacingMergeTree(version)",
+    "toYYYYMM(charge_date)",
+    "(zone_id, charge_date, charge_id)",
+    "charge_date",
+)
+ZONE_DAYS = Table(
+    "zone_days",
+    f"""v UInt8, zone_id LowCardinality(String), charge_date Date, charges UInt32,
+    total_amount Decimal(14, 2), currency LowCardinality(String), closed_at {TS}""",
+    "ReplacingMergeTree(closed_at)",
+    "toYYYYMM(charge_date)",
+    "(zone_id, charge_date)",
+    "charge_date",
+)
+CAMERA_COUNTS_1M = Table(
+    "camera_counts_1m",
+    "camera_id LowCardinality(String), minute DateTime('UTC'), reads AggregateFunction(uniqExact, String)",
+    "AggregatingMergeTree",
+    "toYYYYMM(minute)",
+    "(camera_id, minute)",
+    "minute",
+)
+# Reads are counted as distinct read ids, so a read inserted twice is still one read.
+CAMERA_COUNTS_1M_VIEW = """CREATE MATERIALIZED VIEW IF NOT EXISTS camera_counts_1m_mv TO camera_counts_1m AS
+SELECT camera_id, toStartOfMinute(ts) AS minute, uniqExactState(read_id) AS reads
+FROM plate_reads GROUP BY camera_id, minute"""
+AUDIT_LOG = Table(
+    "audit_log",
+    f"""ts {TS}, actor String, action LowCardinality(String), subject String, reason String,
+    rows_removed Map(String, UInt64)""",
+    "MergeTree",
+    "toYYYYMM(ts)",
+    "ts",
+    "toDateTime(ts)",
+)
+SCHEMA_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations
+(version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+ENGINE = ReplacingMergeTree ORDER BY version"""
+
+EVENT_TABLES = (
+    EventTable(PLATE_READS, topics.PLATE_READS, events.PlateRead),
+    EventTable(HOTLIST_HITS, topics.HOTLIST_HITS, events.HotlistHit),
+    EventTable(JOURNEYS, topics.JOURNEYS, events.Journey),
+    EventTable(SEGMENT_STATS, topics.SEGMENT_STATS, events.SegmentStats),
+    EventTable(ZONE_CHARGES, topics.ZONE_CHARGES, events.ZoneCharge),
+    EventTable(ZONE_DAYS, topics.ZONE_DAYS, events.ZoneDay),
+)
+RETAINED_TABLES = tuple(t.table for t in EVENT_TABLES) + (CAMERA_COUNTS_1M, AUDIT_LOG)
+RAW_PLATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "plate_reads": ("plate",),
+    "hotlist_hits": ("plate", "listed_plate"),
+    "zone_charges": ("plate",),
+}
+"""Tables holding plates in clear, and the columns: what an erasure must reach."""
