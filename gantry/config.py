@@ -78,6 +78,8 @@ class RecognizeConfig(Section):
     regions: tuple[str, ...] = ("eu", "uk", "us", "br")
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     batch_size: int = Field(default=8, ge=1)
+    track_gap_s: float = Field(default=1.5, gt=0, description="event-time gap that ends a vehicle's track")
+    track_idle_s: float = Field(default=2.0, gt=0, description="wall time after which a quiet camera's tracks close")
 
 
 class Camera(Section):

@@ -19,9 +19,26 @@ STACK_FILE = "stack.json"
 
 @dataclass(frozen=True)
 class Endpoints:
-    bootstrap_servers: str
-    warehouse_dsn: str
+    """The service addresses; reading one that is neither configured nor running says how to fix it."""
+
+    broker: str | None
+    warehouse: str | None
     ray_address: str | None
+    stack_path: Path
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.broker or self._missing("broker", "broker.bootstrap_servers")
+
+    @property
+    def warehouse_dsn(self) -> str:
+        return self.warehouse or self._missing("warehouse", "warehouse.dsn")
+
+    def _missing(self, what: str, key: str) -> str:
+        raise StackError(
+            f"no {what} address: set {key} in the configuration or start the embedded stack with "
+            f"`gantry up` (looked in {self.stack_path})"
+        )
 
 
 def stack_file(config: GantryConfig) -> Path:
@@ -39,14 +56,11 @@ def read_stack(config: GantryConfig) -> dict:
 
 
 def endpoints(config: GantryConfig) -> Endpoints:
-    """The addresses to use now; a clear error if the embedded stack is needed but not up."""
+    """The addresses to use now: the configuration's, else those of the running embedded stack."""
     stack = read_stack(config)
-    broker = config.broker.bootstrap_servers or stack.get("broker")
-    warehouse = config.warehouse.dsn or stack.get("warehouse")
-    if not broker or not warehouse:
-        missing = "broker" if not broker else "warehouse"
-        raise StackError(
-            f"no {missing} address: set it in the configuration or start the embedded stack with `gantry up` "
-            f"(looked in {stack_file(config)})"
-        )
-    return Endpoints(broker, warehouse, config.ray.address or stack.get("ray"))
+    return Endpoints(
+        broker=config.broker.bootstrap_servers or stack.get("broker"),
+        warehouse=config.warehouse.dsn or stack.get("warehouse"),
+        ray_address=config.ray.address or stack.get("ray"),
+        stack_path=stack_file(config),
+    )

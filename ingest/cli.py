@@ -82,3 +82,28 @@ def _progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="[default: ingest.http_host]"),
+    port: int | None = typer.Option(None, "--port", help="[default: ingest.http_port]"),
+    health_port: int = typer.Option(0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="0 picks a free port"),
+) -> None:
+    """Accept plate reads pushed by edge ANPR cameras over HTTP (JSON, Hikvision ISAPI, query form)."""
+    from ingest.server import serve
+
+    setup_logging()
+    config = config_of(ctx)
+    try:
+        bootstrap = endpoints(config).bootstrap_servers
+        serve(
+            config,
+            bootstrap,
+            host=host or config.ingest.http_host,
+            port=config.ingest.http_port if port is None else port,
+            health_port=health_port,
+        )
+    except GantryError as exc:
+        fail(str(exc))

@@ -15,10 +15,9 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
-
 import numpy as np
 import typer
+from kafka import OffsetAndMetadata, TopicPartition
 
 from gantry import topics
 from gantry.cli_support import config_of
@@ -28,6 +27,8 @@ from gantry.ids import stable_id
 from gantry.kafka import consumer, producer, send_dead_letter
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 from gantry.runtime import endpoints
+from recognize.base import PlateResult
+from recognize.tracking import Passage, Position, Sighting, StreamingVoter
 
 log = logging.getLogger(__name__)
 STAGE = "recognize"
@@ -35,19 +36,6 @@ GROUP_ID = "gantry-recognizer"
 ACTOR_RETRIES = 3
 
 pool_app = typer.Typer(help="The recognizer pool (Ray actors reading plates from frames).", no_args_is_help=True)
-
-
-@dataclass(frozen=True)
-class FrameRead:
-    """What an actor sends back: plain values, cheap to move between processes."""
-
-    plate: str
-    confidence: float
-    region: str | None
-    x: int
-    y: int
-    w: int
-    h: int
 
 
 class FrameReader:
@@ -67,36 +55,27 @@ class FrameReader:
     def ping(self) -> bool:
         return True
 
-    def read(self, jpegs: list[bytes]) -> list[list[FrameRead]]:
+    def read(self, jpegs: list[bytes]) -> list[list[PlateResult]]:
         import cv2
 
         images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
-        results = self.recognizer.read_batch([im for im in images if im is not None])
-        by_image = iter(results)
-        return [
-            [] if im is None else [
-                FrameRead(r.plate, r.confidence, r.region, r.bbox.x, r.bbox.y, r.bbox.w, r.bbox.h)
-                for r in next(by_image)
-            ]
-            for im in images
-        ]
+        results = iter(self.recognizer.read_batch([im for im in images if im is not None]))
+        return [[] if im is None else next(results) for im in images]
 
 
-def plate_reads(frame: Frame, found: list[FrameRead]) -> list[PlateRead]:
-    """The reads of one frame; the id is stable so a replayed frame yields the same reads."""
-    return [
-        PlateRead(
-            read_id=stable_id("frame-read", frame.frame_id, r.plate),
-            camera_id=frame.camera_id,
-            ts=frame.ts,
-            plate=r.plate,
-            confidence=round(r.confidence, 4),
-            region=r.region,
-            bbox=BoundingBox(x=max(r.x, 0), y=max(r.y, 0), w=max(r.w, 1), h=max(r.h, 1)),
-            frame_id=frame.frame_id,
-        )
-        for r in found
-    ]
+def plate_read(passage: Passage) -> PlateRead:
+    """The read of one passage; its id comes from the first frame, so a replay yields the same id."""
+    r, best = passage.result, passage.best
+    return PlateRead(
+        read_id=stable_id("passage", passage.first.camera_id, passage.first.frame_id, r.plate),
+        camera_id=best.camera_id,
+        ts=best.ts,
+        plate=r.plate,
+        confidence=round(r.confidence, 4),
+        region=r.region,
+        bbox=BoundingBox(x=max(r.bbox.x, 0), y=max(r.bbox.y, 0), w=max(r.bbox.w, 1), h=max(r.bbox.h, 1)),
+        frame_id=best.frame_id,
+    )
 
 
 class Pool:
@@ -127,7 +106,7 @@ class Pool:
         ray.get([a.ping.remote() for a in self.actors])
         self.batch_size = settings.batch_size
 
-    def read(self, frames: list[Frame]) -> list[list[FrameRead]]:
+    def read(self, frames: list[Frame]) -> list[list[PlateResult]]:
         """Split the frames into one chunk per actor and gather the results in order."""
         chunk = max(1, -(-len(frames) // len(self.actors)))
         chunks = [frames[i : i + chunk] for i in range(0, len(frames), chunk)]
@@ -146,34 +125,53 @@ def run(config, health_port: int, stop: threading.Event) -> None:
         ends.bootstrap_servers, GROUP_ID, [topics.FRAMES], max_poll_records=settings.batch_size * settings.actors
     )
     sink = producer(ends.bootstrap_servers)
+    voter = StreamingVoter(max_gap_s=settings.track_gap_s, idle_s=settings.track_idle_s)
     log.info("recognizer pool ready: %d actor(s), backend %s", len(pool.actors), settings.backend)
     try:
         while not stop.is_set():
-            batch = source.poll(timeout_ms=500)
-            if not batch:
-                continue
-            frames: list[Frame] = []
+            batch = source.poll(timeout_ms=250)
+            frames: list[tuple[Frame, Sighting]] = []
+            next_offsets: dict[Position, int] = {}
             for tp, messages in batch.items():
                 for msg in messages:
                     MESSAGES_IN.labels(STAGE, tp.topic).inc()
+                    next_offsets[(tp.topic, tp.partition)] = msg.offset + 1
                     try:
-                        frames.append(decode(Frame, msg.value))
+                        frame = decode(Frame, msg.value)
                     except InvalidEvent as exc:
                         ERRORS.labels(STAGE, "invalid_frame").inc()
                         send_dead_letter(sink, dead_letter(
                             msg.value, str(exc), stage=STAGE, source_topic=tp.topic,
                             partition=tp.partition, offset=msg.offset,
                         ))
+                        continue
+                    frames.append((frame, Sighting(frame.camera_id, frame.frame_id, frame.ts,
+                                                   (tp.topic, tp.partition), msg.offset)))
+            passages = []
             if frames:
-                for frame, found in zip(frames, pool.read(frames), strict=True):
-                    for read in plate_reads(frame, found):
-                        sink.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
-                        MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
-            sink.flush()
-            source.commit()
+                found = pool.read([f for f, _ in frames])
+                for (_, sighting), results in zip(frames, found, strict=True):
+                    passages += voter.add(sighting, results, time.monotonic())
+            passages += voter.flush_idle(time.monotonic())
+            for passage in passages:
+                read = plate_read(passage)
+                sink.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+                MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
+            if next_offsets or passages:
+                sink.flush()
+                _commit(source, next_offsets, voter.held_back())
     finally:
         source.close()
         sink.close()
+
+
+def _commit(source, processed: dict[Position, int], held_back: dict[Position, int]) -> None:
+    """Commit what is safe: past every processed frame, but not past an open track's first frame."""
+    safe = {pos: min(offset, held_back.get(pos, offset)) for pos, offset in processed.items()}
+    for pos, offset in held_back.items():
+        safe.setdefault(pos, offset)
+    if safe:
+        source.commit({TopicPartition(*pos): OffsetAndMetadata(offset, "", -1) for pos, offset in safe.items()})
 
 
 @pool_app.command("pool")

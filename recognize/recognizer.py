@@ -29,7 +29,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("v6-tiny", 640, "v6-small"),
+    "fast": Preset("v6-tiny", 640, "v6-tiny"),
     "accurate": Preset("v6-small", 960, "v6-small"),
 }
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -10,8 +13,7 @@ from rich.table import Table
 
 from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
-from gantry.runtime import endpoints
-from warehouse.client import connect
+from warehouse.client import open_warehouse
 
 app = typer.Typer(help="the ClickHouse warehouse: serve, migrate, sink, retention", no_args_is_help=True)
 export_app = typer.Typer(help="exports for billing, hotlist subscribers and analysts", no_args_is_help=True)
@@ -22,9 +24,8 @@ HealthPort = typer.Option(0, "--health-port", envvar="GANTRY_HEALTH_PORT", help=
 
 
 def _client(ctx: typer.Context):
-    config = config_of(ctx)
     try:
-        return connect(endpoints(config).warehouse_dsn, config.warehouse.database)
+        return open_warehouse(config_of(ctx))
     except GantryError as exc:
         fail(str(exc))
 
@@ -80,9 +81,123 @@ def retention(ctx: typer.Context) -> None:
     """Each table's retention policy and current size."""
     from warehouse.retention import table_policies
 
-    report = Table("table", "keep (days)", "TTL", "rows", "size", title="warehouse retention")
+    report = Table("table", "keep (days)", "configured", "TTL", "rows", "size", title="warehouse retention")
     for policy in table_policies(_client(ctx), config_of(ctx).warehouse.retention_days):
-        report.add_row(policy.table, str(policy.days), policy.ttl, f"{policy.rows:,}", policy.size)
+        days = "not migrated" if policy.days is None else str(policy.days)
+        report.add_row(policy.table, days, str(policy.configured), policy.ttl, f"{policy.rows:,}", policy.size)
     console.print(report)
+    console.print("edit warehouse.retention_days and run `gantry warehouse migrate` to change a policy")
+
+
+ExportFormat = typer.Option("csv", "--format", help="csv or parquet")
+OutDir = typer.Option(Path("."), "--out", help="directory for the files")
+
+
+def _format(value: str) -> str:
+    if value not in ("csv", "parquet"):
+        fail(f"--format {value!r}: use csv or parquet")
+    return value
+
+
+@export_app.command("billing")
+def export_billing(
+    ctx: typer.Context,
+    zone: str = typer.Option(..., "--zone"),
+    day: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="the charging day, YYYY-MM-DD"),
+    fmt: str = ExportFormat,
+    out: Path = OutDir,
+    force: bool = typer.Option(False, "--force", help="export a day that is not closed yet (provisional)"),
+) -> None:
+    """A zone's charges for one closed day, with a manifest (rows, total, SHA-256); reproducible."""
+    from warehouse.export import export_billing as run_export
+
+    try:
+        manifest = run_export(_client(ctx), zone, day.date(), _format(fmt), out, force=force)
+    except GantryError as exc:
+        fail(str(exc))
+    state = "" if manifest.day_closed else " [yellow](provisional: day not closed)[/]"
+    console.print(
+        f"{out / manifest.file}: {manifest.rows} charges, {manifest.total_amount} {manifest.currency}, "
+        f"sha256 {manifest.sha256}{state}"
+    )
+
+
+TimeOption = {"formats": ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]}
+
+
+@export_app.command("hits")
+def export_hits(
+    ctx: typer.Context,
+    start: datetime = typer.Option(..., "--from", help="UTC, inclusive", **TimeOption),
+    end: datetime = typer.Option(..., "--to", help="UTC, exclusive", **TimeOption),
+    list_: str = typer.Option("", "--list", help="one hotlist only"),
+    fmt: str = ExportFormat,
+    out: Path = OutDir,
+) -> None:
+    """Hotlist hits in a time range, for subscribers."""
+    from warehouse.export import export_hits as run_export
+
+    path = run_export(_client(ctx), _utc(start), _utc(end), _format(fmt), out, list_)
+    console.print(f"wrote {path}")
+
+
+@export_app.command("journeys")
+def export_journeys(
+    ctx: typer.Context,
+    start: datetime = typer.Option(..., "--from", help="UTC, inclusive", **TimeOption),
+    end: datetime = typer.Option(..., "--to", help="UTC, exclusive", **TimeOption),
+    segment: str = typer.Option("", "--segment", help="one segment only"),
+    fmt: str = ExportFormat,
+    out: Path = OutDir,
+) -> None:
+    """Journeys (pseudonymised plates) in a time range, for analysts."""
+    from warehouse.export import export_journeys as run_export
+
+    path = run_export(_client(ctx), _utc(start), _utc(end), _format(fmt), out, segment)
+    console.print(f"wrote {path}")
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+@privacy_app.command("erase")
+def erase(
+    ctx: typer.Context,
+    plate: str = typer.Option(..., "--plate"),
+    reason: str = typer.Option(..., "--reason", help="why, for the audit log (e.g. a request reference)"),
+    actor: str = typer.Option(
+        None, "--actor", envvar="GANTRY_ACTOR", help="who asked; default: the operating-system user"
+    ),
+) -> None:
+    """Delete a plate from every table holding raw plates, and audit who/when/why."""
+    from warehouse.privacy import erase_plate
+
+    config = config_of(ctx)
+    try:
+        erasure = erase_plate(_client(ctx), plate, reason, actor or getpass.getuser(), config.privacy.pseudonym_key())
+    except GantryError as exc:
+        fail(str(exc))
+    report = Table("table", "rows removed", title=f"erasure (audit subject {erasure.subject[:16]}…)")
+    for table, rows in erasure.rows_removed.items():
+        report.add_row(table, str(rows))
+    console.print(report)
+
+
+def bench_sink(
+    ctx: typer.Context,
+    rows: int = typer.Option(200_000, "--rows", min=1),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+    dsn: str = typer.Option(None, "--dsn", help="an existing warehouse; default: a fresh embedded one"),
+) -> None:
+    """Rows per second through the sink's decode-batch-insert path into the embedded warehouse."""
+    from warehouse.bench import run_bench
+
+    config = config_of(ctx)
+    result = run_bench(rows, config.warehouse.batch_rows, dsn, quiet=as_json)
+    if as_json:
+        print(json.dumps(result.as_dict()))
+    else:
+        console.print(result.summary())
 
 

@@ -14,7 +14,9 @@ from urllib.parse import unquote, urlparse
 import clickhouse_connect
 from clickhouse_connect.driver import Client
 
-from gantry.errors import ConfigError
+from gantry.config import GantryConfig
+from gantry.errors import ConfigError, StackError
+from gantry.runtime import read_stack, stack_file
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,18 @@ def connect(dsn: str, database: str | None = "gantry") -> Client:
         )
     client.database = target.database or database
     return client
+
+
+def warehouse_dsn(config: GantryConfig) -> str:
+    """The configured DSN, else the embedded stack's; commands that need no broker use this."""
+    dsn = config.warehouse.dsn or read_stack(config).get("warehouse")
+    if not dsn:
+        raise StackError(
+            f"no warehouse address: set warehouse.dsn or start the embedded stack with `gantry up` "
+            f"(looked in {stack_file(config)})"
+        )
+    return dsn
+
+
+def open_warehouse(config: GantryConfig) -> Client:
+    return connect(warehouse_dsn(config), config.warehouse.database)

@@ -41,7 +41,6 @@ class Variable:
             "label": self.label,
             "datasource": DATASOURCE_REF,
             "query": self.sql,
-            "definition": self.sql,
             "refresh": 2,
             "sort": 1,
             "multi": True,
@@ -188,7 +187,8 @@ def city_traffic(config: GantryConfig) -> Dashboard:
             Panel(
                 "Share of low-confidence reads",
                 "lines",
-                f"SELECT $__timeInterval(ts) AS time, countIf(confidence < {LOW_CONFIDENCE}) / count() AS low_confidence_share\n"
+                "SELECT $__timeInterval(ts) AS time,\n"
+                f"  uniqExactIf(read_id, confidence < {LOW_CONFIDENCE}) / uniqExact(read_id) AS low_confidence_share\n"
                 f"FROM plate_reads\nWHERE $__timeFilter(ts) AND {selected('camera_id', 'camera')}\n"
                 "GROUP BY time ORDER BY time",
                 ("time", "low_confidence_share"),

@@ -144,7 +144,7 @@ def _time_macros(sql: str, time_range: TimeRange) -> str:
         out.append(sql[pos : match.start()])
         if name in functions:
             args, end_at = _macro_args(sql, match.end())
-            if len(args) != 1:
+            if len(args) != 1 or not args[0].strip():
                 raise ValueError(f"$__{name} needs 1 argument: {sql[match.start() : end_at]}")
             out.append(functions[name](args[0].strip()))
             pos = end_at

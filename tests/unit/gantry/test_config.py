@@ -87,3 +87,20 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "cameras: [\n"))
+
+
+def test_endpoints_come_from_config_or_the_running_stack(tmp_path):
+    import json
+
+    from gantry.errors import StackError
+    from gantry.runtime import endpoints
+
+    config = load_config(write(tmp_path, CITY))
+    with pytest.raises(StackError, match="no broker address.*gantry up"):
+        endpoints(config).bootstrap_servers
+    config.data_dir.mkdir()
+    (config.data_dir / "stack.json").write_text(json.dumps({"broker": "127.0.0.1:1", "warehouse": "http://h:2"}))
+    assert endpoints(config).bootstrap_servers == "127.0.0.1:1"
+    assert endpoints(config).warehouse_dsn == "http://h:2"
+    override = config.model_copy(update={"broker": config.broker.model_copy(update={"bootstrap_servers": "k:9"})})
+    assert endpoints(override).bootstrap_servers == "k:9"

@@ -40,7 +40,7 @@ def test_unknown_region() -> None:
 def test_mercosur_digit_resolved_to_letter_by_model_alternative() -> None:
     # Brazil Mercosur LLLNLNN: position 4 must be a letter; the model slightly preferred 8.
     read = make_read("ABC1834", {4: {"8": 0.6, "B": 0.35}})
-    m = FormatMatcher(("br",)).match(read)
+    m = FormatMatcher(("br",), {"br": ("LLLNLNN",)}).match(read)
     assert m is not None and m.plate == "ABC1B34" and m.region == "br"
     assert m.score < 0.99 * 0.9
 

@@ -1,0 +1,140 @@
+"""Getting accepted events to the broker, through outages, in order, without losing one.
+
+An HTTP request is answered 2xx only once its event is safe: acknowledged by the broker, or, when
+the broker does not answer within ``ack_timeout_s``, written to the on-disk :class:`Spool`. From
+the first failure on, every new event goes to the spool behind the ones already there, and one
+replay task sends the spool to the broker oldest first; only when it is empty do events go
+straight to the broker again. That keeps a camera's events in the order they were accepted.
+
+The producer's own request timeout equals ``ack_timeout_s`` so a send that this class gave up on
+has also been given up by the client, and cannot arrive a second time after its spooled copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Literal
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Gauge
+
+from ingest.spool import Spool
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["acked", "spooled"]
+SPOOLED = Counter("gantry_ingest_spooled", "Events written to the spool while the broker was unreachable")
+REPLAYED = Counter("gantry_ingest_replayed", "Spooled events delivered to the broker")
+SPOOL_DEPTH = Gauge("gantry_ingest_spool_events", "Events waiting in the spool")
+BROKER_OUTAGES = Counter("gantry_ingest_broker_outages", "Times the broker stopped acknowledging events")
+_REPLAY_BATCH = 200
+
+
+class Delivery:
+    def __init__(
+        self, bootstrap_servers: str, spool: Spool, ack_timeout_s: float, retry_max_s: float = 5.0
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.spool = spool
+        self.ack_timeout_s = ack_timeout_s
+        self.retry_max_s = retry_max_s
+        self._producer: AIOKafkaProducer | None = None
+        self._spooling = len(spool) > 0  # events left from a previous run go first
+        self._wake = asyncio.Event()
+        self._replayer: asyncio.Task | None = None
+        SPOOL_DEPTH.set(len(spool))
+
+    @property
+    def healthy(self) -> bool:
+        return self._producer is not None and not self._spooling
+
+    async def start(self) -> None:
+        """Start the replay task; the producer connects then or, if the broker is down, later."""
+        self._replayer = asyncio.create_task(self._replay(), name="spool-replay")
+        if self._spooling:
+            self._wake.set()
+        elif not await self._connect():
+            self._enter_outage("the broker is unreachable at start-up")
+
+    async def stop(self) -> None:
+        if self._replayer is not None:
+            self._replayer.cancel()
+            await asyncio.gather(self._replayer, return_exceptions=True)
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def deliver(self, topic: str, key: bytes, value: bytes) -> Outcome:
+        """Return once the event is safe; raise :class:`SpoolFull` when it cannot be made safe."""
+        if not self._spooling and self._producer is not None:
+            try:
+                await asyncio.wait_for(
+                    self._producer.send_and_wait(topic, value, key=key), timeout=self.ack_timeout_s + 1
+                )
+                return "acked"
+            except (KafkaError, TimeoutError) as exc:
+                self._enter_outage(f"{type(exc).__name__}: {exc}")
+        self.spool.append(topic, key, value)
+        SPOOLED.inc()
+        SPOOL_DEPTH.set(len(self.spool))
+        self._wake.set()
+        return "spooled"
+
+    def _enter_outage(self, reason: str) -> None:
+        if not self._spooling:
+            BROKER_OUTAGES.inc()
+            log.warning("broker %s not acknowledging (%s): spooling events", self.bootstrap_servers, reason)
+        self._spooling = True
+        self._wake.set()
+
+    async def _connect(self) -> bool:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=int(self.ack_timeout_s * 1000),
+            max_request_size=8 * 1024 * 1024,
+        )
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            log.info("broker %s unreachable: %s", self.bootstrap_servers, exc)
+            await producer.stop()
+            return False
+        self._producer = producer
+        return True
+
+    async def _replay(self) -> None:
+        backoff = 0.2
+        while True:
+            await self._wake.wait()
+            if await self._replay_some():
+                backoff = 0.2
+            else:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.retry_max_s)
+            if len(self.spool) == 0 and self._producer is not None:
+                # No await between the check and the switch: no event can slip in between.
+                if self._spooling:
+                    log.info("broker %s acknowledging again: spool drained", self.bootstrap_servers)
+                self._spooling = False
+                self._wake.clear()
+
+    async def _replay_some(self) -> bool:
+        """Send the oldest spooled events; True when all of them were acknowledged."""
+        if self._producer is None and not await self._connect():
+            return False
+        assert self._producer is not None
+        events = self.spool.head(_REPLAY_BATCH)
+        try:
+            futures = [await self._producer.send(e.topic, e.value, key=e.key) for e in events]
+            for event, future in zip(events, futures, strict=True):
+                await asyncio.wait_for(future, timeout=self.ack_timeout_s + 1)
+                self.spool.remove(event.seq)
+                REPLAYED.inc()
+                SPOOL_DEPTH.set(len(self.spool))
+        except (KafkaError, TimeoutError) as exc:
+            log.info("replay paused, %d events spooled: %s", len(self.spool), exc)
+            return False
+        return True

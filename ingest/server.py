@@ -1,0 +1,225 @@
+"""``gantry ingest serve``: the HTTP endpoint where edge ANPR cameras push their plate reads.
+
+Every request goes through the same steps, each with its own answer when it fails:
+
+1. the token names the camera (unknown or missing token: 401);
+2. the body is within ``ingest.max_body_bytes`` (413), of a type the route speaks (415) and valid
+   in its format (400, naming the field);
+3. the camera is configured (422, logged) and is the one the token belongs to (403);
+4. pictures are stored and the read is delivered; the answer is 200 once the broker acknowledged
+   it, 202 once it is in the on-disk spool, 503 with Retry-After when neither is possible.
+
+Nothing is produced for a rejected request, and no request can crash the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from gantry import topics
+from gantry.config import GantryConfig
+from gantry.events import PlateRead, encode
+from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
+from ingest.auth import TokenBook, load_tokens
+from ingest.delivery import Delivery
+from ingest.edge_formats import (
+    EdgeEvent,
+    EdgeFormatError,
+    Part,
+    parse_access_query,
+    parse_gantry_json,
+    parse_hikvision,
+    read_id_of,
+    to_plate_read,
+)
+from ingest.publish import STAGE, UnknownCamera, check_camera
+from ingest.snapshots import SnapshotStore, store_url
+from ingest.spool import Spool, SpoolFull
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+Parser = Callable[[web.Request], Awaitable[EdgeEvent]]
+MAX_BODY = web.AppKey("max_body_bytes", int)
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def build_app(config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook) -> web.Application:
+    """The aiohttp application; it starts ``delivery`` with itself and stops it on shutdown."""
+    intake = Intake(config, delivery, snapshots, tokens)
+    app = web.Application(client_max_size=config.ingest.max_body_bytes)
+    app[MAX_BODY] = config.ingest.max_body_bytes
+
+    async def run_delivery(_: web.Application) -> AsyncIterator[None]:
+        await delivery.start()
+        yield
+        await delivery.stop()
+
+    app.cleanup_ctx.append(run_delivery)
+    app.add_routes(
+        [
+            web.post("/v1/reads", intake.route(gantry_json)),
+            web.post("/isapi/anpr", intake.route(hikvision)),
+            web.get("/v1/plate", intake.route(access_query)),
+            web.post("/v1/plate", intake.route(access_query)),
+        ]
+    )
+    return app
+
+
+class Intake:
+    def __init__(self, config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook):
+        self.config = config
+        self.delivery = delivery
+        self.snapshots = snapshots
+        self.tokens = tokens
+
+    def route(self, parse: Parser) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            MESSAGES_IN.labels(STAGE, "http").inc()
+            try:
+                return await self.accept(request, parse)
+            except Rejected as rejected:
+                ERRORS.labels(STAGE, rejected.reason).inc()
+                headers = {"Retry-After": str(RETRY_AFTER_S)} if rejected.status == 503 else None
+                return web.json_response({"error": str(rejected)}, status=rejected.status, headers=headers)
+
+        return handle
+
+    async def accept(self, request: web.Request, parse: Parser) -> web.Response:
+        camera_id = self.tokens.camera_of(request.headers)
+        if camera_id is None:
+            raise Rejected(401, "unauthorized", "missing or unknown camera token")
+        if (request.content_length or 0) > request.app[MAX_BODY]:
+            raise _too_large(request)
+        try:
+            event = await parse(request)
+        except web.HTTPRequestEntityTooLarge:
+            raise _too_large(request) from None
+        except EdgeFormatError as exc:
+            raise Rejected(400, "invalid", str(exc)) from None
+        if event.camera_id is not None and event.camera_id != camera_id:
+            raise Rejected(403, "wrong_camera", f"camera_id: this token belongs to camera {camera_id!r}")
+        try:
+            check_camera(self.config, camera_id)
+        except UnknownCamera as exc:
+            log.warning("rejected an event from %s: %s", request.remote, exc)
+            raise Rejected(422, "unknown_camera", str(exc)) from None
+        if event.ignored:
+            return web.json_response({"status": "ignored", "why": event.ignored})
+        read = await self.plate_read(event, camera_id)
+        try:
+            outcome = await self.delivery.deliver(topics.PLATE_READS, read.plate.encode(), encode(read))
+        except SpoolFull as exc:
+            raise Rejected(503, "spool_full", f"the broker is unreachable and {exc}") from None
+        MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
+        return web.json_response(
+            {"read_id": read.read_id, "status": outcome}, status=200 if outcome == "acked" else 202
+        )
+
+    async def plate_read(self, event: EdgeEvent, camera_id: str) -> PlateRead:
+        received_at = datetime.now(UTC)
+        image_ref = None
+        if event.snapshots:
+            ts = event.ts or received_at
+            read_id = read_id_of(event, camera_id, ts)
+            try:
+                refs = {
+                    kind: await asyncio.to_thread(self.snapshots.put, ts, camera_id, read_id, kind, jpeg)
+                    for kind, jpeg in event.snapshots.items()
+                }
+            except OSError as exc:
+                log.error("snapshot store failed: %s", exc)
+                raise Rejected(503, "snapshot_store", "the snapshot store is unavailable") from None
+            image_ref = refs.get("overview") or refs.get("plate")
+        try:
+            return to_plate_read(event, camera_id, received_at, image_ref)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise Rejected(400, "invalid", f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+async def gantry_json(request: web.Request) -> EdgeEvent:
+    _require_type(request, "application/json")
+    return parse_gantry_json(await request.read())
+
+
+async def hikvision(request: web.Request) -> EdgeEvent:
+    if request.content_type.startswith("multipart/"):
+        return parse_hikvision(await _multipart(request))
+    if "xml" not in request.content_type:
+        raise _unsupported(request, "application/xml or multipart/form-data")
+    return parse_hikvision([Part(request.content_type, await request.read())])
+
+
+async def access_query(request: web.Request) -> EdgeEvent:
+    snapshot = None
+    if request.method == "POST" and request.can_read_body:
+        _require_type(request, "image/jpeg")
+        snapshot = await request.read()
+    return parse_access_query(request.query, snapshot or None)
+
+
+async def _multipart(request: web.Request) -> list[Part]:
+    """The parts of a multipart body, held to the same size limit as any other body."""
+    parts, budget = [], request.app[MAX_BODY]
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, web.BodyPartReader):
+                data = bytearray()
+                while chunk := await part.read_chunk():
+                    data += chunk
+                    if len(data) > budget:
+                        raise _too_large(request)
+                budget -= len(data)
+                content_type = part.headers.get("Content-Type", "application/octet-stream")
+                parts.append(Part(content_type, bytes(data), part.name or "", part.filename or ""))
+    except (ValueError, AssertionError, RuntimeError) as exc:  # aiohttp's complaints about broken bodies
+        raise EdgeFormatError(f"multipart body: {exc}") from None
+    return parts
+
+
+def _too_large(request: web.Request) -> Rejected:
+    return Rejected(413, "too_large", f"body larger than {request.app[MAX_BODY]} bytes")
+
+
+def _require_type(request: web.Request, expected: str) -> None:
+    if request.content_type != expected:
+        raise _unsupported(request, expected)
+
+
+def _unsupported(request: web.Request, expected: str) -> Rejected:
+    return Rejected(415, "unsupported_type", f"Content-Type: expected {expected}, got {request.content_type!r}")
+
+
+def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int, health_port: int) -> None:
+    """Run the endpoint until SIGINT/SIGTERM; events still spooled then are replayed on the next start."""
+    settings = config.ingest
+    tokens = TokenBook(load_tokens(settings))
+    if not tokens:
+        log.warning("no camera tokens (${%s} or ingest.tokens_file): every request gets 401", settings.tokens_env)
+    spool = Spool(spool_dir(config), settings.spool_max_bytes, settings.spool_max_events)
+    if len(spool):
+        log.info("%d events in the spool from the last run will be replayed first", len(spool))
+    delivery = Delivery(bootstrap_servers, spool, settings.ack_timeout_s)
+    app = build_app(config, delivery, SnapshotStore(store_url(config)), tokens)
+    health = serve_health(health_port, ready=lambda: True)
+    log.info("health and metrics on port %d", health.server_port)
+    web.run_app(app, host=host, port=port, access_log=None, print=log.info)
+
+
+def spool_dir(config: GantryConfig) -> Path:
+    return config.ingest.spool_dir or config.data_dir / "ingest-spool"

@@ -1,0 +1,92 @@
+"""The spool's order, bounds and crash safety; token lookup; snapshot layout and pruning."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from gantry.config import IngestConfig
+from gantry.errors import ConfigError
+from ingest.auth import TokenBook, load_tokens
+from ingest.snapshots import SnapshotStore
+from ingest.spool import Spool, SpoolFull
+
+
+def test_spool_keeps_arrival_order_across_restarts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10_000, max_events=100)
+    for n in range(12):
+        spool.append("plate_reads", f"K{n}".encode(), f"value-{n}".encode())
+    spool.remove(spool.head(1)[0].seq)
+    reopened = Spool(tmp_path, max_bytes=10_000, max_events=100)
+    assert [e.value for e in reopened.head(100)] == [f"value-{n}".encode() for n in range(1, 12)]
+    reopened.append("plate_reads", b"K12", b"value-12")
+    assert reopened.head(100)[-1].value == b"value-12" and len(reopened) == 12
+    assert reopened.head(1)[0].key == b"K1" and reopened.head(1)[0].topic == "plate_reads"
+
+
+def test_spool_refuses_beyond_its_bounds(tmp_path: Path) -> None:
+    by_count = Spool(tmp_path / "count", max_bytes=10_000, max_events=2)
+    by_count.append("t", b"k", b"1")
+    by_count.append("t", b"k", b"2")
+    with pytest.raises(SpoolFull):
+        by_count.append("t", b"k", b"3")
+    by_bytes = Spool(tmp_path / "bytes", max_bytes=1_024, max_events=100)
+    by_bytes.append("t", b"k", b"x" * 900)
+    with pytest.raises(SpoolFull):
+        by_bytes.append("t", b"k", b"x" * 200)
+    by_bytes.remove(by_bytes.head(1)[0].seq)
+    by_bytes.append("t", b"k", b"x" * 200)
+    assert len(by_bytes) == 1
+
+
+def test_spool_drops_half_written_events_of_a_crash(tmp_path: Path) -> None:
+    Spool(tmp_path, 10_000, 10).append("t", b"k", b"whole")
+    (tmp_path / "00000000000000000099.tmp").write_bytes(b"t\n1\nkhal")
+    reopened = Spool(tmp_path, 10_000, 10)
+    assert [e.value for e in reopened.head(10)] == [b"whole"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_tokens_from_file_and_env_env_wins(tmp_path: Path) -> None:
+    tokens_file = tmp_path / "tokens.yaml"
+    tokens_file.write_text("cam-1: file-secret\ncam-2: two\n")
+    settings = IngestConfig(tokens_file=tokens_file)
+    tokens = load_tokens(settings, {"GANTRY_INGEST_TOKENS": "cam-1=env-secret, cam-3=three"})
+    assert {k: v.get_secret_value() for k, v in tokens.items()} == {
+        "cam-1": "env-secret",
+        "cam-2": "two",
+        "cam-3": "three",
+    }
+
+
+def test_malformed_token_sources_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GANTRY_INGEST_TOKENS"):
+        load_tokens(IngestConfig(), {"GANTRY_INGEST_TOKENS": "cam-1"})
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        load_tokens(IngestConfig(tokens_file=tmp_path / "missing.yaml"), {})
+
+
+def test_token_book_accepts_three_header_styles() -> None:
+    book = TokenBook(load_tokens(IngestConfig(), {"GANTRY_INGEST_TOKENS": "cam-1=s3cret"}))
+    basic = base64.b64encode(b"admin:s3cret").decode()
+    assert book.camera_of({"X-Gantry-Token": "s3cret"}) == "cam-1"
+    assert book.camera_of({"Authorization": "Bearer s3cret"}) == "cam-1"
+    assert book.camera_of({"Authorization": f"Basic {basic}"}) == "cam-1"
+    assert book.camera_of({"X-Gantry-Token": "guess"}) is None
+    assert book.camera_of({"Authorization": "Basic !!!"}) is None
+    assert book.camera_of({}) is None
+
+
+def test_snapshots_stored_by_day_and_pruned_by_retention(tmp_path: Path) -> None:
+    store = SnapshotStore((tmp_path / "snaps").as_uri())
+    old = store.put(datetime(2026, 1, 1, 12, tzinfo=UTC), "cam-1", "r1", "plate", b"\xff\xd8old")
+    new = store.put(datetime(2026, 11, 20, 12, tzinfo=UTC), "cam-1", "r2", "overview", b"\xff\xd8new")
+    assert new == (tmp_path / "snaps/2026-11-20/cam-1/r2-overview.jpg").as_uri()
+    assert Path(new.removeprefix("file://")).read_bytes() == b"\xff\xd8new"
+    (tmp_path / "snaps" / "not-a-day").mkdir()
+    assert store.prune(date(2026, 11, 21), retention_days=90) == ["2026-01-01"]
+    assert not Path(old.removeprefix("file://")).exists() and Path(new.removeprefix("file://")).exists()
+    assert (tmp_path / "snaps" / "not-a-day").exists()
