@@ -17,7 +17,7 @@ from gantry.errors import GantryError
 from ingest.cli import app as ingest_app
 from ingest.cli import bench_ingest
 from recognize.cli import eval_app
-from recognize.pool import pool_app
+from recognize.pool import bench_pool, pool_app
 from stream_jobs.cli import app as jobs_app
 from stream_jobs.cli import bench_jobs, hotlist_app, simulate
 from warehouse.cli import app as warehouse_app
@@ -106,6 +106,7 @@ app.command("report")(report)
 bench_app.command("jobs")(bench_jobs)
 bench_app.command("sink")(bench_sink)
 bench_app.command("ingest")(bench_ingest)
+bench_app.command("recognize")(bench_pool)
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from gantry import topics
@@ -178,7 +179,7 @@ async def _multipart(request: web.Request) -> list[Part]:
     try:
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if isinstance(part, web.BodyPartReader):
+            if isinstance(part, BodyPartReader):
                 data = bytearray()
                 while chunk := await part.read_chunk():
                     data += chunk
@@ -187,7 +188,7 @@ async def _multipart(request: web.Request) -> list[Part]:
                 budget -= len(data)
                 content_type = part.headers.get("Content-Type", "application/octet-stream")
                 parts.append(Part(content_type, bytes(data), part.name or "", part.filename or ""))
-    except (ValueError, AssertionError, RuntimeError) as exc:  # aiohttp's complaints about broken bodies
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:  # aiohttp: broken body
         raise EdgeFormatError(f"multipart body: {exc}") from None
     return parts
 

@@ -187,3 +187,46 @@ def pool_command(
     started = time.monotonic()
     run(config, health_port, stop)
     log.info("recognizer pool stopped after %.0f s", time.monotonic() - started)
+
+
+def bench_pool(
+    actors: str = typer.Option("1,2", help="actor counts to compare, comma-separated"),
+    frames: int = typer.Option(48, min=1, help="synthetic frames per run"),
+    preset: str = typer.Option("accurate", help="recognizer preset"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object as the last line"),
+) -> None:
+    """Frames/s through the Ray pool for each actor count (models loaded before the clock starts)."""
+    import json
+    from datetime import UTC, datetime
+
+    import cv2
+    import ray
+    from rich.console import Console
+    from rich.progress import track
+
+    from gantry.config import RecognizeConfig
+    from gantry.synthetic import build_city, render_scene
+
+    city = build_city(cameras=4, vehicles=frames, seed=1, start=datetime.now(UTC))
+    passages = city.passages[:frames]
+    batch = [
+        Frame(camera_id=p.camera_id, ts=p.ts, frame_id=f"bench-{i}", width=1280, height=720,
+              jpeg=cv2.imencode(".jpg", render_scene(p, i))[1].tobytes())
+        for i, p in enumerate(track(passages, description="rendering frames", console=Console(stderr=True)))
+    ]
+    results = {}
+    for count in (int(a) for a in actors.split(",")):
+        settings = RecognizeConfig(actors=count, preset=preset)
+        pool = Pool(settings, None)
+        pool.read(batch[: count * 2])  # warm-up
+        started = time.perf_counter()
+        for i in range(0, len(batch), settings.batch_size * count):
+            pool.read(batch[i : i + settings.batch_size * count])
+        elapsed = time.perf_counter() - started
+        results[f"actors_{count}_frames_per_s"] = round(len(batch) / elapsed, 2)
+        Console(stderr=True).print(f"{count} actor(s): {len(batch) / elapsed:.2f} frames/s")
+        for actor in pool.actors:
+            ray.kill(actor)
+    results["cores"] = os.cpu_count()
+    if as_json:
+        print(json.dumps(results))

@@ -16,7 +16,7 @@ import faust
 
 from gantry.config import GantryConfig
 from gantry.events import PlateRead
-from stream_jobs import tracking
+from stream_jobs import tracking, webhooks
 from stream_jobs.charges import agents as charge_agents
 from stream_jobs.hotlist import agents as hotlist_agents
 from stream_jobs.hotlist.feed import HotlistFeed
@@ -75,7 +75,7 @@ def create_app(
     if feed is not None:
         app.service(feed)
 
-    for job in (tracking, journey_agents, charge_agents, hotlist_agents):
+    for job in (tracking, journey_agents, charge_agents, hotlist_agents, webhooks):
         job.register(jobs)
     return jobs
 

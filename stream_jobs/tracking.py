@@ -54,14 +54,14 @@ def register(jobs) -> None:
             mark_key = f"partition:{event.message.partition}"
             watermark = marks[mark_key]
             sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
-            if sighting.ts_ms < watermark - lateness_ms:
-                LATE_READS.inc()
-                await late.send(key=read.plate.encode(), value=event.value)
-                continue
             state = plates[read.plate]
             known = [Sighting.from_json(s) for s in state.get("sightings", [])]
             if any(s.read_id == read.read_id for s in known):
                 DUPLICATE_READS.inc()
+                continue
+            if sighting.ts_ms < watermark - lateness_ms:
+                LATE_READS.inc()
+                await late.send(key=read.plate.encode(), value=event.value)
                 continue
             watermark = max(watermark, sighting.ts_ms)
             known = [s for s in known if s.ts_ms >= watermark - horizon_ms] + [sighting]

@@ -81,10 +81,10 @@ def retention(ctx: typer.Context) -> None:
     """Each table's retention policy and current size."""
     from warehouse.retention import table_policies
 
-    report = Table("table", "keep (days)", "configured", "TTL", "rows", "size", title="warehouse retention")
+    report = Table("table", "keep (days)", "configured", "counted from", "rows", "size", title="warehouse retention")
     for policy in table_policies(_client(ctx), config_of(ctx).warehouse.retention_days):
         days = "not migrated" if policy.days is None else str(policy.days)
-        report.add_row(policy.table, days, str(policy.configured), policy.ttl, f"{policy.rows:,}", policy.size)
+        report.add_row(policy.table, days, str(policy.configured), policy.counted_from, f"{policy.rows:,}", policy.size)
     console.print(report)
     console.print("edit warehouse.retention_days and run `gantry warehouse migrate` to change a policy")
 
@@ -161,12 +161,17 @@ def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+@privacy_app.callback()
+def privacy() -> None:
+    """Privacy duties: erasure of a plate, with an audit record."""
+
+
 @privacy_app.command("erase")
 def erase(
     ctx: typer.Context,
     plate: str = typer.Option(..., "--plate"),
     reason: str = typer.Option(..., "--reason", help="why, for the audit log (e.g. a request reference)"),
-    actor: str = typer.Option(
+    actor: str | None = typer.Option(
         None, "--actor", envvar="GANTRY_ACTOR", help="who asked; default: the operating-system user"
     ),
 ) -> None:
@@ -188,7 +193,7 @@ def bench_sink(
     ctx: typer.Context,
     rows: int = typer.Option(200_000, "--rows", min=1),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
-    dsn: str = typer.Option(None, "--dsn", help="an existing warehouse; default: a fresh embedded one"),
+    dsn: str | None = typer.Option(None, "--dsn", help="an existing warehouse; default: a fresh embedded one"),
 ) -> None:
     """Rows per second through the sink's decode-batch-insert path into the embedded warehouse."""
     from warehouse.bench import run_bench

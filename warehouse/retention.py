@@ -17,7 +17,8 @@ class Policy:
     days: int | None
     """The TTL the table has now (None: not migrated); ``configured`` differs until the next migrate."""
     configured: int
-    ttl: str
+    counted_from: str
+    """The column (expression) the days are counted from."""
     rows: int
     bytes_on_disk: int
 
@@ -45,7 +46,7 @@ def table_policies(client: Client, retention: RetentionConfig) -> list[Policy]:
             table=table.name,
             days=current.get(table.name),
             configured=getattr(retention, table.name),
-            ttl=f"TTL {table.ttl(retention)}",
+            counted_from=table.ttl_column,
             rows=sizes.get(table.name, (0, 0))[0],
             bytes_on_disk=sizes.get(table.name, (0, 0))[1],
         )

@@ -19,15 +19,21 @@ from warehouse.grafana.dashboards import all_dashboards
 from warehouse.grafana.macros import ALL, Selection, duration_s
 from warehouse.grafana.push import datasource_model, export, push
 
-dashboards_app = typer.Typer(help="Grafana dashboards: push to a Grafana, or export the JSON.", no_args_is_help=True)
+dashboards_app = typer.Typer(
+    help="Grafana dashboards: push to a Grafana, or export the JSON.", no_args_is_help=True
+)
 
 
 @dashboards_app.command("push")
 def push_command(
     ctx: typer.Context,
-    grafana_url: str = typer.Option(..., "--grafana-url", envvar="GANTRY_GRAFANA_URL", help="e.g. http://grafana:3000"),
+    grafana_url: str = typer.Option(
+        ..., "--grafana-url", envvar="GANTRY_GRAFANA_URL", help="e.g. http://grafana:3000"
+    ),
     token_env: str = typer.Option(
-        "GANTRY_GRAFANA_TOKEN", "--token-env", help="environment variable holding a Grafana service-account token"
+        "GANTRY_GRAFANA_TOKEN",
+        "--token-env",
+        help="environment variable holding a Grafana service-account token",
     ),
     clickhouse_url: str | None = typer.Option(
         None,
@@ -47,7 +53,7 @@ def push_command(
     except GantryError as exc:
         fail(str(exc))
     except GrafanaException as exc:
-        fail(f"Grafana at {grafana_url} refused the push: {exc}")
+        fail(f"push to Grafana at {grafana_url} failed: {exc}")
     for line in report.lines():
         console.print(line, highlight=False)
 
@@ -85,8 +91,9 @@ def report(
     dashboards = all_dashboards(config)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("rendering panels", total=sum(len(d.panels) for d in dashboards))
-        page = render_report(client, dashboards, since, until, out, variables,
-                             on_panel=lambda panel: progress.advance(task))
+        page = render_report(
+            client, dashboards, since, until, out, variables, on_panel=lambda panel: progress.advance(task)
+        )
     console.print(f"wrote {page}", highlight=False)
 
 
@@ -112,4 +119,3 @@ def parse_variables(pairs: list[str]) -> dict[str, Selection]:
             raise ValueError(f"--var {pair!r}: expected name=value[,value]")
         variables[name.strip()] = [v.strip() for v in values.split(",")] if values != "All" else ALL
     return variables
-

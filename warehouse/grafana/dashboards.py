@@ -106,7 +106,9 @@ def values_table(structure: str, rows: Sequence[tuple[Any, ...]]) -> str:
     """A ClickHouse ``VALUES`` subquery; with no rows, an empty result of the same columns."""
     if not rows:
         names = [part.split()[0] for part in structure.split(",")]
-        nulls = ", ".join(f"CAST(NULL, 'Nullable({t.split()[1]})') AS {n}" for n, t in zip(names, structure.split(",")))
+        nulls = ", ".join(
+            f"CAST(NULL, 'Nullable({t.split()[1]})') AS {n}" for n, t in zip(names, structure.split(","))
+        )
         return f"SELECT {nulls} WHERE 0"
     literals = ", ".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)
     return f"SELECT * FROM VALUES({sql_string(structure)}, {literals})"
@@ -146,7 +148,11 @@ def city_traffic(config: GantryConfig) -> Dashboard:
         uid="gantry-city-traffic",
         title="City traffic",
         description="Plate reads per camera: volume, where, when, and how sure the recognizer was.",
-        variables=(Variable("camera", "Camera", "SELECT DISTINCT camera_id FROM camera_counts_1m ORDER BY camera_id"),),
+        variables=(
+            Variable(
+                "camera", "Camera", "SELECT DISTINCT camera_id FROM camera_counts_1m ORDER BY camera_id"
+            ),
+        ),
         panels=(
             Panel(
                 "Reads per minute by camera",
@@ -225,7 +231,11 @@ def journey_times(config: GantryConfig) -> Dashboard:
         uid="gantry-journey-times",
         title="Journey times",
         description="Travel times between camera pairs, from the segment statistics of matched journeys.",
-        variables=(Variable("segment", "Segment", "SELECT DISTINCT segment_id FROM segment_stats ORDER BY segment_id"),),
+        variables=(
+            Variable(
+                "segment", "Segment", "SELECT DISTINCT segment_id FROM segment_stats ORDER BY segment_id"
+            ),
+        ),
         panels=(
             Panel(
                 "Travel time by segment (median and 85th percentile)",

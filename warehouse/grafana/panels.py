@@ -102,7 +102,11 @@ class Panel:
         if self.is_time_series:
             return {"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}}
         if self.style == "bars":
-            return {"orientation": "horizontal", "legend": legend, "tooltip": {"mode": "single", "sort": "none"}}
+            return {
+                "orientation": "horizontal",
+                "legend": legend,
+                "tooltip": {"mode": "single", "sort": "none"},
+            }
         if self.style == "pie":
             return {
                 "pieType": "pie",

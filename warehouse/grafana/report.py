@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.pyplot as plt
+from clickhouse_connect.driver import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
+from matplotlib.axes import Axes
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from clickhouse_connect.driver import Client  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+from warehouse.grafana.dashboards import Dashboard
+from warehouse.grafana.macros import Selection, TimeRange, expand, panel_interval_s
+from warehouse.grafana.panels import Panel
 
-from warehouse.grafana.dashboards import Dashboard  # noqa: E402
-from warehouse.grafana.macros import Selection, TimeRange, expand, panel_interval_s  # noqa: E402
-from warehouse.grafana.panels import Panel  # noqa: E402
+matplotlib.use("Agg")  # files only, never a window: the report runs on servers and in CI
 
 TABLE_ROWS = 25
 
@@ -44,16 +45,23 @@ class Chart:
     panel: Panel
     path: Path
     rows: int
+    error: str | None = None
 
 
-def panel_sql(panel: Panel, start: datetime, end: datetime, variables: Mapping[str, Selection] | None = None) -> str:
+def panel_sql(
+    panel: Panel, start: datetime, end: datetime, variables: Mapping[str, Selection] | None = None
+) -> str:
     """The SQL Grafana would send for this panel over this range."""
     interval = panel_interval_s(start, end, panel.min_interval)
     return expand(panel.sql, TimeRange(start, end, interval), variables)
 
 
 def query_panel(
-    client: Client, panel: Panel, start: datetime, end: datetime, variables: Mapping[str, Selection] | None = None
+    client: Client,
+    panel: Panel,
+    start: datetime,
+    end: datetime,
+    variables: Mapping[str, Selection] | None = None,
 ) -> PanelData:
     result = client.query(panel_sql(panel, start, end, variables))
     return PanelData(tuple(result.column_names), [tuple(row) for row in result.result_rows])
@@ -73,23 +81,30 @@ def render_report(
     charts = []
     for dashboard in dashboards:
         for number, panel in enumerate(dashboard.panels, start=1):
-            data = query_panel(client, panel, start, end, variables)
             path = out / f"{dashboard.uid}-{number:02d}.png"
-            draw(panel, data, path)
-            charts.append(Chart(dashboard, panel, path, len(data.rows)))
+            try:
+                data = query_panel(client, panel, start, end, variables)
+            except DatabaseError as exc:
+                # one broken panel (say, a table not migrated yet) must not cost the whole report
+                error = str(exc).splitlines()[0]
+                draw(panel, PanelData(panel.columns, []), path, note=f"query failed: {error[:200]}")
+                charts.append(Chart(dashboard, panel, path, 0, error))
+            else:
+                draw(panel, data, path)
+                charts.append(Chart(dashboard, panel, path, len(data.rows)))
             on_panel(panel)
     page = out / "index.html"
     page.write_text(_page(charts, start, end))
     return page
 
 
-def draw(panel: Panel, data: PanelData, path: Path) -> None:
+def draw(panel: Panel, data: PanelData, path: Path, note: str = "no data in this range") -> None:
     wide = panel.width > 12 or panel.style in ("matrix", "table")
     fig, ax = plt.subplots(figsize=(12 if wide else 7, 4.5), dpi=100)
     try:
         ax.set_title(panel.title)
         if not data.rows:
-            ax.text(0.5, 0.5, "no data in this range", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes, wrap=True)
             ax.set_axis_off()
         else:
             _DRAW[panel.style](ax, panel, data)
@@ -131,8 +146,14 @@ def _columns(ax: Axes, panel: Panel, data: PanelData) -> None:
     bottom = dict.fromkeys(buckets, 0.0)
     for name, (times, values) in sorted(series.items()):
         heights = dict(zip(times, values))
-        ax.bar(buckets, [heights.get(t, 0.0) for t in buckets], width=width,
-               bottom=[bottom[t] for t in buckets], label=name)
+        ax.bar(
+            buckets,
+            [heights.get(t, 0.0) for t in buckets],
+            width=width,
+            align="edge",
+            bottom=[bottom[t] for t in buckets],
+            label=name,
+        )
         for t in buckets:
             bottom[t] += heights.get(t, 0.0)
     _time_axis(ax, panel)
@@ -154,7 +175,11 @@ def _bars(ax: Axes, panel: Panel, data: PanelData) -> None:
 
 
 def _pie(ax: Axes, panel: Panel, data: PanelData) -> None:
-    ax.pie([float(v) for v in data.column(panel.columns[1])], labels=data.column(panel.columns[0]), autopct="%1.0f%%")
+    ax.pie(
+        [float(v) for v in data.column(panel.columns[1])],
+        labels=data.column(panel.columns[0]),
+        autopct="%1.0f%%",
+    )
 
 
 def _map(ax: Axes, panel: Panel, data: PanelData) -> None:
@@ -215,15 +240,16 @@ def _page(charts: Sequence[Chart], start: datetime, end: datetime) -> str:
         sections[chart.dashboard.uid].append(
             f'<figure><a href="{esc(chart.path.name)}"><img src="{esc(chart.path.name)}" '
             f'alt="{esc(chart.panel.title)}" width="600"></a>'
-            f"<figcaption>{esc(chart.panel.title)}: {chart.rows} rows. {esc(chart.panel.description)}"
-            "</figcaption></figure>"
+            f"<figcaption>{esc(chart.panel.title)}: "
+            f"{esc(f'query failed: {chart.error}') if chart.error else f'{chart.rows} rows'}. "
+            f"{esc(chart.panel.description)}</figcaption></figure>"
         )
     body = "\n".join(
         f'<section id="{esc(uid)}"><h2>{esc(titles[uid])}</h2>\n' + "\n".join(figures) + "</section>"
         for uid, figures in sections.items()
     )
     return (
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Gantry report</title>\n"
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>Gantry report</title>\n'
         "<style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:0.5em;"
         "vertical-align:top;max-width:600px}figcaption{font-size:0.85em;color:#444}</style></head>\n"
         f"<body><h1>Gantry report</h1><p>{esc(start.isoformat())} to {esc(end.isoformat())} (UTC)</p>\n"

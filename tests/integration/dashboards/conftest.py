@@ -11,11 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import typer
 
 from gantry.config import GantryConfig
 from warehouse.client import connect
+from warehouse.grafana.cli import dashboards_app, report
 from warehouse.migrations import migrate
 
 START = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)  # a Monday
@@ -67,8 +70,21 @@ def _reads(expected: Expected) -> list[tuple]:
             for k in range(i + m % 5):
                 confidence = LOW if k % 4 == 0 else HIGH
                 ts = minute + timedelta(seconds=k)
-                rows.append((1, f"r-{camera}-{m}-{k}", camera, ts, f"AB{m % 97}C{k}", confidence,
-                             None, None, (0, 0, 10, 10), None, None))
+                rows.append(
+                    (
+                        1,
+                        f"r-{camera}-{m}-{k}",
+                        camera,
+                        ts,
+                        f"AB{m % 97}C{k}",
+                        confidence,
+                        None,
+                        None,
+                        (0, 0, 10, 10),
+                        None,
+                        None,
+                    )
+                )
                 expected.reads_by_camera[camera] += 1
                 expected.reads_by_minute[minute] += 1
                 expected.reads_by_hour[minute.replace(minute=0)] += 1
@@ -85,23 +101,35 @@ def _segment_stats(expected: Expected) -> list[tuple]:
 
     def add(segment: str, start: datetime, median: float, count: int, outliers: int) -> None:
         speed = distance[segment] / median * 3.6
-        rows.append((1, f"st-{segment}-{start:%Y%m%d%H%M}", segment, start, start + STATS_STEP,
-                     count, outliers, median, median * 1.2, speed))
+        rows.append(
+            (
+                1,
+                f"st-{segment}-{start:%Y%m%d%H%M}",
+                segment,
+                start,
+                start + STATS_STEP,
+                count,
+                outliers,
+                median,
+                median * 1.2,
+                speed,
+            )
+        )
 
-    for segment in usual:
+    for segment, typical in usual.items():
         t = START
         while t < END:
             current = t >= END - timedelta(hours=1)
-            add(segment, t, now_[segment] if current else usual[segment], 3, 1)
+            add(segment, t, now_[segment] if current else typical, 3, 1)
             expected.journeys_by_segment[segment] += 4
             t += STATS_STEP
         for weeks in range(1, 5):
             t = END - timedelta(hours=1, weeks=weeks)
             while t < END - timedelta(weeks=weeks):
-                add(segment, t, usual[segment], 2, 0)
+                add(segment, t, typical, 2, 0)
                 t += STATS_STEP
         expected.current_median[segment] = now_[segment]
-        expected.typical_median[segment] = usual[segment]
+        expected.typical_median[segment] = typical
     return rows
 
 
@@ -110,7 +138,9 @@ def _charges(expected: Expected) -> tuple[list[tuple], list[tuple]]:
     statuses = ["charged"] * 6 + ["discounted"] * 2 + ["exempt"] * 2
     for day in (expected.closed_day, START.date()):
         for n, status in enumerate(statuses):
-            amount = {"charged": Decimal("15.00"), "discounted": Decimal("7.50"), "exempt": Decimal("0.00")}[status]
+            amount = {"charged": Decimal("15.00"), "discounted": Decimal("7.50"), "exempt": Decimal("0.00")}[
+                status
+            ]
             base = (1, f"ch-{day}-{n}", "z1", f"PL{n}", day, "car", status, amount, "GBP")
             first = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=7, minutes=n)
             # version 1 saw the car first at c2; version 2 found an earlier read at c1
@@ -125,8 +155,15 @@ def _charges(expected: Expected) -> tuple[list[tuple], list[tuple]]:
     closed_at = datetime.combine(expected.closed_day + timedelta(days=1), datetime.min.time(), UTC)
     days = [
         (1, "z1", expected.closed_day, 3, Decimal("45.00"), "GBP", closed_at),  # an earlier, partial close
-        (1, "z1", expected.closed_day, expected.closed_charges, Decimal(str(expected.closed_revenue)), "GBP",
-         closed_at + timedelta(minutes=5)),
+        (
+            1,
+            "z1",
+            expected.closed_day,
+            expected.closed_charges,
+            Decimal(str(expected.closed_revenue)),
+            "GBP",
+            closed_at + timedelta(minutes=5),
+        ),
     ]
     return charges, days
 
@@ -136,23 +173,84 @@ def _hits(expected: Expected) -> list[tuple]:
     for n in range(12):
         ts = START + timedelta(minutes=7 * n)
         listed = "police" if n % 3 else "stolen"
-        rows.append((1, f"hit-{n}", f"r-c1-{n}", "c1" if n % 2 else "c3", ts, f"HP{n}", f"HP{n}", listed,
-                     "", 2, "exact" if n % 4 else "possible", 0.9))
+        rows.append(
+            (
+                1,
+                f"hit-{n}",
+                f"r-c1-{n}",
+                "c1" if n % 2 else "c3",
+                ts,
+                f"HP{n}",
+                f"HP{n}",
+                listed,
+                "",
+                2,
+                "exact" if n % 4 else "possible",
+                0.9,
+            )
+        )
         expected.hits_by_list[listed] += 1
         expected.latest_hit = ts
     return rows
 
 
 COLUMNS = {
-    "plate_reads": ["v", "read_id", "camera_id", "ts", "plate", "confidence", "region", "direction", "bbox",
-                    "frame_id", "image_ref"],
-    "segment_stats": ["v", "stats_id", "segment_id", "interval_start", "interval_end", "count", "outliers",
-                      "median_travel_s", "p85_travel_s", "mean_speed_kmh"],
-    "zone_charges": ["v", "charge_id", "zone_id", "plate", "charge_date", "vehicle_class", "status", "amount",
-                     "currency", "first_read_ts", "first_camera_id", "first_read_id", "read_count", "version"],
+    "plate_reads": [
+        "v",
+        "read_id",
+        "camera_id",
+        "ts",
+        "plate",
+        "confidence",
+        "region",
+        "direction",
+        "bbox",
+        "frame_id",
+        "image_ref",
+    ],
+    "segment_stats": [
+        "v",
+        "stats_id",
+        "segment_id",
+        "interval_start",
+        "interval_end",
+        "count",
+        "outliers",
+        "median_travel_s",
+        "p85_travel_s",
+        "mean_speed_kmh",
+    ],
+    "zone_charges": [
+        "v",
+        "charge_id",
+        "zone_id",
+        "plate",
+        "charge_date",
+        "vehicle_class",
+        "status",
+        "amount",
+        "currency",
+        "first_read_ts",
+        "first_camera_id",
+        "first_read_id",
+        "read_count",
+        "version",
+    ],
     "zone_days": ["v", "zone_id", "charge_date", "charges", "total_amount", "currency", "closed_at"],
-    "hotlist_hits": ["v", "hit_id", "read_id", "camera_id", "ts", "plate", "listed_plate", "list", "reason",
-                     "priority", "match", "confidence"],
+    "hotlist_hits": [
+        "v",
+        "hit_id",
+        "read_id",
+        "camera_id",
+        "ts",
+        "plate",
+        "listed_plate",
+        "list",
+        "reason",
+        "priority",
+        "match",
+        "confidence",
+    ],
 }
 
 
@@ -172,10 +270,30 @@ def filled(tmp_path_factory, config):
     charges, days = _charges(expected)
     hits = _hits(expected)
     # at-least-once: a second delivery of some rows, in separate insert batches
-    batches = [("plate_reads", reads), ("plate_reads", reads[:50]), ("segment_stats", stats),
-               ("segment_stats", stats[:10]), ("zone_charges", charges), ("zone_days", days),
-               ("hotlist_hits", hits), ("hotlist_hits", hits[:3])]
+    batches = [
+        ("plate_reads", reads),
+        ("plate_reads", reads[:50]),
+        ("segment_stats", stats),
+        ("segment_stats", stats[:10]),
+        ("zone_charges", charges),
+        ("zone_days", days),
+        ("hotlist_hits", hits),
+        ("hotlist_hits", hits[:3]),
+    ]
     for table, rows in batches:
         client.insert(table, rows, column_names=COLUMNS[table])
     yield client, expected
     client.close()
+
+
+def gantry_cli():
+    """The root ``gantry`` app as the lead mounts this stage's commands (``--config`` on the root)."""
+    root = typer.Typer()
+
+    @root.callback()
+    def _root(ctx: typer.Context, config: Path | None = typer.Option(None, "--config")) -> None:
+        ctx.ensure_object(dict)
+
+    root.add_typer(dashboards_app, name="dashboards")
+    root.command("report")(report)
+    return root

@@ -33,7 +33,10 @@ def run(filled, dashboards, uid, title, start=START, end=END, **variables) -> Pa
 
 
 def existing_tables(client) -> set[str]:
-    return {r[0] for r in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
+    return {
+        r[0]
+        for r in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows
+    }
 
 
 def test_every_panel_returns_its_declared_columns(filled, config):
@@ -103,7 +106,9 @@ def test_peak_hours_matrix_puts_reads_in_their_weekday_and_hour(filled, dashboar
 
 def test_travel_time_series_and_journey_counts(filled, dashboards):
     _, expected = filled
-    series = run(filled, dashboards, "gantry-journey-times", "Travel time by segment (median and 85th percentile)")
+    series = run(
+        filled, dashboards, "gantry-journey-times", "Travel time by segment (median and 85th percentile)"
+    )
     last_hour = naive(END - timedelta(hours=1))
     for time, segment, median, p85 in series.rows:
         wanted = expected.current_median[segment] if time >= last_hour else expected.typical_median[segment]
@@ -119,8 +124,12 @@ def test_now_versus_typical_and_slowest_segments(filled, dashboards):
     _, expected = filled
     data = run(filled, dashboards, "gantry-journey-times", "Now vs typical for this time of week")
     assert data.rows == [
-        (s, expected.current_median[s], expected.typical_median[s],
-         round(expected.current_median[s] / expected.typical_median[s], 2))
+        (
+            s,
+            expected.current_median[s],
+            expected.typical_median[s],
+            round(expected.current_median[s] / expected.typical_median[s], 2),
+        )
         for s in ("s1", "s2")
     ]
     slowest = run(filled, dashboards, "gantry-journey-times", "Slowest segments now", segment=["s2"])
@@ -147,7 +156,9 @@ def test_charges_and_revenue_per_closed_day(filled, dashboards):
 def test_charge_status_shares_and_entry_cameras_use_the_latest_version(filled, dashboards):
     _, expected = filled
     day_before = START - timedelta(days=1)
-    shares = run(filled, dashboards, "gantry-congestion-zone", "Exempt and discounted shares", start=day_before)
+    shares = run(
+        filled, dashboards, "gantry-congestion-zone", "Exempt and discounted shares", start=day_before
+    )
     assert dict(shares.rows) == expected.charges_by_status
     cameras = run(filled, dashboards, "gantry-congestion-zone", "Top entry cameras", start=day_before)
     assert dict(cameras.rows) == expected.first_camera
@@ -178,6 +189,12 @@ def test_variable_queries_list_the_values_in_the_warehouse(filled, config):
     client, _ = filled
     found = {
         v.name: [r[0] for r in client.query(v.sql).result_rows]
-        for d in all_dashboards(config) for v in d.variables
+        for d in all_dashboards(config)
+        for v in d.variables
     }
-    assert found == {"camera": ["c1", "c3"], "segment": ["s1", "s2"], "zone": ["z1"], "list": ["police", "stolen"]}
+    assert found == {
+        "camera": ["c1", "c3"],
+        "segment": ["s1", "s2"],
+        "zone": ["z1"],
+        "list": ["police", "stolen"],
+    }

@@ -45,11 +45,14 @@ class Broker:
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+                break
             except OSError:
                 time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"broker did not listen on {self.port}")
+        else:
+            self.stop()
+            raise RuntimeError(f"broker did not listen on {self.port}")
+        # The broker keeps topics in memory: every start needs them again (one partition, for read_topic).
+        ensure_topics(GantryConfig(broker={"bootstrap_servers": self.bootstrap, "partitions": 1}), self.bootstrap)
 
     def stop(self) -> None:
         if self._process is not None:
@@ -60,15 +63,6 @@ class Broker:
                 self._process.kill()
                 self._process.wait()
             self._process = None
-
-
-def broker_config(bootstrap: str, tmp: Path, **sections: object) -> GantryConfig:
-    return GantryConfig(
-        data_dir=tmp,
-        broker={"bootstrap_servers": bootstrap, "partitions": 1},
-        warehouse={"dsn": f"chdb://{tmp}/unused"},
-        **sections,
-    )
 
 
 def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s: float = 20.0) -> list:
@@ -101,18 +95,33 @@ def topic_records():
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def broker() -> Iterator[Broker]:
     server = Broker()
     server.start()
-    ensure_topics(broker_config(server.bootstrap, tmp_path_factory.mktemp("topics")), server.bootstrap)
     yield server
     server.stop()
 
 
-class IngestServer:
-    """`python -m ingest serve` in a subprocess, on a free port, against a given broker."""
+@pytest.fixture
+def own_broker() -> Iterator[Broker]:
+    """A broker of the test's own, which it may stop and start again."""
+    server = Broker()
+    server.start()
+    yield server
+    server.stop()
 
-    def __init__(self, bootstrap: str, tmp: Path, tokens: str, **ingest: object) -> None:
+
+TOKENS = "cam-1=token-one,cam-2=token-two,cam-ghost=token-ghost"
+
+
+class IngestServer:
+    """`python -m ingest serve` in a subprocess, on a free port, against a given broker.
+
+    Cameras cam-1 and cam-2 are configured; the tokens are ``TOKENS`` (cam-ghost has a token but
+    is not a configured camera).
+    """
+
+    def __init__(self, bootstrap: str, tmp: Path, tokens: str = TOKENS, **ingest: object) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp
@@ -159,12 +168,9 @@ class IngestServer:
             self._log.close()
 
 
-TOKENS = "cam-1=token-one,cam-2=token-two,cam-ghost=token-ghost"
-
-
 @pytest.fixture(scope="session")
 def server(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestServer]:
-    running = IngestServer(broker.bootstrap, tmp_path_factory.mktemp("ingest"), TOKENS, max_body_bytes=65_536)
+    running = IngestServer(broker.bootstrap, tmp_path_factory.mktemp("ingest"), max_body_bytes=65_536)
     running.start()
     yield running
     running.stop()

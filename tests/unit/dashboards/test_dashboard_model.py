@@ -115,7 +115,9 @@ def test_every_datasource_reference_resolves_to_the_provisioned_clickhouse():
 
 
 def test_the_dashboard_provider_loads_into_the_gantry_folder():
-    provider = yaml.safe_load((DEPLOY / "provisioning" / "dashboards" / "gantry.yaml").read_text())["providers"][0]
+    provider = yaml.safe_load((DEPLOY / "provisioning" / "dashboards" / "gantry.yaml").read_text())[
+        "providers"
+    ][0]
     assert provider["folderUid"] == FOLDER_UID and provider["type"] == "file"
 
 
@@ -127,7 +129,7 @@ def test_sql_uses_only_declared_variables_and_expands_completely(model):
     for panel in model["panels"]:
         sql = panel["targets"][0]["rawSql"]
         used |= set(re.findall(r"\$\{?([a-z]\w*)", sql))
-        expanded = expand(sql, window, dict.fromkeys(declared, ["x"]))
+        expanded = expand(sql, window, {name: ["x"] for name in declared})
         assert "$" not in expanded, panel["title"]
     assert used <= declared, f"undeclared variables {used - declared}"
     assert declared <= used, f"variables no panel uses: {declared - used}"
@@ -174,8 +176,12 @@ def test_deploy_json_is_the_export_of_the_example_config(tmp_path):
 def test_datasource_from_the_warehouse_url():
     model = datasource_model("https://reader:s3cret@ch.example.org:8443/city", "gantry")
     assert model["jsonData"] == {
-        "host": "ch.example.org", "port": 8443, "protocol": "http", "secure": True,
-        "username": "reader", "defaultDatabase": "city",
+        "host": "ch.example.org",
+        "port": 8443,
+        "protocol": "http",
+        "secure": True,
+        "username": "reader",
+        "defaultDatabase": "city",
     }
     assert model["secureJsonData"] == {"password": "s3cret"}
     assert "secureJsonData" not in datasource_model("http://127.0.0.1:8123", "gantry")

@@ -32,7 +32,10 @@ def test_bounds_interval_and_date_filter():
 
 
 def test_time_interval_buckets_by_the_interval_and_never_below_one_second():
-    assert expand("$__timeInterval(minute)", RANGE) == "toStartOfInterval(toDateTime(minute), INTERVAL 120 second)"
+    assert (
+        expand("$__timeInterval(minute)", RANGE)
+        == "toStartOfInterval(toDateTime(minute), INTERVAL 120 second)"
+    )
     assert expand("$__timeInterval(minute)", TimeRange(START, END, 0)).endswith("INTERVAL 1 second)")
 
 
@@ -56,7 +59,10 @@ def test_conditional_all_with_nested_calls_and_several_variables():
 
 
 def test_plain_variables_and_unknown_names_are_left_alone():
-    assert expand("SELECT '$zone', ${zone}, $other", RANGE, {"zone": ["z1", "z2"]}) == "SELECT 'z1,z2', z1,z2, $other"
+    assert (
+        expand("SELECT '$zone', ${zone}, $other", RANGE, {"zone": ["z1", "z2"]})
+        == "SELECT 'z1,z2', z1,z2, $other"
+    )
 
 
 @pytest.mark.parametrize("sql", ["$__timeFilter()", "$__timeFilter(a, b)", "$__nope", "$__timeFilter(ts"])

@@ -1,0 +1,142 @@
+"""Migrations, retention, exports and erasure against each warehouse (chDB, served, server)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from pydantic import SecretStr
+
+from gantry.config import RetentionConfig
+from gantry.events import encode
+from warehouse import schema
+from warehouse.export import DayNotClosed, export_billing, export_hits
+from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
+from warehouse.privacy import erase_plate, plate_subject
+from warehouse.retention import table_policies
+from warehouse.sink import Batch, write
+from warehouse_helpers import T0, charge, hit, reads, zone_day
+
+pytestmark = pytest.mark.integration
+
+DAY = date(2026, 11, 20)
+KEY = SecretStr("test-pseudonym-key")
+
+
+def load(client, topic: str, events) -> None:
+    """Through the sink's own batch and insert path."""
+    batch = Batch(100_000, 60)
+    for offset, event in enumerate(events):
+        assert batch.add(topic, 0, offset, encode(event), now=0.0) is None
+    write(client, batch.drain())
+
+
+def test_migrate_twice_is_idempotent(warehouse):
+    first = migrate(warehouse, RetentionConfig())
+    second = migrate(warehouse, RetentionConfig())
+    assert len(first.applied) == len(MIGRATIONS)
+    assert second.applied == [] and second.ttl_changed == []
+    assert applied_versions(warehouse) == {m.version for m in MIGRATIONS}
+    tables = {row[0] for row in warehouse.query("SHOW TABLES").result_rows}
+    assert {t.name for t in schema.RETAINED_TABLES} <= tables
+    assert warehouse.command("SELECT count() FROM schema_migrations") == len(MIGRATIONS)
+
+
+def test_ttl_clauses_follow_the_config_and_change_on_migrate(warehouse):
+    migrate(warehouse, RetentionConfig())
+    assert ttl_days(warehouse) == {t.name: getattr(RetentionConfig(), t.name) for t in schema.RETAINED_TABLES}
+    ddl = warehouse.command("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+                            "AND name = 'plate_reads'")  # fmt: skip
+    assert "TTL toDateTime(ts) + toIntervalDay(90)" in ddl
+    report = migrate(warehouse, RetentionConfig(plate_reads=30, zone_charges=3000))
+    assert sorted(report.ttl_changed) == ["plate_reads: 90 -> 30 days", "zone_charges: 2555 -> 3000 days"]
+    assert ttl_days(warehouse)["plate_reads"] == 30
+    policies = {p.table: p for p in table_policies(warehouse, RetentionConfig(plate_reads=30, zone_charges=3000))}
+    assert policies["plate_reads"].days == 30 and policies["zone_charges"].days == 3000
+
+
+def test_expired_rows_are_dropped_by_ttl(warehouse):
+    migrate(warehouse, RetentionConfig(plate_reads=1))
+    stale = [r.model_copy(update={"ts": datetime(2020, 1, 1, tzinfo=UTC)}) for r in reads("cam-ttl", 3)]
+    load(warehouse, "plate_reads", stale)
+    warehouse.command("OPTIMIZE TABLE plate_reads FINAL")
+    assert warehouse.command("SELECT count() FROM plate_reads") == 0
+
+
+def test_camera_counts_are_kept_per_minute(warehouse):
+    migrate(warehouse, RetentionConfig())
+    load(warehouse, "plate_reads", reads("cam-c", 150))  # one read a second from 07:00
+    load(warehouse, "plate_reads", reads("cam-c", 150))  # delivered twice
+    counts = warehouse.query("SELECT minute, uniqExactMerge(reads) FROM camera_counts_1m "
+                             "WHERE camera_id = 'cam-c' GROUP BY minute ORDER BY minute").result_rows  # fmt: skip
+    assert [c for _, c in counts] == [60, 60, 30]
+
+
+def _billing_day(client):
+    migrate(client, RetentionConfig())
+    charges = [charge("zone-a", f"PL{i:03d}", DAY) for i in range(40)]
+    # a re-emitted charge: the higher version wins
+    charges.append(charge("zone-a", "PL000", DAY, version=2, read_count=5))
+    load(client, "zone_charges", charges + [charge("zone-b", "PL001", DAY)])
+    return charges
+
+
+def test_billing_export_refuses_an_open_day_unless_forced(warehouse, tmp_path):
+    _billing_day(warehouse)
+    with pytest.raises(DayNotClosed, match="not closed"):
+        export_billing(warehouse, "zone-a", DAY, "csv", tmp_path)
+    manifest = export_billing(warehouse, "zone-a", DAY, "csv", tmp_path, force=True)
+    assert manifest.day_closed is False and manifest.rows == 40
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_billing_export_is_deterministic_with_a_true_manifest(warehouse, tmp_path, fmt):
+    _billing_day(warehouse)
+    load(warehouse, "zone_days", [zone_day("zone-a", DAY, 40, Decimal("600.00"))])
+    first = export_billing(warehouse, "zone-a", DAY, fmt, tmp_path / "1")
+    second = export_billing(warehouse, "zone-a", DAY, fmt, tmp_path / "2")
+    name = f"billing_zone-a_{DAY}.{fmt}"
+    data = (tmp_path / "1" / name).read_bytes()
+    assert data == (tmp_path / "2" / name).read_bytes()
+    manifest_file = f"billing_zone-a_{DAY}.manifest.json"
+    assert (tmp_path / "1" / manifest_file).read_bytes() == (tmp_path / "2" / manifest_file).read_bytes()
+    assert first == second
+    manifest = json.loads((tmp_path / "1" / manifest_file).read_text())
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (manifest["rows"], manifest["total_amount"], manifest["currency"]) == (40, "600.00", "GBP")
+    assert manifest["day_closed"] is True
+    table = pa_csv.read_csv(tmp_path / "1" / name) if fmt == "csv" else pq.read_table(tmp_path / "1" / name)
+    required = {"charge_id", "zone_id", "plate", "charge_date", "vehicle_class", "amount", "currency",
+                "first_read_ts", "first_camera_id", "first_read_id", "read_count"}  # fmt: skip
+    assert required <= set(table.column_names)
+    rows = {r["plate"]: r for r in table.to_pylist()}
+    assert rows["PL000"]["read_count"] == 5 and set(table.column("zone_id").to_pylist()) == {"zone-a"}
+
+
+def test_hits_export_covers_the_time_range(warehouse, tmp_path):
+    migrate(warehouse, RetentionConfig())
+    load(warehouse, "hotlist_hits", [hit(r) for r in reads("cam-h", 120)])
+    path = export_hits(warehouse, T0, T0 + timedelta(minutes=1), "csv", tmp_path)
+    assert pa_csv.read_csv(path).num_rows == 60
+
+
+def test_erasure_removes_the_plate_everywhere_and_is_audited(warehouse):
+    migrate(warehouse, RetentionConfig())
+    target, other = reads("cam-e", 5, plate="ER45ASE"), reads("cam-f", 3, plate="KE3PME")
+    load(warehouse, "plate_reads", target + other)
+    load(warehouse, "hotlist_hits", [hit(r) for r in target[:2]])
+    load(warehouse, "zone_charges", [charge("zone-a", "ER45ASE", DAY), charge("zone-a", "KE3PME", DAY)])
+    erasure = erase_plate(warehouse, "er45 ase", "request REF-1", "dpo@example", KEY)
+    assert erasure.rows_removed == {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1}
+    for table in ("plate_reads", "hotlist_hits", "zone_charges"):
+        assert warehouse.command(f"SELECT count() FROM {table} WHERE plate = 'ER45ASE'") == 0
+    assert warehouse.command("SELECT count() FROM plate_reads WHERE plate = 'KE3PME'") == 3
+    audit = warehouse.query("SELECT actor, action, subject, reason, rows_removed FROM audit_log").result_rows
+    assert audit == [("dpo@example", "erase_plate", plate_subject("ER45ASE", KEY), "request REF-1",
+                      {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1})]  # fmt: skip
+    assert "ER45ASE" not in json.dumps(audit[0][2:])
