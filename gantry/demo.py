@@ -51,6 +51,7 @@ class Outcome:
 def demo_config(base: GantryConfig, city: City) -> dict:
     """The user's configuration with the synthetic city's cameras, segments and zone added."""
     data = base.model_dump(mode="json", exclude={"cameras", "segments", "zones"})
+    data["data_dir"] = str(base.data_dir.resolve())
     data["cameras"] = [c.__dict__ for c in city.cameras]
     data["segments"] = [
         {"id": f"{a.id}-{b.id}", "from_camera": a.id, "to_camera": b.id, "distance_m": 1200, "max_travel_s": 900}

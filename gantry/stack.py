@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -59,7 +60,7 @@ def up(config: GantryConfig) -> StackState:
         raise StackError(f"a stack is already running from {config.data_dir}: `gantry status`, or `gantry down` first")
     (config.data_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = StackState(data_dir=str(config.data_dir.resolve()), ray=config.ray.address)
-    env = {**os.environ, "GANTRY_DATA_DIR": state.data_dir}
+    env = {**os.environ, "GANTRY_DATA_DIR": state.data_dir, **_embedded_secrets(config)}
     try:
         state.broker = config.broker.bootstrap_servers or _start_broker(config, state)
         state.save(config)
@@ -80,6 +81,23 @@ def up(config: GantryConfig) -> StackState:
         down(config)
         raise
     return state
+
+
+def _embedded_secrets(config: GantryConfig) -> dict[str, str]:
+    """Where no pseudonymisation key is configured, one made for this data directory and kept there.
+
+    A random key in a private file keeps secrets out of code and config, and keeps pseudonyms
+    stable across restarts of the same stack; production configures its own key.
+    """
+    privacy = config.privacy
+    if privacy.pseudonym_key_env in os.environ or (privacy.pseudonym_key_file and privacy.pseudonym_key_file.exists()):
+        return {}
+    key_file = config.data_dir / "secrets" / "pseudonym.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_hex(32))
+    return {"GANTRY_PRIVACY__PSEUDONYM_KEY_FILE": str(key_file.resolve())}
 
 
 def _start_broker(config: GantryConfig, state: StackState) -> str:

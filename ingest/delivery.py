@@ -6,8 +6,10 @@ the first failure on, every new event goes to the spool behind the ones already 
 replay task sends the spool to the broker oldest first; only when it is empty do events go
 straight to the broker again. That keeps a camera's events in the order they were accepted.
 
-The producer's own request timeout equals ``ack_timeout_s`` so a send that this class gave up on
-has also been given up by the client, and cannot arrive a second time after its spooled copy.
+When the broker stops acknowledging, the producer is abandoned together with the batches it had
+not sent yet, and the replay starts a fresh one: otherwise those batches would reach the broker
+when it returns, after (and in addition to) their spooled copies. Only a request already on the
+wire when the broker died can arrive twice; the read_id makes that repeat harmless downstream.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from prometheus_client import Counter, Gauge
 
 from ingest.spool import Spool
@@ -56,7 +58,7 @@ class Delivery:
         if self._spooling:
             self._wake.set()
         elif not await self._connect():
-            self._enter_outage("the broker is unreachable at start-up")
+            await self._enter_outage("the broker is unreachable at start-up")
 
     async def stop(self) -> None:
         if self._replayer is not None:
@@ -74,19 +76,32 @@ class Delivery:
                 )
                 return "acked"
             except (KafkaError, TimeoutError) as exc:
-                self._enter_outage(f"{type(exc).__name__}: {exc}")
+                await self._enter_outage(f"{type(exc).__name__}: {exc}")
         self.spool.append(topic, key, value)
         SPOOLED.inc()
         SPOOL_DEPTH.set(len(self.spool))
         self._wake.set()
         return "spooled"
 
-    def _enter_outage(self, reason: str) -> None:
+    async def _enter_outage(self, reason: str) -> None:
         if not self._spooling:
             BROKER_OUTAGES.inc()
             log.warning("broker %s not acknowledging (%s): spooling events", self.bootstrap_servers, reason)
         self._spooling = True
         self._wake.set()
+        await self._abandon_producer(reason)
+
+    async def _abandon_producer(self, reason: str) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        # aiokafka has no public way to drop the batches it has not sent; failing them here is
+        # what keeps them from arriving after their spooled copies.
+        producer._message_accumulator.fail_all(KafkaTimeoutError(f"abandoned: {reason}"))
+        try:
+            await asyncio.wait_for(producer.stop(), timeout=self.ack_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            log.info("abandoned producer did not stop cleanly: %s", exc)
 
     async def _connect(self) -> bool:
         producer = AIOKafkaProducer(
@@ -136,5 +151,6 @@ class Delivery:
                 SPOOL_DEPTH.set(len(self.spool))
         except (KafkaError, TimeoutError) as exc:
             log.info("replay paused, %d events spooled: %s", len(self.spool), exc)
+            await self._abandon_producer(str(exc))
             return False
         return True

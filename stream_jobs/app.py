@@ -16,7 +16,7 @@ import faust
 
 from gantry.config import GantryConfig
 from gantry.events import PlateRead
-from stream_jobs import tracking, webhooks
+from stream_jobs import tracking, transport, webhooks
 from stream_jobs.charges import agents as charge_agents
 from stream_jobs.hotlist import agents as hotlist_agents
 from stream_jobs.hotlist.feed import HotlistFeed
@@ -53,7 +53,7 @@ def create_app(
     state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         APP_ID,
-        broker=f"kafka://{bootstrap_servers}" if bootstrap_servers else "memory://",
+        broker=f"{transport.SCHEME}://{bootstrap_servers}" if bootstrap_servers else "memory://",
         store="memory://",
         datadir=str(state_dir),
         processing_guarantee="at_least_once",

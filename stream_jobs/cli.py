@@ -16,6 +16,7 @@ from gantry.errors import GantryError
 from gantry.events import encode
 from gantry.kafka import ensure_topics, producer
 from gantry.runtime import endpoints
+from stream_jobs.bench import run_bench
 from stream_jobs.hotlist import store
 from stream_jobs.hotlist.commands import hotlist_app
 from stream_jobs.simulator import Noise
@@ -101,8 +102,6 @@ def bench_jobs(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Throughput of all three jobs and read -> hit latency, on a private broker started for the run."""
-    from stream_jobs.bench import run_bench
-
     result = run_bench(reads=reads, rate=rate, workers=workers, hotlist_size=hotlist_size, progress=not as_json)
     if as_json:
         print(json.dumps(result))

@@ -46,7 +46,7 @@ ANALYST_ROLE = "gantry_analyst"
 OPERATOR_ROLE = "gantry_operator"
 ANALYST_TABLES = ("journeys", "segment_stats", "camera_counts_1m", "zone_days")
 OPERATOR_TABLES = ("plate_reads", "hotlist_hits")
-_TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((\d+)\)", re.S)
+_TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((\d+)\)", re.DOTALL)
 _ACCESS_CONTROL_UNAVAILABLE = (497, 36, 48, 1001)  # ACCESS_DENIED, BAD_ARGUMENTS, NOT_IMPLEMENTED
 
 

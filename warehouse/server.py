@@ -54,10 +54,10 @@ _TRANSPORT_PARAMS = frozenset(
     }
 )  # fmt: skip
 _INSERT_WITH_DATA = re.compile(
-    rb"\s*(INSERT\s+INTO\s+.+?)(\s+SETTINGS\s+.+?)?\s+FORMAT\s+(\w+)[ \t]*(?:\r?\n)?", re.I | re.S
+    rb"\s*(INSERT\s+INTO\s+.+?)(\s+SETTINGS\s+.+?)?\s+FORMAT\s+(\w+)[ \t]*(?:\r?\n)?", re.IGNORECASE | re.DOTALL
 )
-_TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
-_RESULT_STATEMENTS = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b", re.I)
+_TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
+_RESULT_STATEMENTS = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE)
 _ERROR_CODE = re.compile(r"Code: (\d+)")
 _CODE_NOT_IMPLEMENTED = 48
 _CODE_STD_EXCEPTION = 1001
@@ -226,10 +226,10 @@ def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
     class ClickHouseHttpHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: clickhouse-connect pools connections
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._serve(b"")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             try:
                 body = self._read_body()
             except (ValueError, OSError) as exc:

@@ -32,7 +32,7 @@ from gantry.kafka import send_dead_letter
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 from gantry.runtime import endpoints
 from warehouse.client import connect, parse_dsn
-from warehouse.schema import EVENT_TABLES, EventTable
+from warehouse.schema import EVENT_TABLES
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ def test_outage_events_spooled_then_replayed_once_in_order(own_broker, make_serv
         assert len(list((tmp_path / "ingest-spool").glob("*.event"))) == 10
         own_broker.start()
         read_ids = arrived(topic_records, own_broker, 10)
-        assert read_ids == [a.json()["read_id"] for a in answers]
+        assert read_ids == [a.json()["read_id"] for a in answers], (read_ids, [a.json() for a in answers])
         after = post(server, 11)  # the spool is drained: straight to the broker again
         assert after.status_code == 200 and arrived(topic_records, own_broker, 11)[-1] == after.json()["read_id"]
         assert not list((tmp_path / "ingest-spool").glob("*.event"))

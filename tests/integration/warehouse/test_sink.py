@@ -8,15 +8,14 @@ import time
 import uuid
 
 import pytest
+from warehouse_helpers import PYTHON_CLI, cli_env, hit, reads, stop, wait_until
 
 from gantry import kafka, topics
+from gantry.config import RetentionConfig
 from gantry.events import DeadLetter, decode, encode
 from warehouse.client import connect
 from warehouse.migrations import migrate
-from gantry.config import RetentionConfig
 from warehouse.sink import TOPICS, Sink
-
-from warehouse_helpers import PYTHON_CLI, cli_env, hit, reads, stop, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +132,7 @@ def test_killed_and_restarted_sink_process_loses_and_duplicates_nothing(served_d
         GANTRY_WAREHOUSE__BATCH_ROWS="300",
         GANTRY_WAREHOUSE__BATCH_SECONDS="0.2",
     )
-    start = lambda: subprocess.Popen([*PYTHON_CLI, "sink"], env=env, cwd=tmp_path,  # noqa: E731
+    start = lambda: subprocess.Popen([*PYTHON_CLI, "sink"], env=env, cwd=tmp_path,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = start()
     try:
@@ -150,7 +149,7 @@ def test_killed_and_restarted_sink_process_loses_and_duplicates_nothing(served_d
             stop(second)
     finally:
         stop(first)
-    stored, final, distinct = counts(client, camera)
+    _, final, distinct = counts(client, camera)
     assert final == distinct == 6000
     client.command("OPTIMIZE TABLE plate_reads FINAL")
     assert counts(client, camera)[0] == 6000

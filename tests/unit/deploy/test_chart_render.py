@@ -9,7 +9,7 @@ import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import pytest
-from chart_release import KUBE_VERSION, Release, load_values, render
+from chart_release import CHART_DIR, KUBE_VERSION, VALUES_FILES, Release, load_values, render
 
 # KubeRay's CRD is not available offline, so RayCluster is checked structurally: the fields this
 # chart uses, as the ray.io/v1 CRD names them (unknown fields rejected), plus each pod template
@@ -72,8 +72,20 @@ RAY_CLUSTER_SCHEMA: dict[str, Any] = {
 
 
 def validate_pod_template(template: dict[str, Any], name: str) -> None:
-    as_pod_template = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": name}, "template": template}
+    as_pod_template = {
+        "apiVersion": "v1",
+        "kind": "PodTemplate",
+        "metadata": {"name": name},
+        "template": template,
+    }
     kubernetes_validate.validate(as_pod_template, KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("values_file", VALUES_FILES)
+def test_helm_lint_finds_nothing(values_file: str) -> None:
+    report = helm.lint(CHART_DIR, load_values(values_file), strict=True, kube_version=f"v{KUBE_VERSION}")
+    warnings = [m for m in report["messages"] if m["severity"] >= 2]
+    assert (report["errors"], warnings) == ([], [])
 
 
 def test_every_manifest_validates_against_kubernetes(release: Release) -> None:
@@ -109,7 +121,9 @@ def test_ray_head_is_cpu_only_and_workers_request_gpus(release: Release) -> None
     for cluster in release.of_kind("RayCluster"):
         head = cluster["spec"]["headGroupSpec"]
         assert head["rayStartParams"]["num-cpus"] == "0", "actors must not land on the head"
-        assert "nvidia.com/gpu" not in head["template"]["spec"]["containers"][0]["resources"].get("limits", {})
+        assert "nvidia.com/gpu" not in head["template"]["spec"]["containers"][0]["resources"].get(
+            "limits", {}
+        )
         (workers,) = cluster["spec"]["workerGroupSpecs"]
         limits = workers["template"]["spec"]["containers"][0]["resources"]["limits"]
         assert limits["nvidia.com/gpu"] == ray["workers"]["gpusPerWorker"] >= 1
@@ -127,7 +141,11 @@ def test_ingest_is_a_deployment_behind_a_service_scaled_on_cpu(release: Release)
     hpas = release.of_kind("HorizontalPodAutoscaler")
     if release.values["ingest"]["autoscaling"]["enabled"]:
         (hpa,) = hpas
-        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gantry-ingest"}
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "gantry-ingest",
+        }
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
         assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     else:
@@ -143,7 +161,9 @@ def test_stream_jobs_have_one_volume_per_worker(release: Release) -> None:
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts[claim["metadata"]["name"]] == config["data_dir"]
-    assert claim["metadata"]["name"] not in {v["name"] for v in statefulset["spec"]["template"]["spec"]["volumes"]}
+    assert claim["metadata"]["name"] not in {
+        v["name"] for v in statefulset["spec"]["template"]["spec"]["volumes"]
+    }
     assert release.get("Service", statefulset["spec"]["serviceName"])["spec"]["clusterIP"] == "None"
 
 
@@ -207,5 +227,14 @@ def test_network_policy_opens_ports_the_pods_declare(release: Release) -> None:
 def test_a_missing_secret_is_a_clear_render_error(chart: helm.Chart) -> None:
     values = load_values("values-small.yaml")
     values["secrets"]["clickhouse"] = {"existingSecret": "", "data": {"username": "gantry"}}
-    with pytest.raises(helm.HelmRenderError, match=r"secrets\.clickhouse: set existingSecret or data\.password"):
+    with pytest.raises(
+        helm.HelmRenderError, match=r"secrets\.clickhouse: set existingSecret or data\.password"
+    ):
+        render(chart, values)
+
+
+def test_a_misspelt_value_is_rejected_by_the_values_schema(chart: helm.Chart) -> None:
+    values = load_values("values-small.yaml")
+    values["ingest"]["autoscalling"] = {"enabled": True}
+    with pytest.raises(helm.HelmValuesError, match="'autoscalling' not allowed"):
         render(chart, values)

@@ -1,0 +1,157 @@
+"""``gantry bench jobs``: sustained throughput of all three jobs and read -> hit latency.
+
+Everything runs on a private broker started for the run, with the simulator's city, so the
+figures are repeatable and the run knows exactly how many hits, journeys and charges to wait for:
+throughput is reads divided by the time until the last expected output appeared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+from kafka import KafkaConsumer
+from tqdm import tqdm
+
+from gantry import topics
+from gantry.events import HotlistEntry, encode
+from gantry.kafka import producer
+from stream_jobs.hotlist import store
+from stream_jobs.local_broker import free_port, local_broker
+from stream_jobs.simulator import simulate
+
+READS_PER_VEHICLE = 3.6  # what the 8-camera city gives on average, to size the simulation
+
+
+class Outputs(threading.Thread):
+    """Watches the output topics: distinct ids seen, when the last new one came, hit arrival times."""
+
+    def __init__(self, bootstrap: str) -> None:
+        super().__init__(daemon=True)
+        self.consumer = KafkaConsumer(topics.HOTLIST_HITS, topics.JOURNEYS, topics.ZONE_CHARGES,
+                                      bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+        self.seen: dict[str, set[bytes]] = {t: set() for t in (topics.HOTLIST_HITS, topics.JOURNEYS, topics.ZONE_CHARGES)}
+        self.hit_arrivals: dict[str, float] = {}
+        self.last_new = 0.0
+        self.stopping = False
+
+    def run(self) -> None:
+        id_field = {topics.HOTLIST_HITS: "hit_id", topics.JOURNEYS: "journey_id", topics.ZONE_CHARGES: "charge_id"}
+        while not self.stopping:
+            for tp, records in self.consumer.poll(timeout_ms=100).items():
+                now = time.monotonic()
+                for r in records:
+                    event = json.loads(r.value)
+                    if event[id_field[tp.topic]] not in self.seen[tp.topic]:
+                        self.seen[tp.topic].add(event[id_field[tp.topic]])
+                        self.last_new = now
+                    if tp.topic == topics.HOTLIST_HITS:
+                        self.hit_arrivals.setdefault(event["read_id"], now)
+        self.consumer.close()
+
+
+def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, progress: bool = True) -> dict:
+    sim = simulate(cameras=8, vehicles=max(1, int(reads / READS_PER_VEHICLE)), hours=3, seed=1)
+    expected = sim.expected
+    with tempfile.TemporaryDirectory() as tmp, local_broker() as bootstrap:
+        config = Path(tmp) / "gantry.yaml"
+        config.write_text(yaml.safe_dump(sim.city | {
+            "data_dir": tmp, "broker": {"bootstrap_servers": bootstrap, "partitions": 4},
+            "warehouse": {"dsn": f"chdb:///{tmp}/warehouse"},
+        }))
+        padding = (HotlistEntry(plate=f"PAD{n:07d}", list="bench") for n in range(max(0, hotlist_size - len(sim.hotlist))))
+        store.publish(bootstrap, [*sim.hotlist, *padding])
+        procs = [_start_worker(config, i) for i in range(workers)]
+        try:
+            for proc, port in procs:
+                _wait_ready(proc, port)
+            outputs = Outputs(bootstrap)
+            outputs.start()
+            sent = _send(bootstrap, sim.reads, rate, {h[0] for h in expected.hits}, progress)
+            wanted = {topics.HOTLIST_HITS: len(expected.hits), topics.JOURNEYS: len(expected.journeys),
+                      topics.ZONE_CHARGES: len(expected.charges)}
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and any(len(outputs.seen[t]) < n for t, n in wanted.items()):
+                time.sleep(0.2)
+            outputs.stopping = True
+            outputs.join(5)
+        finally:
+            for proc, _ in procs:
+                proc.terminate()
+            for proc, _ in procs:
+                proc.wait(30)
+    latencies = sorted((outputs.hit_arrivals[r] - t) * 1000 for r, t in sent.at.items() if r in outputs.hit_arrivals)
+    elapsed = outputs.last_new - sent.started
+    return {
+        "reads": len(sim.reads),
+        "workers": workers,
+        "hotlist_entries": max(hotlist_size, len(sim.hotlist)),
+        "offered_reads_per_s": rate or "max",
+        "sent_reads_per_s": round(len(sim.reads) / sent.duration, 1),
+        "sustained_reads_per_s": round(len(sim.reads) / elapsed, 1),
+        "complete": all(len(outputs.seen[t]) >= n for t, n in wanted.items()),
+        "outputs": {t: f"{len(outputs.seen[t])}/{n}" for t, n in wanted.items()},
+        "hit_latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "hit_latency_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+    }
+
+
+def _start_worker(config: Path, index: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = os.environ | {"GANTRY_CONFIG": str(config), "GANTRY_PSEUDONYM_KEY": os.environ.get("GANTRY_PSEUDONYM_KEY", "bench")}
+    code = ("import sys; from gantry.config import load_config; from stream_jobs.worker import run_worker; "
+            "run_worker(load_config(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(config), str(index), str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, port
+
+
+def _wait_ready(proc: subprocess.Popen, port: int, timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"bench worker exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("bench worker not ready")
+
+
+@dataclass
+class Sent:
+    started: float
+    duration: float = 0.0
+    at: dict[str, float] = field(default_factory=dict)  # send time of each read expected to hit
+
+
+def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: bool) -> Sent:
+    """Offer the reads at ``rate`` per second (0: as fast as the producer goes)."""
+    send = producer(bootstrap, acks=1, linger_ms=2)
+    start = time.monotonic()
+    sent = Sent(started=start)
+    for n, read in enumerate(tqdm(reads, desc="reads", disable=not progress, unit="read")):
+        if rate:
+            ahead = start + n / rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        if read.read_id in timed:
+            send.flush()  # don't let batching hide in the latency of the reads we time
+            sent.at[read.read_id] = time.monotonic()
+        send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+    send.flush()
+    sent.duration = time.monotonic() - start
+    send.close()
+    return sent
