@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gantry.cli_support import config_of, console, fail, setup_logging
 from gantry.errors import GantryError
 from gantry.runtime import endpoints
-from ingest.publish import FramePublisher, check_camera
+from ingest.publish import Publisher, check_camera
 from ingest.sources import SourceError, frames_of, open_source
 
 app = typer.Typer(help="Bring camera frames and edge-camera plate reads into Gantry", no_args_is_help=True)
@@ -54,14 +54,14 @@ def ingest_file(
             start=parse_start(start),
             motion=settings.motion if motion else None,
         )
-        publisher = FramePublisher(endpoints(config).bootstrap_servers)
+        publisher = Publisher(endpoints(config).bootstrap_servers)
     except (GantryError, SourceError) as exc:
         fail(str(exc))
     try:
         with _progress() as progress:
             task = progress.add_task(f"{path.name} → frames", total=source.expected or None)
             for frame in frames_of(source, camera, settings):
-                publisher.send(frame)
+                publisher.send_frame(frame)
                 progress.advance(task)
             acked, failed = publisher.flush()
     except SourceError as exc:

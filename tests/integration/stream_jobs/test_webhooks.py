@@ -11,7 +11,8 @@ from gantry.events import DeadLetter, HotlistEntry, PlateRead, decode, encode, n
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
 
-from conftest import Worker, free_port, read_topic, write_config
+from conftest import Worker, read_topic, write_config
+from stream_jobs.local_broker import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"

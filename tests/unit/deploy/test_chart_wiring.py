@@ -55,13 +55,6 @@ def secret_env_names(config: GantryConfig) -> set[str]:
 
 
 @pytest.fixture
-def config_file(release: Release, tmp_path: Path) -> Path:
-    path = tmp_path / "gantry.yaml"
-    path.write_text(release.get("ConfigMap", "gantry")["data"]["gantry.yaml"])
-    return path
-
-
-@pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No GANTRY_* from the developer's shell leaks into what a pod would see."""
     for name in [n for n in os.environ if n.startswith("GANTRY_")]:
@@ -69,9 +62,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_config_map_is_a_valid_gantry_yaml(
-    release: Release, config_file: Path, clean_env: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def config_file(release: Release, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Path:
+    """The rendered gantry.yaml, loaded in a clean environment."""
+    path = tmp_path / "gantry.yaml"
+    path.write_text(release.get("ConfigMap", "gantry")["data"]["gantry.yaml"])
+    return path
+
+
+def test_config_map_is_a_valid_gantry_yaml(release: Release, config_file: Path) -> None:
     config = load_config(config_file)
     values = release.values["config"]
     assert str(config.data_dir) == values["data_dir"]
@@ -90,9 +89,7 @@ def test_gantry_env_vars_are_config_keys_or_known_secrets(release: Release, conf
                 assert name in allowed or config_key_exists(name), f"{owner}: {name} is read by nothing"
 
 
-def test_each_process_loads_its_config_with_the_pod_environment(
-    release: Release, config_file: Path, clean_env: pytest.MonkeyPatch
-) -> None:
+def test_each_process_loads_its_config_with_the_pod_environment(release: Release, config_file: Path) -> None:
     values = release.values
     ray = values["recognize"]["ray"]
     from_file = load_config(config_file)
@@ -251,6 +248,14 @@ def test_datasource_is_the_one_the_dashboards_use(release: Release) -> None:
     (provisioning,) = config_map["data"].values()
     (datasource,) = yaml.safe_load(provisioning)["datasources"]
     assert (datasource["uid"], datasource["type"]) == (DATASOURCE_UID, DATASOURCE_TYPE)
+    provisioning_file = (
+        REPO / "deploy" / "grafana" / "provisioning" / "datasources" / "gantry-clickhouse.yaml"
+    )
+    (for_files,) = yaml.safe_load(provisioning_file.read_text())["datasources"]
+    for section in ("jsonData", "secureJsonData"):
+        assert datasource[section].keys() == for_files[section].keys(), (
+            "same data source as Grafana file setups"
+        )
     assert datasource["jsonData"]["host"] == release.values["clickhouse"]["host"]
     assert datasource["secureJsonData"]["password"].startswith("${"), "no password in a ConfigMap"
 

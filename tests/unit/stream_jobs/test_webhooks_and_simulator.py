@@ -1,0 +1,35 @@
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from gantry.config import Subscriber
+from gantry.events import HotlistHit
+from stream_jobs.simulator import Noise, simulate
+from stream_jobs.webhooks import Route, delivery_id, sign
+
+
+def hit(list_: str = "stolen", priority: int = 1, hit_id: str = "h1") -> HotlistHit:
+    return HotlistHit(hit_id=hit_id, read_id="r", camera_id="c", ts=datetime(2026, 11, 21, tzinfo=UTC),
+                      plate="AB12CDE", listed_plate="AB12CDE", list=list_, priority=priority, match="exact",
+                      confidence=0.9)
+
+
+def test_signature_is_hmac_sha256_of_the_body():
+    assert sign(b"k", b"{}") == "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()
+
+
+def test_subscriber_filters_and_stable_delivery_ids():
+    route = Route(Subscriber(id="police", url="https://x", lists=["stolen"], max_priority=2), b"k")
+    assert route.wants(hit()) and not route.wants(hit(list_="permit")) and not route.wants(hit(priority=3))
+    other = Subscriber(id="council", url="https://y")
+    assert delivery_id(hit(), route.subscriber) == delivery_id(hit(), route.subscriber) != delivery_id(hit(), other)
+
+
+def test_simulation_is_deterministic_and_noise_adds_reads_not_answers():
+    clean = simulate(cameras=6, vehicles=200, hours=3, seed=3)
+    again = simulate(cameras=6, vehicles=200, hours=3, seed=3)
+    assert [r.read_id for r in clean.reads] == [r.read_id for r in again.reads]
+    assert clean.expected.journeys and clean.expected.charges and clean.expected.hits
+    noisy = simulate(cameras=6, vehicles=200, hours=3, seed=3, noise=Noise(duplicates=0.1, late=2))
+    assert len(noisy.reads) > len(clean.reads)
+    assert noisy.expected.journeys == clean.expected.journeys and len(noisy.expected.late_reads) == 2
