@@ -11,11 +11,26 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 MESSAGES_IN = Counter("gantry_messages_in", "Messages consumed", ["stage", "topic"])
 MESSAGES_OUT = Counter("gantry_messages_out", "Messages produced or rows written", ["stage", "topic"])
 ERRORS = Counter("gantry_errors", "Messages rejected or failed", ["stage", "reason"])
+LAG = Gauge("gantry_consumer_lag", "Messages behind the end of the partition", ["stage", "topic", "partition"])
+LATENCY = Histogram(
+    "gantry_latency_seconds",
+    "From a message being consumed to its output being acknowledged",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def record_lag(stage: str, consumer) -> None:
+    """Set the lag gauge for every partition a kafka-python consumer holds."""
+    for tp in consumer.assignment():
+        end = consumer.highwater(tp)
+        if end is not None:
+            LAG.labels(stage, tp.topic, str(tp.partition)).set(max(0, end - consumer.position(tp)))
 
 
 def serve_health(port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0") -> ThreadingHTTPServer:
@@ -26,7 +41,10 @@ def serve_health(port: int, ready: Callable[[], bool] = lambda: True, host: str 
             if self.path == "/metrics":
                 body, status, ctype = generate_latest(), 200, CONTENT_TYPE_LATEST
             elif self.path == "/healthz":
-                ok = ready()
+                try:
+                    ok = ready()
+                except Exception:  # a failing check means not ready, never a dropped probe
+                    ok = False
                 body, status, ctype = (b"ok\n" if ok else b"not ready\n"), (200 if ok else 503), "text/plain"
             else:
                 body, status, ctype = b"not found\n", 404, "text/plain"

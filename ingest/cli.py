@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gantry import topics
 from gantry.cli_support import config_of, console, fail, setup_logging
 from gantry.errors import GantryError
 from gantry.runtime import endpoints
@@ -63,14 +64,14 @@ def ingest_file(
             for frame in frames_of(source, camera, settings):
                 publisher.send_frame(frame)
                 progress.advance(task)
-            acked, failed = publisher.flush()
+            acks, failed = publisher.flush()
     except SourceError as exc:
         fail(str(exc))
     finally:
         publisher.close()
     if failed:
-        fail(f"{failed} of {acked + failed} frames were not acknowledged by the broker", code=1)
-    typer.echo(f"sent {acked} frames from {path} (camera {camera})")
+        fail(f"{failed} of {acks.total() + failed} frames were not acknowledged by the broker", code=1)
+    typer.echo(f"sent {acks[topics.FRAMES]} frames from {path} (camera {camera})")
 
 
 def _progress() -> Progress:
@@ -107,3 +108,58 @@ def serve_command(
         )
     except GantryError as exc:
         fail(str(exc))
+
+
+@app.command("reads")
+def import_reads_command(
+    ctx: typer.Context,
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines in Gantry's edge-read schema"),
+    camera: str | None = typer.Option(None, "--camera", help="camera of the lines that name none"),
+    strict: bool = typer.Option(False, "--strict", help="send nothing if any line is bad"),
+) -> None:
+    """Batch-import plate reads; a bad line is reported by number and the rest still go in."""
+    from ingest.reads import find_bad_lines, import_reads
+    from ingest.snapshots import SnapshotStore, store_url
+
+    setup_logging()
+    config = config_of(ctx)
+    if strict and (bad := find_bad_lines(path, config, camera)):
+        _report_bad_lines(path, bad)
+        fail(f"{len(bad)} bad lines in {path}; nothing was sent (--strict)", code=1)
+    try:
+        publisher = Publisher(endpoints(config).bootstrap_servers)
+        store = SnapshotStore(store_url(config))
+    except GantryError as exc:
+        fail(str(exc))
+    try:
+        with _progress() as progress, path.open("rb") as counted:
+            task = progress.add_task(f"{path.name} → plate_reads", total=sum(1 for _ in counted))
+            report = import_reads(
+                path, config, publisher, store, camera, on_line=lambda n: progress.update(task, completed=n)
+            )
+    finally:
+        publisher.close()
+    _report_bad_lines(path, report.bad or [])
+    typer.echo(f"imported {report.sent} reads from {path}; {len(report.bad or [])} bad lines")
+    if report.failed:
+        fail(f"{report.failed} reads were not acknowledged by the broker", code=1)
+    if report.bad:
+        raise typer.Exit(1)
+
+
+def _report_bad_lines(path: Path, bad: list) -> None:
+    for line in bad[:50]:
+        console.print(f"[yellow]{path}:{line.number}:[/] {line.reason}", highlight=False, soft_wrap=True)
+    if len(bad) > 50:
+        console.print(f"... and {len(bad) - 50} more bad lines (all are on the dead-letter topic)")
+
+
+@app.command("prune-snapshots")
+def prune_snapshots_command(ctx: typer.Context) -> None:
+    """Delete stored pictures older than the plate reads' retention (warehouse.retention_days)."""
+    from ingest.snapshots import SnapshotStore, store_url
+
+    config = config_of(ctx)
+    days = config.warehouse.retention_days.plate_reads
+    deleted = SnapshotStore(store_url(config)).prune(datetime.now(UTC).date(), days)
+    typer.echo(f"deleted pictures of {len(deleted)} days older than {days} days" + (f": {', '.join(deleted)}" if deleted else ""))

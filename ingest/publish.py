@@ -9,6 +9,7 @@ the failures instead of hiding them.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
@@ -42,7 +43,7 @@ class Publisher:
             raise GantryError(f"cannot reach the broker at {bootstrap_servers}: {exc}") from None
         self._pending: list[FutureRecordMetadata] = []
 
-    def send(self, topic: str, key: bytes, value: bytes) -> None:
+    def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         self._pending.append(self._producer.send(topic, key=key, value=value))
 
     def send_frame(self, frame: Frame) -> None:
@@ -51,19 +52,34 @@ class Publisher:
     def send_read(self, read: PlateRead) -> None:
         self.send(topics.PLATE_READS, read.plate.encode(), encode(read))
 
-    def flush(self, timeout_s: float = 60.0) -> tuple[int, int]:
-        """Wait for every acknowledgement; returns (acknowledged, failed) since the last flush."""
+    def fire(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Send without tracking, for endless streams: the outcome is only counted and logged."""
+        future = self._producer.send(topic, key=key, value=value)
+        future.add_callback(lambda metadata: MESSAGES_OUT.labels(STAGE, metadata.topic).inc())
+        future.add_errback(self._not_acked)
+
+    def fire_frame(self, frame: Frame) -> None:
+        self.fire(topics.FRAMES, frame.camera_id.encode(), encode(frame))
+
+    @staticmethod
+    def _not_acked(exc: BaseException) -> None:
+        ERRORS.labels(STAGE, "not_acked").inc()
+        log.error("message not acknowledged by the broker: %s", exc)
+
+    def flush(self, timeout_s: float = 60.0) -> tuple[Counter[str], int]:
+        """Wait for every acknowledgement; returns (acknowledged per topic, failed) since the last flush."""
         self._producer.flush(timeout=timeout_s)
-        acked = failed = 0
+        acked: Counter[str] = Counter()
+        failed = 0
         for future in self._pending:
             try:
-                metadata = future.get(timeout=0)
-                MESSAGES_OUT.labels(STAGE, metadata.topic).inc()
-                acked += 1
+                acked[future.get(timeout=0).topic] += 1
             except KafkaError as exc:
                 failed += 1
                 log.error("message not acknowledged by the broker: %s", exc)
         self._pending.clear()
+        for topic, count in acked.items():
+            MESSAGES_OUT.labels(STAGE, topic).inc(count)
         if failed:
             ERRORS.labels(STAGE, "not_acked").inc(failed)
         return acked, failed

@@ -8,7 +8,7 @@ the camera pushed live. A JSONL file uses Gantry's edge JSON schema, one read pe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,7 +88,7 @@ def import_reads(
     publisher: Publisher,
     store: SnapshotStore,
     default_camera: str | None = None,
-    on_line: callable = lambda n: None,
+    on_line: Callable[[int], None] = lambda number: None,
 ) -> ImportReport:
     """Send every valid line as a read; bad lines go to the dead-letter topic and into the report."""
     report = ImportReport(bad=[])
@@ -102,6 +102,6 @@ def import_reads(
             letter = dead_letter(line, str(exc), stage=STAGE, source_topic=f"file:{path}", offset=number)
             publisher.send(topics.DEAD_LETTERS, None, encode(letter))
         on_line(number)
-    acked, report.failed = publisher.flush()
-    report.sent = acked - len(report.bad)
+    acks, report.failed = publisher.flush()
+    report.sent = acks[topics.PLATE_READS]
     return report

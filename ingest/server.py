@@ -22,7 +22,6 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
-from pydantic import ValidationError
 
 from gantry import topics
 from gantry.config import GantryConfig
@@ -37,10 +36,9 @@ from ingest.edge_formats import (
     parse_access_query,
     parse_gantry_json,
     parse_hikvision,
-    read_id_of,
-    to_plate_read,
 )
 from ingest.publish import STAGE, UnknownCamera, check_camera
+from ingest.reads import ReadRejected, make_read
 from ingest.snapshots import SnapshotStore, store_url
 from ingest.spool import Spool, SpoolFull
 
@@ -132,24 +130,15 @@ class Intake:
 
     async def plate_read(self, event: EdgeEvent, camera_id: str) -> PlateRead:
         received_at = datetime.now(UTC)
-        image_ref = None
-        if event.snapshots:
-            ts = event.ts or received_at
-            read_id = read_id_of(event, camera_id, ts)
-            try:
-                refs = {
-                    kind: await asyncio.to_thread(self.snapshots.put, ts, camera_id, read_id, kind, jpeg)
-                    for kind, jpeg in event.snapshots.items()
-                }
-            except OSError as exc:
-                log.error("snapshot store failed: %s", exc)
-                raise Rejected(503, "snapshot_store", "the snapshot store is unavailable") from None
-            image_ref = refs.get("overview") or refs.get("plate")
         try:
-            return to_plate_read(event, camera_id, received_at, image_ref)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise Rejected(400, "invalid", f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            if event.snapshots:  # file or S3 writes: off the event loop
+                return await asyncio.to_thread(make_read, event, camera_id, received_at, self.snapshots)
+            return make_read(event, camera_id, received_at, self.snapshots)
+        except ReadRejected as exc:
+            raise Rejected(400, "invalid", str(exc)) from None
+        except OSError as exc:
+            log.error("snapshot store failed: %s", exc)
+            raise Rejected(503, "snapshot_store", "the snapshot store is unavailable") from None
 
 
 async def gantry_json(request: web.Request) -> EdgeEvent:

@@ -25,7 +25,7 @@ from gantry.config import RecognizeConfig
 from gantry.events import BoundingBox, Frame, InvalidEvent, PlateRead, dead_letter, decode, encode
 from gantry.ids import stable_id
 from gantry.kafka import consumer, producer, send_dead_letter
-from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
+from gantry.observability import ERRORS, LATENCY, MESSAGES_IN, MESSAGES_OUT, record_lag, serve_health
 from gantry.runtime import endpoints
 from recognize.base import PlateResult
 from recognize.tracking import Passage, Position, Sighting, StreamingVoter
@@ -130,6 +130,7 @@ def run(config, health_port: int, stop: threading.Event) -> None:
     try:
         while not stop.is_set():
             batch = source.poll(timeout_ms=250)
+            polled = time.monotonic()
             frames: list[tuple[Frame, Sighting]] = []
             next_offsets: dict[Position, int] = {}
             for tp, messages in batch.items():
@@ -160,6 +161,8 @@ def run(config, health_port: int, stop: threading.Event) -> None:
             if next_offsets or passages:
                 sink.flush()
                 _commit(source, next_offsets, voter.held_back())
+                LATENCY.labels(STAGE).observe(time.monotonic() - polled)
+                record_lag(STAGE, source)
     finally:
         source.close()
         sink.close()

@@ -13,7 +13,6 @@ from gantry.events import Frame, decode
 from ingest.cli import app
 from ingest.synthetic import Footage, write_images, write_video
 
-
 pytestmark = pytest.mark.integration
 
 
