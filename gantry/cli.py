@@ -15,7 +15,7 @@ from gantry import stack
 from gantry.cli_support import config_of, console, fail, setup_logging
 from gantry.errors import GantryError
 from ingest.cli import app as ingest_app
-
+from ingest.cli import bench_ingest
 from recognize.cli import eval_app
 from recognize.pool import bench_pool, pool_app
 from stream_jobs.cli import app as jobs_app
@@ -105,7 +105,7 @@ app.command("simulate")(simulate)
 app.command("report")(report)
 bench_app.command("jobs")(bench_jobs)
 bench_app.command("sink")(bench_sink)
-
+bench_app.command("ingest")(bench_ingest)
 bench_app.command("recognize")(bench_pool)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gantry import topics
 from gantry.cli_support import config_of, console, fail, setup_logging
 from gantry.errors import GantryError
+from gantry.observability import serve_health
 from gantry.runtime import endpoints
 from ingest.publish import Publisher, check_camera
 from ingest.sources import SourceError, frames_of, open_source
@@ -163,3 +166,68 @@ def prune_snapshots_command(ctx: typer.Context) -> None:
     days = config.warehouse.retention_days.plate_reads
     deleted = SnapshotStore(store_url(config)).prune(datetime.now(UTC).date(), days)
     typer.echo(f"deleted pictures of {len(deleted)} days older than {days} days" + (f": {', '.join(deleted)}" if deleted else ""))
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    health_port: int = typer.Option(0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="0 picks a free port"),
+) -> None:
+    """Read the video of every camera in ingest.streams and publish sampled, motion-gated frames."""
+    from ingest.readers import start_readers
+
+    setup_logging()
+    config = config_of(ctx)
+    streams = config.ingest.streams
+    if not streams:
+        fail("no cameras to read: list them under ingest.streams (camera id -> url, fps)")
+    try:
+        for camera in streams:
+            check_camera(config, camera)
+        publisher = Publisher(endpoints(config).bootstrap_servers)
+    except GantryError as exc:
+        fail(str(exc))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    readers = start_readers(streams, config.ingest, publisher.fire_frame, stop)
+    health = serve_health(health_port, ready=lambda: any(r.is_alive() for r in readers))
+    console.print(f"reading {len(readers)} cameras; health and metrics on port {health.server_port}")
+    while not stop.wait(1.0) and any(r.is_alive() for r in readers):
+        pass
+    stop.set()
+    for reader in readers:
+        reader.join(timeout=5)
+    publisher.close()
+
+
+def bench_ingest(
+    ctx: typer.Context,
+    events: int = typer.Option(20_000, "--events", min=100, help="reads posted as fast as possible"),
+    concurrency: int = typer.Option(64, "--concurrency", min=1, help="HTTP connections"),
+    rate: float = typer.Option(500, "--rate", min=1, help="reads/s of the latency run"),
+    rate_seconds: float = typer.Option(10, "--rate-seconds", min=1, help="length of the latency run"),
+) -> None:
+    """Accepted reads/s and acknowledgement latency of the edge endpoint; frames/s of a video reader."""
+    from rich.table import Table
+
+    from ingest import bench
+
+    setup_logging()
+    config = config_of(ctx)
+    try:
+        bootstrap = endpoints(config).bootstrap_servers
+    except GantryError as exc:
+        fail(str(exc))
+    console.print(f"benchmarking against the broker at {bootstrap} ...")
+    flat_out, paced, frames, fps = bench.run(bootstrap, events, concurrency, rate, rate_seconds)
+    table = Table(title="gantry bench ingest")
+    for column in ("run", "events", "accepted/s", "p50 ms", "p99 ms", "failures"):
+        table.add_column(column, justify="right" if column != "run" else "left")
+    for name, run in ((f"flat out, {concurrency} connections", flat_out), (f"paced at {rate:g}/s", paced)):
+        table.add_row(
+            name, str(run.events), f"{run.per_second:,.0f}", f"{run.percentile(50):.1f}",
+            f"{run.percentile(99):.1f}", str(run.failures),
+        )
+    console.print(table)
+    typer.echo(f"video reader (1280x720, every frame re-encoded and sent): {frames} frames at {fps:.1f} frames/s")

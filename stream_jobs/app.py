@@ -8,17 +8,15 @@ the Gantry configuration of the running command.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import faust
 
 from gantry.config import GantryConfig
-from gantry.events import PlateRead
-from stream_jobs import tracking, transport, webhooks
+from stream_jobs import intake, tracking, transport, webhooks
 from stream_jobs.charges import agents as charge_agents
-from stream_jobs.hotlist import agents as hotlist_agents
+from stream_jobs.hotlist import screening
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.journeys import agents as journey_agents
 from stream_jobs.hotlist.rules import HotlistIndex
@@ -36,7 +34,6 @@ class Jobs:
     feed: HotlistFeed | None
     known_cameras: frozenset[str]
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
-    forward_by_plate: Callable[[PlateRead], Awaitable] | None = None
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self.topics:
@@ -67,7 +64,8 @@ def create_app(
         broker_commit_interval=1.0,
         stream_recovery_delay=0.1,
         stream_wait_empty=False,
-        producer_linger=0.002,
+        producer_linger=0.005,
+        producer_max_batch_size=1_048_576,
     )
     index = HotlistIndex()
     feed = HotlistFeed(bootstrap_servers, index, loop=app.loop, beacon=app.beacon) if bootstrap_servers else None
@@ -75,7 +73,8 @@ def create_app(
     if feed is not None:
         app.service(feed)
 
-    for job in (tracking, journey_agents, charge_agents, hotlist_agents, webhooks):
+    intake.register(jobs, screen=screening.screener(jobs), track=tracking.tracker(jobs))
+    for job in (journey_agents, charge_agents, webhooks):
         job.register(jobs)
     return jobs
 

@@ -1,19 +1,27 @@
-"""Turning raw ``plate_reads`` messages into trusted reads, or into dead letters with a reason.
+"""Where every read enters the jobs: validated, screened against the hotlist, then tracked.
 
 A worker must never crash on input: anything that does not parse, or comes from a camera the
-configuration does not know, leaves the pipeline on the dead-letter topic with the reason and its
+configuration does not know, leaves on the dead-letter topic with the reason and its
 topic/partition/offset, so an operator can fix and replay it.
+
+Per-plate state needs every read of a plate in one partition. Producers key ``plate_reads`` by
+plate, so a read normally already sits in its plate's partition and is tracked on the spot; a
+read keyed otherwise is re-keyed onto an internal topic with the same partition count (and so
+the same partition for the same plate) and tracked from there. Screening happens first and
+never waits for that hop: hotlist subscribers must hear within a second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from gantry.errors import InvalidEvent
-from gantry.events import DeadLetter, PlateRead, decode, dead_letter
 from gantry import topics
+from gantry.errors import InvalidEvent
+from gantry.events import DeadLetter, PlateRead, dead_letter, decode, encode
+from gantry.observability import ERRORS, MESSAGES_IN
 
 STAGE = "stream_jobs"
+READS_BY_PLATE = "gantry-jobs-reads-by-plate"
 
 
 def admit(
@@ -35,3 +43,32 @@ def admit(
     return dead_letter(
         raw, reason, stage=STAGE, source_topic=topics.PLATE_READS, partition=partition, offset=offset
     )
+
+
+def register(jobs, screen, track) -> None:
+    """The two agents: ``reads`` on ``plate_reads`` and ``rekeyed`` on the internal by-plate topic."""
+    app = jobs.app
+    dead_letters = jobs.topic(topics.DEAD_LETTERS)
+    by_plate = app.topic(READS_BY_PLATE, key_serializer="raw", value_serializer="raw", internal=True,
+                         partitions=jobs.config.broker.partitions_for(topics.PLATE_READS))
+
+    @app.agent(jobs.topic(topics.PLATE_READS), name="reads")
+    async def reads(stream) -> None:
+        async for event in stream.events():
+            MESSAGES_IN.labels(STAGE, topics.PLATE_READS).inc()
+            message = event.message
+            read = admit(event.value, jobs.known_cameras, partition=message.partition, offset=message.offset)
+            if isinstance(read, DeadLetter):
+                ERRORS.labels(STAGE, "invalid_read").inc()
+                await dead_letters.send(value=encode(read))
+                continue
+            await screen(read)
+            if event.key == read.plate.encode():
+                await track(read, event.value, message.partition)
+            else:
+                await by_plate.send(key=read.plate.encode(), value=encode(read))
+
+    @app.agent(by_plate, name="rekeyed")
+    async def rekeyed(stream) -> None:
+        async for event in stream.events():
+            await track(PlateRead.model_validate_json(event.value), event.value, event.message.partition)

@@ -1,8 +1,7 @@
 """The per-plate job: de-duplication, lateness, journeys and zone charges.
 
-Screened reads are re-keyed by plate onto an internal topic, so one plate's history lives in one
-partition of the ``plates`` table and therefore on one worker, whatever key the producer used.
-Each new read is added to the plate's sightings and the journeys and charges are recomputed from
+One plate's history lives in one partition of the ``plates`` table, and therefore on one worker
+(:mod:`stream_jobs.intake` makes sure the read reaches that partition). Each new read is added to the plate's sightings and the journeys and charges are recomputed from
 the whole set; what has not been emitted before (journey ids, changed charges) is sent. Emission
 is idempotent by construction: stable ids, and charges carry a rising version.
 
@@ -12,13 +11,14 @@ the watermark minus ``allowed_lateness_s`` is late, goes to ``late_reads`` and c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 from prometheus_client import Counter
 
 from gantry import topics
 from gantry.events import PlateRead, ZoneCharge, encode
-from gantry.observability import MESSAGES_IN, MESSAGES_OUT
+from gantry.observability import MESSAGES_OUT
 from stream_jobs.charges.rules import charges, local_day
 from stream_jobs.intake import STAGE
 from stream_jobs.journeys.rules import pair
@@ -27,10 +27,13 @@ from stream_jobs.passages import Sighting, passages
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 DAY_MS = 86_400_000
-READS_BY_PLATE = "gantry-jobs-reads-by-plate"
 
 
-def register(jobs) -> None:
+MARK_STEP_MS = 10_000
+
+
+def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
+    """The per-plate step, to run in the partition that owns the plate (see :mod:`stream_jobs.intake`)."""
     app, config = jobs.app, jobs.config
     settings = config.stream_jobs
     lateness_ms = int(settings.allowed_lateness_s * 1000)
@@ -40,51 +43,48 @@ def register(jobs) -> None:
     segments_at = {c.id: [s for s in config.segments if c.id in (s.from_camera, s.to_camera)] for c in config.cameras}
     zones_at = {c.id: [z for z in config.zones if c.id in z.cameras] for c in config.cameras}
 
-    by_plate = app.topic(READS_BY_PLATE, key_serializer="raw", value_serializer="raw", internal=True,
-                         partitions=config.broker.partitions_for(topics.PLATE_READS))
-    jobs.forward_by_plate = lambda read: by_plate.send(key=read.plate.encode(), value=encode(read))
-    plates = app.Table("plates", default=dict, partitions=by_plate.partitions)
-    marks = app.Table("watermarks", default=int, partitions=by_plate.partitions)
+    partitions = config.broker.partitions_for(topics.PLATE_READS)
+    plates = app.Table("plates", default=dict, partitions=partitions)
+    marks = app.Table("watermarks", default=int, partitions=partitions)
     late, journeys, zone_charges = jobs.topic(topics.LATE_READS), jobs.topic(topics.JOURNEYS), jobs.topic(topics.ZONE_CHARGES)
+    live_marks: dict[int, int] = {}
 
-    @app.agent(by_plate, name="track")
-    async def track(stream) -> None:
-        async for event in stream.events():
-            read = PlateRead.model_validate_json(event.value)
-            mark_key = f"partition:{event.message.partition}"
-            watermark = marks[mark_key]
-            sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
-            state = plates[read.plate]
-            known = [Sighting.from_json(s) for s in state.get("sightings", [])]
-            if any(s.read_id == read.read_id for s in known):
-                DUPLICATE_READS.inc()
-                continue
-            if sighting.ts_ms < watermark - lateness_ms:
-                LATE_READS.inc()
-                await late.send(key=read.plate.encode(), value=event.value)
-                continue
-            watermark = max(watermark, sighting.ts_ms)
-            known = [s for s in known if s.ts_ms >= watermark - horizon_ms] + [sighting]
-            history = passages(known, settings.dedup_window_s)
-            sent_journeys = {j: end for j, end in state.get("journeys", {}).items() if end >= watermark - horizon_ms}
-            for segment in segments_at.get(read.camera_id, ()):
-                for journey in pair(read.plate, history, segment, key):
-                    if journey.journey_id not in sent_journeys:
-                        await journeys.send(key=segment.id.encode(), value=encode(journey))
-                        MESSAGES_OUT.labels(STAGE, topics.JOURNEYS).inc()
-                        sent_journeys[journey.journey_id] = int(journey.end_ts.timestamp() * 1000)
-            versions = {c: v for c, v in state.get("charges", {}).items() if v[2] >= watermark - horizon_ms}
-            for zone in zones_at.get(read.camera_id, ()):
-                charge = charges(read.plate, history, zone).get(local_day(read.ts, zone.tariff))
-                if charge is not None:
-                    await _emit_if_changed(charge, versions, zone_charges)
-            plates[read.plate] = {
-                "sightings": [s.to_json() for s in known],
-                "journeys": sent_journeys,
-                "charges": versions,
-            }
+    async def track(read: PlateRead, raw: bytes, partition: int) -> None:
+        mark_key = f"partition:{partition}"
+        watermark = max(live_marks.get(partition, 0), marks[mark_key])
+        sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
+        state = plates[read.plate]
+        known = [Sighting.from_json(s) for s in state.get("sightings", [])]
+        if any(s.read_id == read.read_id for s in known):
+            DUPLICATE_READS.inc()
+            return
+        if sighting.ts_ms < watermark - lateness_ms:
+            LATE_READS.inc()
+            await late.send(key=read.plate.encode(), value=raw)
+            return
+        watermark = max(watermark, sighting.ts_ms)
+        known = [s for s in known if s.ts_ms >= watermark - horizon_ms] + [sighting]
+        history = passages(known, settings.dedup_window_s)
+        sent_journeys = {j: end for j, end in state.get("journeys", {}).items() if end >= watermark - horizon_ms}
+        for segment in segments_at.get(read.camera_id, ()):
+            for journey in pair(read.plate, history, segment, key):
+                if journey.journey_id not in sent_journeys:
+                    await journeys.send(key=segment.id.encode(), value=encode(journey))
+                    MESSAGES_OUT.labels(STAGE, topics.JOURNEYS).inc()
+                    sent_journeys[journey.journey_id] = int(journey.end_ts.timestamp() * 1000)
+        versions = {c: v for c, v in state.get("charges", {}).items() if v[2] >= watermark - horizon_ms}
+        for zone in zones_at.get(read.camera_id, ()):
+            charge = charges(read.plate, history, zone).get(local_day(read.ts, zone.tariff))
+            if charge is not None:
+                await _emit_if_changed(charge, versions, zone_charges)
+        plates[read.plate] = {"sightings": [s.to_json() for s in known], "journeys": sent_journeys, "charges": versions}
+        # The watermark is saved in steps: after a restart it may be a few seconds behind, which
+        # only makes the job more tolerant of lateness, never less.
+        live_marks[partition] = watermark
+        if watermark - marks[mark_key] >= MARK_STEP_MS:
             marks[mark_key] = watermark
-            MESSAGES_IN.labels(STAGE, READS_BY_PLATE).inc()
+
+    return track
 
 
 async def _emit_if_changed(charge: ZoneCharge, versions: dict[str, list], zone_charges) -> None:

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> None:
     """Block until the worker is stopped (SIGTERM/SIGINT); raises GantryError on bad setup."""
+    for chatty in ("aiokafka", "faust", "mode", "kafka"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     bootstrap = endpoints(config).bootstrap_servers
     ensure_topics(config, bootstrap)
     jobs = create_app(config, bootstrap, worker_index=worker_index)

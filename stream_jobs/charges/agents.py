@@ -2,8 +2,9 @@
 
 Charges are keyed by zone, so one zone's days live on one worker. A zone's watermark is the
 latest first-read time among its charges; a day closes once the watermark is
-``allowed_lateness_s`` past the day's end, and its summary counts the latest version of every
-charge of that day. Closing happens once: the table remembers closed days.
+``allowed_lateness_s`` past the day's end (see :func:`days_to_close`). The table keeps one small
+entry per charge (to count each charge once, whatever its versions) and one running total per
+open day, so a busy day costs the same per charge at its end as at its start.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from decimal import Decimal
 from gantry import topics
 from gantry.events import ZoneCharge, encode, now_utc
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.charges.rules import day_end, day_summary
+from stream_jobs.charges.rules import day_summary, days_to_close
 from stream_jobs.intake import STAGE
+
+KEEP_CLOSED_DAYS = 60
 
 
 def register(jobs) -> None:
@@ -33,22 +36,18 @@ def register(jobs) -> None:
             zone = zones.get(charge.zone_id)
             if zone is None:
                 continue
-            open_key = f"open:{zone.id}"
-            open_days = days[open_key]
+            ledger = days[f"zone:{zone.id}"] or {"watermark": 0.0, "open": {}, "closed": []}
             day = charge.charge_date.isoformat()
-            if day in open_days.get("closed", []):
-                continue
-            amounts = open_days.get(day, {})
-            amounts = amounts | {charge.charge_id: str(charge.amount)}
-            watermark = max(open_days.get("watermark", 0.0), charge.first_read_ts.timestamp())
-            open_days = open_days | {day: amounts, "watermark": watermark}
-            for candidate in sorted(k for k in open_days if k[0].isdigit()):
-                if day_end(date.fromisoformat(candidate), zone.tariff).timestamp() + lateness_s <= watermark:
-                    summary = day_summary(
-                        zone, date.fromisoformat(candidate), [Decimal(a) for a in open_days[candidate].values()], now_utc()
-                    )
-                    await days_topic.send(key=zone.id.encode(), value=encode(summary))
-                    MESSAGES_OUT.labels(STAGE, topics.ZONE_DAYS).inc()
-                    open_days = {k: v for k, v in open_days.items() if k != candidate}
-                    open_days["closed"] = open_days.get("closed", [])[-30:] + [candidate]
-            days[open_key] = open_days
+            if day not in ledger["closed"] and not days[f"charge:{charge.charge_id}"]:
+                days[f"charge:{charge.charge_id}"] = {"amount": str(charge.amount)}
+                count, total = ledger["open"].get(day, [0, "0"])
+                ledger["open"][day] = [count + 1, str(Decimal(total) + charge.amount)]
+            ledger["watermark"] = max(ledger["watermark"], charge.first_read_ts.timestamp())
+            for closing in days_to_close([date.fromisoformat(d) for d in ledger["open"]], ledger["watermark"],
+                                         zone.tariff, lateness_s):
+                count, total = ledger["open"].pop(closing.isoformat())
+                summary = day_summary(zone, closing, count, Decimal(total), now_utc())
+                await days_topic.send(key=zone.id.encode(), value=encode(summary))
+                MESSAGES_OUT.labels(STAGE, topics.ZONE_DAYS).inc()
+                ledger["closed"] = [*ledger["closed"], closing.isoformat()][-KEEP_CLOSED_DAYS:]
+            days[f"zone:{zone.id}"] = ledger

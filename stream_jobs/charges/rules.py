@@ -103,12 +103,17 @@ def charges(plate: str, passages: Sequence[Passage], zone: Zone) -> dict[date, Z
     return result
 
 
-def day_summary(zone: Zone, day: date, amounts: Sequence[Decimal], closed_at: datetime) -> ZoneDay:
+def days_to_close(open_days: Sequence[date], watermark: float, tariff: Tariff, lateness_s: float) -> list[date]:
+    """The open days whose end, plus the allowed lateness, the zone's watermark (epoch s) has passed."""
+    return sorted(d for d in open_days if day_end(d, tariff).timestamp() + lateness_s <= watermark)
+
+
+def day_summary(zone: Zone, day: date, charges: int, total: Decimal, closed_at: datetime) -> ZoneDay:
     return ZoneDay(
         zone_id=zone.id,
         charge_date=day,
-        charges=len(amounts),
-        total_amount=sum(amounts, Decimal("0.00")).quantize(CENT),
+        charges=charges,
+        total_amount=total.quantize(CENT),
         currency=zone.tariff.currency,
         closed_at=closed_at,
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from gantry.config import load_config
-from stream_jobs.charges.rules import charges, day_end, is_charging, price
+from stream_jobs.charges.rules import charges, day_end, days_to_close, is_charging, price
 from stream_jobs.passages import Sighting, passages
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "gantry.yaml"
@@ -57,3 +57,11 @@ def test_one_charge_per_day_with_first_read_and_count(zones):
     assert day == date(2026, 11, 23)
     assert (charge.first_read_id, charge.first_camera_id, charge.read_count) == ("first", "cam-holborn", 2)
     assert charge.amount == Decimal("15.00") and charge.status == "charged"
+
+
+def test_a_day_closes_only_after_its_local_end_plus_lateness(zones):
+    tariff = zones["congestion"].tariff  # London: in summer a day ends at 23:00 UTC
+    summer_day, next_day = date(2027, 7, 5), date(2027, 7, 6)
+    end = utc(2027, 7, 5, 23, 0).timestamp()
+    assert days_to_close([summer_day, next_day], end + 299, tariff, lateness_s=300) == []
+    assert days_to_close([next_day, summer_day], end + 300, tariff, lateness_s=300) == [summer_day]

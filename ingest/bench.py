@@ -1,0 +1,185 @@
+"""``gantry bench ingest``: how fast the edge endpoint accepts reads, and a video reader decodes.
+
+The endpoint runs as its own process (as in production) against the configured broker, and the
+load comes from this process over keep-alive HTTP connections, so the figures include HTTP
+parsing, validation, the token check and the broker's acknowledgement of every read. Two runs:
+as fast as possible (accepted events/s), then a fixed rate (acknowledgement latency percentiles).
+The reader figure is a synthetic 720p video through :class:`CameraReader` with every frame
+sampled, so it measures decode, JPEG re-encode and publish per frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import yaml
+
+from gantry.config import IngestConfig, MotionConfig, StreamSource
+from ingest.examples import gantry_json
+from ingest.publish import Publisher
+from ingest.readers import CameraReader
+from ingest.synthetic import Footage, write_video
+
+CAMERA, TOKEN = "bench-cam", "bench-token"
+
+
+@dataclass(frozen=True)
+class HttpFigures:
+    events: int
+    seconds: float
+    failures: int
+    latencies_ms: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+
+def bodies(count: int, offset: int = 0) -> list[bytes]:
+    start = datetime(2026, 11, 21, tzinfo=UTC)
+    return [
+        gantry_json(f"BN{(offset + n) % 100_000:05d}", start + timedelta(milliseconds=offset + n), f"bench-{offset + n}")
+        for n in range(count)
+    ]
+
+
+class EndpointProcess:
+    """`python -m ingest serve` with a throw-away configuration: one camera, its token, a temp spool."""
+
+    def __init__(self, bootstrap: str, port: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="gantry-bench-ingest-"))
+        self.url = f"http://127.0.0.1:{port}/v1/reads"
+        config = {
+            "data_dir": str(self.folder),
+            "broker": {"bootstrap_servers": bootstrap},
+            "warehouse": {"dsn": f"chdb://{self.folder}/unused"},
+            "cameras": [{"id": CAMERA, "lat": 0, "lon": 0}],
+            "ingest": {"http_host": "127.0.0.1", "http_port": port},
+        }
+        (self.folder / "gantry.yaml").write_text(yaml.safe_dump(config))
+        env = os.environ | {"GANTRY_CONFIG": str(self.folder / "gantry.yaml"), "GANTRY_INGEST_TOKENS": f"{CAMERA}={TOKEN}"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.folder / "serve.log", "wb"),  # noqa: SIM115 - the child owns it
+        )
+
+    async def wait_ready(self, session: aiohttp.ClientSession, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the endpoint exited: {(self.folder / 'serve.log').read_text()[-2000:]}")
+            try:
+                async with session.post(self.url, data=bodies(1, 10**9)[0], headers=_headers()) as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the endpoint did not become ready")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _headers() -> dict[str, str]:
+    return {"X-Gantry-Token": TOKEN, "Content-Type": "application/json"}
+
+
+async def _post_all(session: aiohttp.ClientSession, url: str, payloads: list[bytes], concurrency: int, rate: float | None) -> HttpFigures:
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    latencies: list[float] = []
+    failures = 0
+    started = time.perf_counter()
+    for n, payload in enumerate(payloads):
+        queue.put_nowait((started + n / rate if rate else 0.0, payload))
+
+    async def worker() -> None:
+        nonlocal failures
+        while not queue.empty():
+            due, payload = queue.get_nowait()
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            sent = time.perf_counter()
+            async with session.post(url, data=payload, headers=_headers()) as answer:
+                await answer.read()
+                if answer.status == 200:
+                    latencies.append((time.perf_counter() - sent) * 1000)
+                else:
+                    failures += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return HttpFigures(len(payloads), time.perf_counter() - started, failures, latencies)
+
+
+async def bench_http(bootstrap: str, port: int, events: int, concurrency: int, rate: float, rate_seconds: float) -> tuple[HttpFigures, HttpFigures]:
+    """(as fast as possible, at a fixed rate) against a fresh endpoint process."""
+    endpoint = EndpointProcess(bootstrap, port)
+    try:
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await endpoint.wait_ready(session)
+            await _post_all(session, endpoint.url, bodies(min(events, 2000), 2 * 10**8), concurrency, None)  # warm-up
+            flat_out = await _post_all(session, endpoint.url, bodies(events), concurrency, None)
+            paced = await _post_all(
+                session, endpoint.url, bodies(int(rate * rate_seconds), 10**8), concurrency, rate
+            )
+        return flat_out, paced
+    finally:
+        endpoint.stop()
+
+
+def bench_reader(bootstrap: str, seconds: float = 8.0) -> tuple[int, float]:
+    """(frames, frames/s) of one reader over a 1280x720 25 fps video, every frame sampled and sent."""
+    with tempfile.TemporaryDirectory() as folder:
+        footage = Footage(seconds=seconds, fps=25, width=1280, height=720, car_from_s=0, car_to_s=seconds)
+        video = write_video(Path(folder) / "bench.avi", footage)
+        settings = IngestConfig(motion=MotionConfig(enabled=False))
+        publisher = Publisher(bootstrap)
+        sent = 0
+
+        def publish(frame) -> None:
+            nonlocal sent
+            publisher.fire_frame(frame)
+            sent += 1
+
+        reader = CameraReader("bench-reader", StreamSource(url=str(video), fps=25), settings, publish, threading.Event())
+        started = time.perf_counter()
+        reader.run()  # in this thread: the figure is one reader's own pace
+        publisher.close()  # waits for the broker's acks, which belong in the figure
+        return sent, sent / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(
+    bootstrap: str, events: int, concurrency: int, rate: float, rate_seconds: float
+) -> tuple[HttpFigures, HttpFigures, int, float]:
+    flat_out, paced = asyncio.run(bench_http(bootstrap, free_port(), events, concurrency, rate, rate_seconds))
+    frames, fps = bench_reader(bootstrap)
+    return flat_out, paced, frames, fps
