@@ -105,13 +105,14 @@ def render_plate(shown: str, colour: tuple[int, int, int], height: int = 56) -> 
     return cv2.cvtColor(np.asarray(panel), cv2.COLOR_RGB2BGR)
 
 
-def render_scene(passage: Passage, seed: int) -> np.ndarray:
-    """A road, a car body, and its plate; noise and a little blur like a real camera."""
+def render_scene(passage: Passage, seed: int, centre: tuple[int, int] | None = None) -> np.ndarray:
+    """A road, a car body (at ``centre``, else somewhere random), and its plate; noise and a
+    little blur like a real camera."""
     rng = np.random.default_rng(seed)
     w, h = FRAME_SIZE
     scene = np.full((h, w, 3), 90, np.uint8)
     scene[: h // 3] = (160, 140, 120)
-    cx, cy = int(rng.integers(w // 3, 2 * w // 3)), int(rng.integers(h // 2, 2 * h // 3))
+    cx, cy = centre or (int(rng.integers(w // 3, 2 * w // 3)), int(rng.integers(h // 2, 2 * h // 3)))
     body = tuple(int(c) for c in rng.integers(30, 220, 3))
     cv2.rectangle(scene, (cx - 260, cy - 200), (cx + 260, cy + 120), body, -1)
     cv2.rectangle(scene, (cx - 200, cy - 180), (cx + 200, cy - 70), (60, 60, 70), -1)

@@ -53,7 +53,11 @@ class HttpFigures:
 def bodies(count: int, offset: int = 0) -> list[bytes]:
     start = datetime(2026, 11, 21, tzinfo=UTC)
     return [
-        gantry_json(f"BN{(offset + n) % 100_000:05d}", start + timedelta(milliseconds=offset + n), f"bench-{offset + n}")
+        gantry_json(
+            f"BN{(offset + n) % 100_000:05d}",
+            start + timedelta(milliseconds=offset + n),
+            f"bench-{offset + n}",
+        )
         for n in range(count)
     ]
 
@@ -72,7 +76,10 @@ class EndpointProcess:
             "ingest": {"http_host": "127.0.0.1", "http_port": port},
         }
         (self.folder / "gantry.yaml").write_text(yaml.safe_dump(config))
-        env = os.environ | {"GANTRY_CONFIG": str(self.folder / "gantry.yaml"), "GANTRY_INGEST_TOKENS": f"{CAMERA}={TOKEN}"}
+        env = os.environ | {
+            "GANTRY_CONFIG": str(self.folder / "gantry.yaml"),
+            "GANTRY_INGEST_TOKENS": f"{CAMERA}={TOKEN}",
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ingest", "serve"],
             env=env,
@@ -107,7 +114,9 @@ def _headers() -> dict[str, str]:
     return {"X-Gantry-Token": TOKEN, "Content-Type": "application/json"}
 
 
-async def _post_all(session: aiohttp.ClientSession, url: str, payloads: list[bytes], concurrency: int, rate: float | None) -> HttpFigures:
+async def _post_all(
+    session: aiohttp.ClientSession, url: str, payloads: list[bytes], concurrency: int, rate: float | None
+) -> HttpFigures:
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     latencies: list[float] = []
     failures = 0
@@ -133,14 +142,18 @@ async def _post_all(session: aiohttp.ClientSession, url: str, payloads: list[byt
     return HttpFigures(len(payloads), time.perf_counter() - started, failures, latencies)
 
 
-async def bench_http(bootstrap: str, port: int, events: int, concurrency: int, rate: float, rate_seconds: float) -> tuple[HttpFigures, HttpFigures]:
+async def bench_http(
+    bootstrap: str, port: int, events: int, concurrency: int, rate: float, rate_seconds: float
+) -> tuple[HttpFigures, HttpFigures]:
     """(as fast as possible, at a fixed rate) against a fresh endpoint process."""
     endpoint = EndpointProcess(bootstrap, port)
     try:
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
             await endpoint.wait_ready(session)
-            await _post_all(session, endpoint.url, bodies(min(events, 2000), 2 * 10**8), concurrency, None)  # warm-up
+            await _post_all(
+                session, endpoint.url, bodies(min(events, 2000), 2 * 10**8), concurrency, None
+            )  # warm-up
             flat_out = await _post_all(session, endpoint.url, bodies(events), concurrency, None)
             paced = await _post_all(
                 session, endpoint.url, bodies(int(rate * rate_seconds), 10**8), concurrency, rate
@@ -164,7 +177,9 @@ def bench_reader(bootstrap: str, seconds: float = 8.0) -> tuple[int, float]:
             publisher.fire_frame(frame)
             sent += 1
 
-        reader = CameraReader("bench-reader", StreamSource(url=str(video), fps=25), settings, publish, threading.Event())
+        reader = CameraReader(
+            "bench-reader", StreamSource(url=str(video), fps=25), settings, publish, threading.Event()
+        )
         started = time.perf_counter()
         reader.run()  # in this thread: the figure is one reader's own pace
         publisher.close()  # waits for the broker's acks, which belong in the figure

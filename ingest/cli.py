@@ -42,7 +42,9 @@ def ingest_file(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="an image, a folder of images, or a video file"),
     camera: str = typer.Option(..., "--camera", help="the camera id the frames belong to"),
-    fps: float | None = typer.Option(None, "--fps", min=0.001, help="video sampling rate [default: ingest.fps]"),
+    fps: float | None = typer.Option(
+        None, "--fps", min=0.001, help="video sampling rate [default: ingest.fps]"
+    ),
     start: str | None = typer.Option(None, "--start", help="ISO time of the first frame"),
     motion: bool = typer.Option(False, "--motion/--no-motion", help="skip video frames while nothing moves"),
 ) -> None:
@@ -93,7 +95,9 @@ def serve_command(
     ctx: typer.Context,
     host: str | None = typer.Option(None, "--host", help="[default: ingest.http_host]"),
     port: int | None = typer.Option(None, "--port", help="[default: ingest.http_port]"),
-    health_port: int = typer.Option(0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="0 picks a free port"),
+    health_port: int = typer.Option(
+        0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="0 picks a free port"
+    ),
 ) -> None:
     """Accept plate reads pushed by edge ANPR cameras over HTTP (JSON, Hikvision ISAPI, query form)."""
     from ingest.server import serve
@@ -116,7 +120,9 @@ def serve_command(
 @app.command("reads")
 def import_reads_command(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines in Gantry's edge-read schema"),
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="JSON lines in Gantry's edge-read schema"
+    ),
     camera: str | None = typer.Option(None, "--camera", help="camera of the lines that name none"),
     strict: bool = typer.Option(False, "--strict", help="send nothing if any line is bad"),
 ) -> None:
@@ -165,13 +171,18 @@ def prune_snapshots_command(ctx: typer.Context) -> None:
     config = config_of(ctx)
     days = config.warehouse.retention_days.plate_reads
     deleted = SnapshotStore(store_url(config)).prune(datetime.now(UTC).date(), days)
-    typer.echo(f"deleted pictures of {len(deleted)} days older than {days} days" + (f": {', '.join(deleted)}" if deleted else ""))
+    typer.echo(
+        f"deleted pictures of {len(deleted)} days older than {days} days"
+        + (f": {', '.join(deleted)}" if deleted else "")
+    )
 
 
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    health_port: int = typer.Option(0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="0 picks a free port"),
+    health_port: int = typer.Option(
+        0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="0 picks a free port"
+    ),
 ) -> None:
     """Read the video of every camera in ingest.streams and publish sampled, motion-gated frames."""
     from ingest.readers import start_readers
@@ -188,17 +199,23 @@ def run_command(
     except GantryError as exc:
         fail(str(exc))
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     readers = start_readers(streams, config.ingest, publisher.fire_frame, stop)
     health = serve_health(health_port, ready=lambda: any(r.is_alive() for r in readers))
     console.print(f"reading {len(readers)} cameras; health and metrics on port {health.server_port}")
-    while not stop.wait(1.0) and any(r.is_alive() for r in readers):
-        pass
-    stop.set()
-    for reader in readers:
-        reader.join(timeout=5)
-    publisher.close()
+    try:
+        while not stop.wait(1.0) and any(r.is_alive() for r in readers):
+            pass
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(timeout=5)
+        publisher.close()
+        health.shutdown()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def bench_ingest(
@@ -226,8 +243,14 @@ def bench_ingest(
         table.add_column(column, justify="right" if column != "run" else "left")
     for name, run in ((f"flat out, {concurrency} connections", flat_out), (f"paced at {rate:g}/s", paced)):
         table.add_row(
-            name, str(run.events), f"{run.per_second:,.0f}", f"{run.percentile(50):.1f}",
-            f"{run.percentile(99):.1f}", str(run.failures),
+            name,
+            str(run.events),
+            f"{run.per_second:,.0f}",
+            f"{run.percentile(50):.1f}",
+            f"{run.percentile(99):.1f}",
+            str(run.failures),
         )
     console.print(table)
-    typer.echo(f"video reader (1280x720, every frame re-encoded and sent): {frames} frames at {fps:.1f} frames/s")
+    typer.echo(
+        f"video reader (1280x720, every frame re-encoded and sent): {frames} frames at {fps:.1f} frames/s"
+    )

@@ -124,7 +124,12 @@ class Delivery:
         backoff = 0.2
         while True:
             await self._wake.wait()
-            if await self._replay_some():
+            try:
+                replayed = await self._replay_some()
+            except Exception:  # a supervisor loop: an unexpected error must not end the replay for good
+                log.exception("spool replay failed; retrying")
+                replayed = False
+            if replayed:
                 backoff = 0.2
             else:
                 await asyncio.sleep(backoff)

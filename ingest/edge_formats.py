@@ -136,7 +136,8 @@ def parse_hikvision(parts: list[Part]) -> EdgeEvent:
 
 
 def _is_xml(part: Part) -> bool:
-    return "xml" in part.content_type.lower() or part.filename.lower().endswith(".xml")
+    named_xml = part.filename.lower().endswith(".xml") or part.name.lower().endswith(".xml")
+    return "xml" in part.content_type.lower() or named_xml
 
 
 def _parse_xml(data: bytes) -> Element:
@@ -237,7 +238,9 @@ def read_id_of(event: EdgeEvent, camera_id: str, ts: datetime) -> str:
     return stable_id("edge", camera_id, ts.astimezone(UTC).isoformat(timespec="milliseconds"), event.plate)
 
 
-def to_plate_read(event: EdgeEvent, camera_id: str, received_at: datetime, image_ref: str | None) -> PlateRead:
+def to_plate_read(
+    event: EdgeEvent, camera_id: str, received_at: datetime, image_ref: str | None
+) -> PlateRead:
     ts = event.ts or received_at
     return PlateRead(
         read_id=read_id_of(event, camera_id, ts),

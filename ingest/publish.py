@@ -38,7 +38,9 @@ def check_camera(config: GantryConfig, camera_id: str) -> None:
 class Publisher:
     def __init__(self, bootstrap_servers: str, connect_timeout_s: float = 10.0) -> None:
         try:
-            self._producer = kafka.producer(bootstrap_servers, bootstrap_timeout_ms=int(connect_timeout_s * 1000))
+            self._producer = kafka.producer(
+                bootstrap_servers, bootstrap_timeout_ms=int(connect_timeout_s * 1000)
+            )
         except KafkaError as exc:
             raise GantryError(f"cannot reach the broker at {bootstrap_servers}: {exc}") from None
         self._pending: list[FutureRecordMetadata] = []

@@ -29,7 +29,9 @@ from ingest.frames import FpsSampler, MotionGate, make_frame
 
 log = logging.getLogger(__name__)
 
-OUTAGES = Counter("gantry_ingest_camera_outages", "Times a camera's stream could not be opened or broke", ["camera"])
+OUTAGES = Counter(
+    "gantry_ingest_camera_outages", "Times a camera's stream could not be opened or broke", ["camera"]
+)
 FRAMES = Counter(
     "gantry_ingest_frames", "Decoded frames by what became of them", ["camera", "outcome"]
 )  # outcome: sent, still (motion gate), skipped (sampling)
@@ -45,7 +47,9 @@ def redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None and parts.username is None:
         return url
-    return urlunsplit(parts._replace(netloc=f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")))
+    return urlunsplit(
+        parts._replace(netloc=f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else ""))
+    )
 
 
 class CameraReader(threading.Thread):
@@ -76,8 +80,13 @@ class CameraReader(threading.Thread):
             if not capture.isOpened():
                 self._outage(f"cannot open {self.shown_url}", backoff)
             else:
-                delivered = self._read(capture)
-                capture.release()
+                try:
+                    delivered = self._read(capture)
+                except Exception:  # a supervisor: a bad frame or a full producer must not end the camera
+                    log.exception("camera %s: reader failed", self.camera_id)
+                    delivered = 0
+                finally:
+                    capture.release()
                 if not self.live and delivered:
                     log.info("camera %s: end of %s", self.camera_id, self.shown_url)
                     return
@@ -121,7 +130,10 @@ class CameraReader(threading.Thread):
 
 
 def start_readers(
-    streams: dict[str, StreamSource], settings: IngestConfig, publish: Callable[[Frame], None], stop: threading.Event
+    streams: dict[str, StreamSource],
+    settings: IngestConfig,
+    publish: Callable[[Frame], None],
+    stop: threading.Event,
 ) -> list[CameraReader]:
     readers = [CameraReader(camera, source, settings, publish, stop) for camera, source in streams.items()]
     for reader in readers:

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 Parser = Callable[[web.Request], Awaitable[EdgeEvent]]
 MAX_BODY = web.AppKey("max_body_bytes", int)
+# Many cameras send Basic credentials only after a challenge; a full spool asks for a retry later.
+_CHALLENGES = {401: {"WWW-Authenticate": 'Basic realm="gantry"'}, 503: {"Retry-After": str(RETRY_AFTER_S)}}
 
 
 class Rejected(Exception):
@@ -55,7 +57,9 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def build_app(config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook) -> web.Application:
+def build_app(
+    config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook
+) -> web.Application:
     """The aiohttp application; it starts ``delivery`` with itself and stops it on shutdown."""
     intake = Intake(config, delivery, snapshots, tokens)
     app = web.Application(client_max_size=config.ingest.max_body_bytes)
@@ -92,7 +96,7 @@ class Intake:
                 return await self.accept(request, parse)
             except Rejected as rejected:
                 ERRORS.labels(STAGE, rejected.reason).inc()
-                headers = {"Retry-After": str(RETRY_AFTER_S)} if rejected.status == 503 else None
+                headers = _CHALLENGES.get(rejected.status)
                 return web.json_response({"error": str(rejected)}, status=rejected.status, headers=headers)
 
         return handle
@@ -192,7 +196,9 @@ def _require_type(request: web.Request, expected: str) -> None:
 
 
 def _unsupported(request: web.Request, expected: str) -> Rejected:
-    return Rejected(415, "unsupported_type", f"Content-Type: expected {expected}, got {request.content_type!r}")
+    return Rejected(
+        415, "unsupported_type", f"Content-Type: expected {expected}, got {request.content_type!r}"
+    )
 
 
 def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int, health_port: int) -> None:
@@ -200,7 +206,9 @@ def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int,
     settings = config.ingest
     tokens = TokenBook(load_tokens(settings))
     if not tokens:
-        log.warning("no camera tokens (${%s} or ingest.tokens_file): every request gets 401", settings.tokens_env)
+        log.warning(
+            "no camera tokens (${%s} or ingest.tokens_file): every request gets 401", settings.tokens_env
+        )
     spool = Spool(spool_dir(config), settings.spool_max_bytes, settings.spool_max_events)
     if len(spool):
         log.info("%d events in the spool from the last run will be replayed first", len(spool))

@@ -1,19 +1,20 @@
 """A batch of consumed messages, decoded into the rows of each warehouse table; no I/O.
 
-Messages are only buffered as they arrive; they are decoded when the batch is drained, in one
-tight loop per table, because decoding is most of the sink's work: each message is validated
-with its event model straight from the JSON bytes (pydantic-core, without the per-call overhead
-of ``model_validate_json``), and a table's rows are serialised in one call as a JSON array that
-ClickHouse reads as ``JSONEachRow``. Validation is exactly the event model's: a message that
+Messages are only buffered as they arrive, a partition's poll at a time; they are decoded when
+the batch is drained, in one tight loop per topic, because decoding is most of the sink's work:
+each message is validated with its event model straight from the JSON bytes (pydantic-core,
+without the per-call overhead of ``model_validate_json``), and a table's rows are serialised in
+one call, as a JSON array that ClickHouse reads as ``JSONEachRow``. Validation is exactly the event model's: a message that
 fails it comes back as a dead letter whose reason names the field, as :func:`gantry.events.decode`
 words it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,18 +27,31 @@ STAGE = "warehouse-sink"
 _BY_TOPIC = {t.topic: t for t in EVENT_TABLES}
 
 
-@dataclass(frozen=True)
-class Message:
-    """A consumed message and where it came from: enough to dead-letter it or commit past it."""
+class Record(Protocol):
+    """A consumed message: kafka-python's ``ConsumerRecord`` or a :class:`Message`."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Message(NamedTuple):
+    """A message made outside Kafka (benchmarks, tests), shaped like a ``ConsumerRecord``."""
 
     topic: str
     partition: int
     offset: int
-    raw: bytes | None
+    value: bytes | None
 
-    def dead_letter(self, reason: str) -> DeadLetter:
-        return dead_letter(self.raw, reason, stage=STAGE, source_topic=self.topic, partition=self.partition,
-                           offset=self.offset)  # fmt: skip
+
+def letter_for(record: Record, reason: str) -> DeadLetter:
+    return dead_letter(record.value, reason, stage=STAGE, source_topic=record.topic, partition=record.partition,
+                       offset=record.offset)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,7 @@ class PendingInsert:
 
     table: str
     rows: list[Event]
-    sources: list[Message]
+    sources: list[Record]
 
     @property
     def token(self) -> str:
@@ -84,61 +98,75 @@ class Batch:
     def __init__(self, max_rows: int, max_seconds: float) -> None:
         self.max_rows = max_rows
         self.max_seconds = max_seconds
-        self._messages: list[Message] = []
+        self._by_topic: dict[str, list[Record]] = {}
+        self._commit_offsets: dict[tuple[str, int], int] = {}
+        self._messages = 0
         self._opened_at: float | None = None
 
     def __len__(self) -> int:
-        return len(self._messages)
+        return self._messages
 
-    def add(self, message: Message, now: float) -> None:
+    def extend(self, records: Sequence[Record], now: float) -> None:
+        """Take one partition's records (in offset order, as a poll returns them)."""
+        if not records:
+            return
         if self._opened_at is None:
             self._opened_at = now
-        self._messages.append(message)
+        first = records[0]
+        self._by_topic.setdefault(first.topic, []).extend(records)
+        place = (first.topic, first.partition)
+        self._commit_offsets[place] = max(self._commit_offsets.get(place, 0), records[-1].offset + 1)
+        self._messages += len(records)
 
     def due(self, now: float) -> bool:
-        return len(self._messages) >= self.max_rows or (
+        return self._messages >= self.max_rows or (
             self._opened_at is not None and now - self._opened_at >= self.max_seconds
         )
 
     def drain(self) -> Drained:
         """Decode everything buffered and start a new batch."""
-        messages, self._messages, self._opened_at = self._messages, [], None
-        return decode_batch(messages)
+        drained = Drained(commit_offsets=self._commit_offsets)
+        for topic, records in self._by_topic.items():
+            target = _BY_TOPIC.get(topic)
+            if target is None:
+                drained.letters += [letter_for(r, f"no warehouse table for topic {topic!r}") for r in records]
+                continue
+            pending = decode_records(target.table.name, target.model, records, drained.letters)
+            if pending.rows:
+                drained.inserts.append(pending)
+        self._by_topic, self._commit_offsets, self._messages, self._opened_at = {}, {}, 0, None
+        return drained
 
 
-def decode_batch(messages: list[Message]) -> Drained:
-    drained = Drained()
-    by_table: dict[str, PendingInsert] = defaultdict(lambda: PendingInsert("", [], []))
-    for message in messages:
-        place = (message.topic, message.partition)
-        drained.commit_offsets[place] = max(drained.commit_offsets.get(place, 0), message.offset + 1)
-        target = _BY_TOPIC.get(message.topic)
-        if target is None:
-            drained.letters.append(message.dead_letter(f"no warehouse table for topic {message.topic!r}"))
-            continue
+def decode_records(table: str, model: type[Event], records: list[Record], letters: list[DeadLetter]) -> PendingInsert:
+    """Validate each record with the model from its JSON bytes; failures join ``letters``.
+
+    The hot loop calls pydantic-core directly; only a failure goes through
+    :func:`gantry.events.decode` again, for the reason naming the field.
+    """
+    validate = model.__pydantic_validator__.validate_json
+    rows: list[Event] = []
+    sources: list[Record] = []
+    for record in records:
         try:
-            event = decode_event(target.model, message.raw)
-        except InvalidEvent as exc:
-            drained.letters.append(message.dead_letter(str(exc)))
-            continue
-        pending = by_table[target.table.name]
-        pending.rows.append(event)
-        pending.sources.append(message)
-    drained.inserts = [PendingInsert(name, p.rows, p.sources) for name, p in by_table.items()]
-    return drained
-
-
-def decode_event(model: type[Event], raw: bytes | None) -> Event:
-    """The model's own validation, from the JSON bytes; only a failure takes the slower path for its reason."""
-    if raw is not None:
-        try:
-            return model.__pydantic_validator__.validate_json(raw)
+            rows.append(validate(record.value))
         except ValidationError:
-            pass
-    return decode(model, raw)  # raises InvalidEvent naming the field
+            letters.append(letter_for(record, _reason(model, record.value)))
+            continue
+        sources.append(record)
+    return PendingInsert(table, rows, sources)
 
 
-def offset_ranges(sources: list[Message]) -> dict[tuple[str, int], tuple[int, int]]:
+def _reason(model: type[Event], raw: bytes | None) -> str:
+    """:func:`gantry.events.decode`'s wording of why ``raw`` is not a valid ``model``."""
+    try:
+        decode(model, raw)
+    except InvalidEvent as exc:
+        return str(exc)
+    return f"invalid {model.__name__}"
+
+
+def offset_ranges(sources: list[Record]) -> dict[tuple[str, int], tuple[int, int]]:
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
     for m in sources:
         first, last = ranges.get((m.topic, m.partition), (m.offset, m.offset))

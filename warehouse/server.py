@@ -225,6 +225,9 @@ def parse_request(query_string: str, headers: Mapping[str, str], body: bytes) ->
 def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
     class ClickHouseHttpHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: clickhouse-connect pools connections
+        # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+        # delayed ACK, adding ~40 ms to every request on a kept-alive connection.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._serve(b"")

@@ -27,7 +27,7 @@ from gantry.config import GantryConfig
 from gantry.kafka import send_dead_letter
 from gantry.observability import ERRORS, MESSAGES_IN, serve_health
 from gantry.runtime import endpoints
-from warehouse.batch import STAGE, Batch, Message
+from warehouse.batch import STAGE, Batch
 from warehouse.client import connect, parse_dsn
 from warehouse.schema import EVENT_TABLES
 from warehouse.writer import WriteAbandoned, Writer
@@ -84,8 +84,7 @@ class Sink:
         now = time.monotonic()
         for tp, messages in records.items():
             MESSAGES_IN.labels(STAGE, tp.topic).inc(len(messages))
-            for message in messages:
-                self.batch.add(Message(tp.topic, tp.partition, message.offset, message.value), now)
+            self.batch.extend(messages, now)
 
     def step(self, now: float) -> None:
         """Commit a batch the writer has finished; hand it the next one when that is due."""

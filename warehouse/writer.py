@@ -27,7 +27,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from gantry.events import DeadLetter
 from gantry.observability import ERRORS, MESSAGES_OUT
-from warehouse.batch import STAGE, Drained, PendingInsert
+from warehouse.batch import STAGE, Drained, PendingInsert, letter_for
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def _write_or_bisect(client: Client, pending: PendingInsert, written: Written) -
             raise
         if len(pending.rows) == 1:
             log.warning("the warehouse refused a row of %s: %s", pending.table, exc)
-            written.refused.append(pending.sources[0].dead_letter(refusal_reason(pending.table, exc)))
+            written.refused.append(letter_for(pending.sources[0], refusal_reason(pending.table, exc)))
             return
         for half in pending.halves():
             _write_or_bisect(client, half, written)

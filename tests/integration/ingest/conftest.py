@@ -52,7 +52,9 @@ class Broker:
             self.stop()
             raise RuntimeError(f"broker did not listen on {self.port}")
         # The broker keeps topics in memory: every start needs them again (one partition, for read_topic).
-        ensure_topics(GantryConfig(broker={"bootstrap_servers": self.bootstrap, "partitions": 1}), self.bootstrap)
+        ensure_topics(
+            GantryConfig(broker={"bootstrap_servers": self.bootstrap, "partitions": 1}), self.bootstrap
+        )
 
     def stop(self) -> None:
         if self._process is not None:
@@ -133,13 +135,21 @@ class IngestServer:
             "ingest": {"http_host": "127.0.0.1", "http_port": self.port, **ingest},
         }
         (tmp / "gantry.yaml").write_text(yaml.safe_dump(config))
-        self._env = os.environ | {"GANTRY_CONFIG": str(tmp / "gantry.yaml"), "GANTRY_INGEST_TOKENS": tokens}
+        self.health_url = f"http://127.0.0.1:{free_port()}"
+        self._env = os.environ | {
+            "GANTRY_CONFIG": str(tmp / "gantry.yaml"),
+            "GANTRY_INGEST_TOKENS": tokens,
+            "GANTRY_HEALTH_PORT": self.health_url.rsplit(":", 1)[1],
+        }
         self._process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self._log = open(self.tmp / "server.log", "ab")
+        self._log = open(self.tmp / "server.log", "ab")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "ingest", "serve"], env=self._env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "ingest", "serve"],
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -38,7 +38,9 @@ def run(config: Path, *args: str):
 def test_video_file_frames_reach_the_topic(broker, topic_records, tmp_path: Path) -> None:
     video = write_video(tmp_path / "street.avi", Footage(seconds=3, fps=25))
     config = write_config(tmp_path, broker.bootstrap, ["file-video"])
-    result = run(config, "file", str(video), "--camera", "file-video", "--fps", "2", "--start", "2026-11-21T08:00:00Z")
+    result = run(
+        config, "file", str(video), "--camera", "file-video", "--fps", "2", "--start", "2026-11-21T08:00:00Z"
+    )
     assert result.exit_code == 0, result.output
     assert "sent 6 frames" in result.stdout
     records = topic_records(broker.bootstrap, topics.FRAMES, b"file-video", expected=6)
@@ -71,3 +73,24 @@ def test_unreachable_broker_is_a_clean_error(tmp_path: Path) -> None:
     result = run(config, "file", str(tmp_path / "snaps"), "--camera", "any")
     assert result.exit_code == 2
     assert "cannot reach the broker" in result.output
+
+
+def test_run_reads_the_configured_streams_until_a_file_ends(broker, topic_records, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "street.avi", Footage(seconds=6, fps=25, car_from_s=2, car_to_s=4))
+    config = write_config(tmp_path, broker.bootstrap, ["run-cam"])
+    settings = yaml.safe_load(config.read_text())
+    settings["ingest"] = {"streams": {"run-cam": {"url": str(video), "fps": 5}}, "motion": {"hold_s": 0}}
+    config.write_text(yaml.safe_dump(settings))
+    result = run(config, "run", "--health-port", "0")
+    assert result.exit_code == 0, result.output
+    frames = topic_records(broker.bootstrap, topics.FRAMES, b"run-cam", expected=8)
+    assert 8 <= len(frames) <= 11  # gated: only the two seconds with the car
+
+
+def test_run_refuses_a_stream_of_an_unknown_camera(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "127.0.0.1:9", ["c1"])
+    settings = yaml.safe_load(config.read_text())
+    settings["ingest"] = {"streams": {"c9": {"url": "rtsp://10.0.0.9/1"}}}
+    config.write_text(yaml.safe_dump(settings))
+    result = run(config, "run")
+    assert result.exit_code == 2 and "unknown camera 'c9'" in result.output

@@ -21,12 +21,16 @@ TS = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
 
 def setup(tmp_path: Path, bootstrap: str) -> tuple[Path, Path]:
     config = tmp_path / "gantry.yaml"
-    config.write_text(yaml.safe_dump({
-        "data_dir": str(tmp_path),
-        "broker": {"bootstrap_servers": bootstrap},
-        "warehouse": {"dsn": f"chdb://{tmp_path}/unused"},
-        "cameras": [{"id": "imp-1", "lat": 51.5, "lon": -0.1}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path),
+                "broker": {"bootstrap_servers": bootstrap},
+                "warehouse": {"dsn": f"chdb://{tmp_path}/unused"},
+                "cameras": [{"id": "imp-1", "lat": 51.5, "lon": -0.1}],
+            }
+        )
+    )
     lines = [
         gantry_json("IMPA", TS, "e1").decode(),
         gantry_json("IMPB", TS, "e2", camera_id="imp-1").decode(),
@@ -55,7 +59,9 @@ def test_bad_lines_are_reported_by_number_and_the_rest_imported(broker, topic_re
         assert decode(PlateRead, record.value).camera_id == "imp-1"
     with_picture = decode(PlateRead, topic_records(broker.bootstrap, topics.PLATE_READS, b"IMPE", 1)[0].value)
     assert Path(with_picture.image_ref.removeprefix("file://")).read_bytes().startswith(b"\xff\xd8")
-    letters = [decode(DeadLetter, r.value) for r in topic_records(broker.bootstrap, topics.DEAD_LETTERS, None, 20, 3)]
+    letters = [
+        decode(DeadLetter, r.value) for r in topic_records(broker.bootstrap, topics.DEAD_LETTERS, None, 20, 3)
+    ]
     mine = sorted(letter.offset for letter in letters if letter.source_topic == f"file:{reads}")
     assert mine == [3, 5]
 

@@ -22,30 +22,46 @@ JPEG_OVERVIEW = b"\xff\xd8\xff\xe0overview"
 
 
 def reads(topic_records, broker, plate: str, expected: int, timeout_s: float = 20) -> list[PlateRead]:
-    return [decode(PlateRead, r.value) for r in topic_records(broker.bootstrap, topics.PLATE_READS, plate.encode(), expected, timeout_s)]
+    return [
+        decode(PlateRead, r.value)
+        for r in topic_records(broker.bootstrap, topics.PLATE_READS, plate.encode(), expected, timeout_s)
+    ]
 
 
 def test_each_dialect_is_acknowledged_and_maps_to_the_same_read(server, broker, topic_records) -> None:
     plate = "SAME1"
     answers = [
-        httpx.post(f"{server.url}/v1/reads", content=gantry_json(plate, TS, "evt-1", direction="in", region="GB"),
-                   headers=ONE | {"Content-Type": "application/json"}),
-        httpx.post(f"{server.url}/isapi/anpr", content=hikvision_xml(plate, TS, "evt-1"),
-                   headers=ONE | {"Content-Type": "application/xml"}),
-        httpx.get(f"{server.url}/v1/plate", params=access_query(plate, session="evt-1", time=TS.isoformat()),
-                  headers={"Authorization": "Bearer token-one"}),
+        httpx.post(
+            f"{server.url}/v1/reads",
+            content=gantry_json(plate, TS, "evt-1", direction="in", region="GB"),
+            headers=ONE | {"Content-Type": "application/json"},
+        ),
+        httpx.post(
+            f"{server.url}/isapi/anpr",
+            content=hikvision_xml(plate, TS, "evt-1"),
+            headers=ONE | {"Content-Type": "application/xml"},
+        ),
+        httpx.get(
+            f"{server.url}/v1/plate",
+            params=access_query(plate, session="evt-1", time=TS.isoformat()),
+            headers={"Authorization": "Bearer token-one"},
+        ),
     ]
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
     assert {a.json()["status"] for a in answers} == {"acked"}
     got = reads(topic_records, broker, plate, expected=3)
     assert len(got) == 3
-    assert {r.model_dump_json(exclude={"region"}) for r in got} == {got[0].model_dump_json(exclude={"region"})}
+    assert {r.model_dump_json(exclude={"region"}) for r in got} == {
+        got[0].model_dump_json(exclude={"region"})
+    }
     assert got[0].read_id == answers[0].json()["read_id"] and got[0].camera_id == "cam-1"
 
 
 def test_hikvision_multipart_pictures_are_stored_and_referenced(server, broker, topic_records) -> None:
     content_type, body = hikvision_multipart(hikvision_xml("PIX1", TS, "evt-pix"), JPEG_PLATE, JPEG_OVERVIEW)
-    answer = httpx.post(f"{server.url}/isapi/anpr", content=body, headers=ONE | {"Content-Type": content_type})
+    answer = httpx.post(
+        f"{server.url}/isapi/anpr", content=body, headers=ONE | {"Content-Type": content_type}
+    )
     assert answer.status_code == 200, answer.text
     (read,) = reads(topic_records, broker, "PIX1", expected=1)
     overview = Path(read.image_ref.removeprefix("file://"))
@@ -55,8 +71,12 @@ def test_hikvision_multipart_pictures_are_stored_and_referenced(server, broker, 
 
 
 def test_access_query_with_posted_snapshot(server, broker, topic_records) -> None:
-    answer = httpx.post(f"{server.url}/v1/plate", params=access_query("GATE1", entry=False),
-                        content=JPEG_OVERVIEW, headers={"X-Gantry-Token": "token-two", "Content-Type": "image/jpeg"})
+    answer = httpx.post(
+        f"{server.url}/v1/plate",
+        params=access_query("GATE1", entry=False),
+        content=JPEG_OVERVIEW,
+        headers={"X-Gantry-Token": "token-two", "Content-Type": "image/jpeg"},
+    )
     assert answer.status_code == 200, answer.text
     (read,) = reads(topic_records, broker, "GATE1", expected=1)
     assert (read.camera_id, read.direction) == ("cam-2", "out")
@@ -79,20 +99,28 @@ def test_access_query_with_posted_snapshot(server, broker, topic_records) -> Non
 def test_rejections_answer_the_right_status_and_produce_nothing(
     server, broker, topic_records, plate, headers, body, status, message
 ) -> None:
-    answer = httpx.post(f"{server.url}/v1/reads", content=gantry_json(plate, TS, **(body or {})),
-                        headers={"Content-Type": "application/json"} | headers)
+    answer = httpx.post(
+        f"{server.url}/v1/reads",
+        content=gantry_json(plate, TS, **(body or {})),
+        headers={"Content-Type": "application/json"} | headers,
+    )
     assert answer.status_code == status, answer.text
     assert message in answer.json()["error"]
+    assert ("WWW-Authenticate" in answer.headers) == (status == 401)
     assert reads(topic_records, broker, plate, expected=1, timeout_s=1) == []
 
 
 def test_oversized_multipart_without_length_is_413(server) -> None:
-    content_type, body = hikvision_multipart(hikvision_xml("BIG1", TS), JPEG_PLATE, b"\xff\xd8" + b"x" * 70_000)
+    content_type, body = hikvision_multipart(
+        hikvision_xml("BIG1", TS), JPEG_PLATE, b"\xff\xd8" + b"x" * 70_000
+    )
 
     def chunks():
-        yield from (body[i:i + 4096] for i in range(0, len(body), 4096))
+        yield from (body[i : i + 4096] for i in range(0, len(body), 4096))
 
-    answer = httpx.post(f"{server.url}/isapi/anpr", content=chunks(), headers=ONE | {"Content-Type": content_type})
+    answer = httpx.post(
+        f"{server.url}/isapi/anpr", content=chunks(), headers=ONE | {"Content-Type": content_type}
+    )
     assert answer.status_code == 413
 
 
@@ -116,10 +144,20 @@ def test_fuzzed_bodies_get_only_4xx_and_the_server_survives(server) -> None:
         ]
     with httpx.Client(base_url=server.url, headers=ONE, timeout=10) as client:
         statuses = [
-            client.post(path, content=body, headers={"Content-Type": ctype}, params={"licensePlate": "FUZZ2"}).status_code
+            client.post(
+                path, content=body, headers={"Content-Type": ctype}, params={"licensePlate": "FUZZ2"}
+            ).status_code
             for path, ctype, body in cases
             if path != "/v1/plate" or not (body == b"" or body.startswith(b"\xff\xd8"))  # those are valid
         ]
         bad_params = client.get("/v1/plate", params={"licensePlate": "\x00" * 40, "ap": "\u2603"}).status_code
     assert set(statuses) | {bad_params} <= set(range(400, 500)), sorted(set(statuses))
     assert server.alive
+
+
+def test_health_and_metrics_count_what_happened(server) -> None:
+    httpx.post(f"{server.url}/v1/reads", content=b"{}", headers={"X-Gantry-Token": "nope"})
+    assert httpx.get(f"{server.health_url}/healthz").status_code == 200
+    metrics = httpx.get(f"{server.health_url}/metrics").text
+    assert 'gantry_errors_total{reason="unauthorized",stage="ingest"}' in metrics
+    assert 'gantry_messages_out_total{stage="ingest",topic="plate_reads"}' in metrics

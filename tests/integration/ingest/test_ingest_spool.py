@@ -34,7 +34,9 @@ def arrived(topic_records, broker, expected: int) -> list[str]:
     return [decode(PlateRead, r.value).read_id for r in records]
 
 
-def test_outage_events_spooled_then_replayed_once_in_order(own_broker, make_server, topic_records, tmp_path) -> None:
+def test_outage_events_spooled_then_replayed_once_in_order(
+    own_broker, make_server, topic_records, tmp_path
+) -> None:
     server = make_server(own_broker.bootstrap, tmp_path, ack_timeout_s=1.5)
     server.start()
     try:
@@ -47,13 +49,17 @@ def test_outage_events_spooled_then_replayed_once_in_order(own_broker, make_serv
         read_ids = arrived(topic_records, own_broker, 10)
         assert read_ids == [a.json()["read_id"] for a in answers], (read_ids, [a.json() for a in answers])
         after = post(server, 11)  # the spool is drained: straight to the broker again
-        assert after.status_code == 200 and arrived(topic_records, own_broker, 11)[-1] == after.json()["read_id"]
+        assert (
+            after.status_code == 200 and arrived(topic_records, own_broker, 11)[-1] == after.json()["read_id"]
+        )
         assert not list((tmp_path / "ingest-spool").glob("*.event"))
     finally:
         server.stop()
 
 
-def test_full_spool_answers_503_and_the_spool_outlives_the_server(own_broker, make_server, topic_records, tmp_path) -> None:
+def test_full_spool_answers_503_and_the_spool_outlives_the_server(
+    own_broker, make_server, topic_records, tmp_path
+) -> None:
     server = make_server(own_broker.bootstrap, tmp_path, ack_timeout_s=1.0, spool_max_events=4)
     server.start()
     try:
@@ -67,5 +73,20 @@ def test_full_spool_answers_503_and_the_spool_outlives_the_server(own_broker, ma
     server.start()
     try:
         assert arrived(topic_records, own_broker, 4) == [a.json()["read_id"] for a in answers[:4]]
+    finally:
+        server.stop()
+
+
+def test_server_started_without_a_broker_spools_then_delivers(
+    own_broker, make_server, topic_records, tmp_path
+) -> None:
+    own_broker.stop()
+    server = make_server(own_broker.bootstrap, tmp_path, ack_timeout_s=1.0)
+    server.start()
+    try:
+        answers = [post(server, n) for n in range(3)]
+        assert [a.status_code for a in answers] == [202] * 3
+        own_broker.start()
+        assert arrived(topic_records, own_broker, 3) == [a.json()["read_id"] for a in answers]
     finally:
         server.stop()

@@ -68,3 +68,23 @@ def test_frames_become_reads_keyed_by_plate_with_stable_ids(broker, running_pool
     ours = [d for d in letters if "cam-broken" in d.payload]
     assert [(d.stage, d.source_topic) for d in ours] == [("recognize", topics.FRAMES)]
     assert ours[0].reason.startswith("invalid Frame: ")
+
+
+def test_a_car_passing_through_video_frames_yields_one_read(broker, running_pool):
+    from dataclasses import replace
+    from datetime import timedelta
+
+    passage = build_city(cameras=1, vehicles=1, seed=9, start=datetime.now(UTC)).passages[0]
+    passage = replace(passage, camera_id="cam-video")
+    out = producer(broker.bootstrap_servers)
+    for i in range(6):
+        ok, jpeg = cv2.imencode(".jpg", render_scene(passage, i, centre=(400 + 60 * i, 380 + 10 * i)))
+        frame = Frame(camera_id="cam-video", ts=passage.ts + timedelta(milliseconds=200 * i), frame_id=f"video-{i}",
+                      jpeg=jpeg.tobytes(), width=1280, height=720)
+        out.send(topics.FRAMES, key=b"cam-video", value=encode(frame))
+    out.flush()
+
+    reads = [r for r in collect(broker.bootstrap_servers, "test-video", topics.PLATE_READS, PlateRead, 100, 20)
+             if r.camera_id == "cam-video"]
+    assert [r.plate for r in reads] == [passage.plate]
+    assert reads[0].frame_id.startswith("video-")

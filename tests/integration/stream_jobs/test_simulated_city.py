@@ -1,11 +1,14 @@
 """The simulator's exact answers against two real workers, one killed and restarted mid-stream."""
 
 import time
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from gantry import topics
-from gantry.events import HotlistHit, Journey, PlateRead, ZoneCharge, decode, encode
+from gantry.events import HotlistHit, Journey, PlateRead, SegmentStats, ZoneCharge, ZoneDay, decode, encode
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
 from stream_jobs.simulator import Noise, simulate
@@ -40,11 +43,14 @@ def test_two_workers_with_noise_and_a_crash_give_the_exact_answers(broker, tmp_p
 
     expected = sim.expected
     sim_read_ids = {r.read_id for r in sim.reads}
-    hits = read_topic(broker, topics.HOTLIST_HITS, until=lambda m: _distinct(m, HotlistHit, "hit_id") >= len(expected.hits))
-    got_hits = {(h.read_id, h.listed_plate, h.list, h.match) for h in map(lambda m: decode(HotlistHit, m), hits)}
-    assert {h for h in got_hits if h[0] in sim_read_ids} == expected.hits
+    def sim_hits(messages: list[bytes]) -> set[tuple]:
+        hits = (decode(HotlistHit, m) for m in messages)
+        return {(h.read_id, h.listed_plate, h.list, h.match) for h in hits if h.read_id in sim_read_ids}
 
-    journeys = read_topic(broker, topics.JOURNEYS, until=lambda m: _distinct(m, Journey, "journey_id") >= len(expected.journeys))
+    hits = read_topic(broker, topics.HOTLIST_HITS, until=lambda m: len(sim_hits(m)) >= len(expected.hits))
+    assert sim_hits(hits) == expected.hits
+
+    journeys = read_topic(broker, topics.JOURNEYS, until=lambda m: len(set(m)) >= len(expected.journeys))
     got_journeys = {(j.segment_id, j.from_read_id, j.to_read_id, j.travel_s) for j in (decode(Journey, m) for m in journeys)}
     assert got_journeys == expected.journeys
 
@@ -63,5 +69,36 @@ def test_two_workers_with_noise_and_a_crash_give_the_exact_answers(broker, tmp_p
     assert late == expected.late_reads
 
 
-def _distinct(messages: list[bytes], model, field: str) -> int:
-    return len({getattr(decode(model, m), field) for m in messages})
+def test_overnight_run_closes_the_charging_day_and_fills_segment_stats(broker, tmp_path, workers):
+    evening = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday afternoon to Tuesday morning
+    sim = simulate(cameras=6, vehicles=120, hours=20, seed=11, start=evening, noise=Noise(duplicates=0.05))
+    config = write_config(tmp_path / "gantry.yaml", broker, sim.city | {"stream_jobs": {"allowed_lateness_s": 600}})
+    workers.append(worker := Worker(config, 0, tmp_path))
+    worker.wait_ready()
+    send = producer(broker)
+    for read in sim.reads:
+        send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+    send.flush()
+
+    monday = [c for (_, _, day), c in sim.expected.charges.items() if day == "2026-11-30"]
+    tuesday = [c for (_, _, day), c in sim.expected.charges.items() if day == "2026-12-01"]
+    assert monday and tuesday
+    ours = lambda d: d.charge_date.isoformat() in ("2026-11-30", "2026-12-01")  # noqa: E731
+    days = [d for d in map(lambda m: decode(ZoneDay, m), read_topic(broker, topics.ZONE_DAYS, idle_s=8)) if ours(d)]
+    assert [(d.charge_date.isoformat(), d.charges, d.total_amount) for d in days] == [
+        ("2026-11-30", len(monday), Decimal("15.00") * len(monday))
+    ]  # Tuesday is still open: no read yet beyond its end plus the allowed lateness
+
+    journeys_per_interval = Counter(
+        (segment, _interval(sim, to_read)) for segment, _, to_read, _ in sim.expected.journeys
+    )
+    latest: dict[str, SegmentStats] = {}
+    for stats in map(lambda m: decode(SegmentStats, m), read_topic(broker, topics.SEGMENT_STATS, idle_s=5)):
+        if stats.interval_start >= evening:
+            latest[stats.stats_id] = stats
+    assert {(s.segment_id, s.interval_start): s.count + s.outliers for s in latest.values()} == journeys_per_interval
+
+
+def _interval(sim, read_id: str) -> datetime:
+    ts = next(r.ts for r in sim.reads if r.read_id == read_id)
+    return datetime.fromtimestamp(ts.timestamp() // 300 * 300, UTC)

@@ -20,7 +20,8 @@ from warehouse.export import DayNotClosed, export_billing, export_hits
 from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
 from warehouse.privacy import erase_plate, plate_subject
 from warehouse.retention import table_policies
-from warehouse.sink import Batch, write
+from warehouse.batch import Batch, Message
+from warehouse.writer import write
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +32,10 @@ KEY = SecretStr("test-pseudonym-key")
 def load(client, topic: str, events) -> None:
     """Through the sink's own batch and insert path."""
     batch = Batch(100_000, 60)
-    for offset, event in enumerate(events):
-        assert batch.add(topic, 0, offset, encode(event), now=0.0) is None
-    write(client, batch.drain())
+    batch.extend([Message(topic, 0, offset, encode(event)) for offset, event in enumerate(events)], now=0.0)
+    drained = batch.drain()
+    assert drained.letters == []
+    assert write(client, drained).refused == []
 
 
 def test_migrate_twice_is_idempotent(warehouse):

@@ -1,4 +1,5 @@
-"""The sink against a real broker and warehouse: batches land, poison is dead-lettered, no duplicates."""
+"""The sink against a real broker and warehouse: batches land, poison and refused rows are dead-lettered,
+an unreachable warehouse is waited for, and nothing is duplicated."""
 
 from __future__ import annotations
 
@@ -6,16 +7,20 @@ import subprocess
 import threading
 import time
 import uuid
+from datetime import date
+from decimal import Decimal
 
 import pytest
-from warehouse_helpers import PYTHON_CLI, cli_env, hit, reads, stop, wait_until
+from warehouse_helpers import PYTHON_CLI, charge, cli_env, free_port, hit, reads, stop, wait_until
 
 from gantry import kafka, topics
 from gantry.config import RetentionConfig
-from gantry.events import DeadLetter, decode, encode
+from gantry.events import DeadLetter, ZoneCharge, decode, encode
+from warehouse.batch import Batch, Message
 from warehouse.client import connect
 from warehouse.migrations import migrate
 from warehouse.sink import TOPICS, Sink
+from warehouse.writer import Writer, write
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +53,7 @@ def drain(sink: Sink, until, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not until() and time.monotonic() < deadline:
         sink.poll_once()
-        if sink.batch.due(time.monotonic()):
-            sink.flush()
+        sink.step(time.monotonic())
 
 
 def test_replayed_batch_after_a_crash_adds_no_rows(warehouse, broker):
@@ -66,8 +70,6 @@ def test_replayed_batch_after_a_crash_adds_no_rows(warehouse, broker):
     while len(crashed.batch) < 1210 and time.monotonic() < deadline:
         crashed.poll_once()
     # written, but the process dies before committing
-    from warehouse.sink import write
-
     write(warehouse, crashed.batch.drain())
     crashed.consumer.close(autocommit=False)
 
@@ -87,14 +89,11 @@ def test_replayed_batch_after_a_crash_adds_no_rows(warehouse, broker):
 def test_identical_retry_is_dropped_by_its_token(warehouse, broker):
     migrate(warehouse, RetentionConfig())
     camera = f"cam-{uuid.uuid4().hex[:8]}"
-    from warehouse.sink import Batch, write
-
     batch = Batch(10_000, 60)
-    for offset, read in enumerate(reads(camera, 50)):
-        batch.add(topics.PLATE_READS, 0, offset, encode(read), now=0)
-    pending = batch.drain()
-    write(warehouse, pending)
-    write(warehouse, pending)
+    batch.extend([Message(topics.PLATE_READS, 0, o, encode(r)) for o, r in enumerate(reads(camera, 50))], now=0)
+    drained = batch.drain()
+    write(warehouse, drained)
+    write(warehouse, drained)
     assert counts(warehouse, camera)[0] == 50  # stored rows, before any merge
 
 
@@ -154,3 +153,60 @@ def test_killed_and_restarted_sink_process_loses_and_duplicates_nothing(served_d
     client.command("OPTIMIZE TABLE plate_reads FINAL")
     assert counts(client, camera)[0] == 6000
     client.command(f"DROP DATABASE `{database}`", use_database=False)
+
+
+def dead_letters_about(broker: str, marker: str, expected: int, timeout: float = 20) -> list[DeadLetter]:
+    letters = kafka.consumer(broker, f"test-{uuid.uuid4().hex}", [topics.DEAD_LETTERS])
+    found: list[DeadLetter] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < expected and time.monotonic() < deadline:
+        for batch in letters.poll(timeout_ms=500).values():
+            found += [d for m in batch if marker in (d := decode(DeadLetter, m.value)).payload]
+    letters.close()
+    return found
+
+
+def test_rows_the_warehouse_refuses_are_dead_lettered_and_the_rest_inserted(warehouse, broker):
+    """A charge too large for Decimal(12, 2) passes the event model but not the table."""
+    migrate(warehouse, RetentionConfig())
+    zone = f"zone-{uuid.uuid4().hex[:8]}"
+    charges = [charge(zone, f"PL{i:03d}", date(2026, 11, 20)) for i in range(40)]
+    for i in (7, 31):
+        charges[i] = charges[i].model_copy(update={"amount": Decimal("100000000000.00")})
+    produce(broker, topics.ZONE_CHARGES, [encode(c) for c in charges])
+    sink = sink_for(warehouse, broker)
+    stored = lambda: warehouse.command("SELECT count() FROM zone_charges FINAL WHERE zone_id = {z:String}",
+                                       parameters={"z": zone})  # fmt: skip
+    drain(sink, lambda: sink.rows_written >= 38)
+    assert stored() == 38 and sink.healthy
+    refused = dead_letters_about(broker, zone, expected=2)
+    assert sorted(decode(ZoneCharge, d.payload).plate for d in refused) == ["PL007", "PL031"]
+    assert all(d.source_topic == topics.ZONE_CHARGES and d.stage == "warehouse-sink" for d in refused)
+    assert all("refused the row for zone_charges" in d.reason and "Decimal" in d.reason for d in refused)
+    drain(sink, lambda: False, timeout=1)  # nothing is retried: no more rows, no more letters
+    assert stored() == 38 and sink.rows_written == 38
+
+
+def test_an_unreachable_warehouse_is_waited_for_not_dead_lettered(tmp_path, database):
+    """Inserts against a closed port are retried with backoff until `warehouse serve` comes up there."""
+    port = free_port()
+    batch = Batch(100, 60)
+    camera = f"cam-{uuid.uuid4().hex[:8]}"
+    batch.extend([Message(topics.PLATE_READS, 0, o, encode(r)) for o, r in enumerate(reads(camera, 30))], now=0)
+    giving_up = threading.Event()
+    writer = Writer(connect(f"http://127.0.0.1:{port}", database), giving_up)
+    writer.submit(batch.drain())
+    wait_until(lambda: not writer.healthy, 10, "the writer to notice the warehouse is down")
+    assert writer.busy and not writer.finished()
+    server = subprocess.Popen([*PYTHON_CLI, "serve", "--port", str(port)], env=cli_env(tmp_path), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        client = connect(f"http://127.0.0.1:{port}", database)
+        wait_until(lambda: migrate(client, RetentionConfig()) is not None, 60, "warehouse serve to answer")
+        written = writer.collect()
+        assert (written.rows, written.refused) == (30, []) and writer.healthy
+        assert counts(client, camera)[0] == 30
+    finally:
+        giving_up.set()
+        writer.close()
+        stop(server)

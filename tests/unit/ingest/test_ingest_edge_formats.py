@@ -37,7 +37,9 @@ def multipart_parts(xml: bytes) -> list[Part]:
 def test_the_three_dialects_give_the_same_read() -> None:
     from_json = read_of(parse_gantry_json(gantry_json("ab12 cde", TS, "evt-7", direction="in")))
     from_xml = read_of(parse_hikvision([Part("application/xml", hikvision_xml("AB12CDE", TS, "evt-7"))]))
-    from_query = read_of(parse_access_query(access_query("AB-12-CDE", session="evt-7", time=TS.isoformat()), None))
+    from_query = read_of(
+        parse_access_query(access_query("AB-12-CDE", session="evt-7", time=TS.isoformat()), None)
+    )
     assert from_json.model_dump(exclude={"region"}) == from_xml.model_dump(exclude={"region"})
     assert from_json.model_dump(exclude={"region"}) == from_query.model_dump(exclude={"region"})
     assert (from_json.plate, from_json.direction, from_json.ts) == ("AB12CDE", "in", TS)
@@ -48,14 +50,25 @@ def test_read_id_without_event_id_is_stable_per_camera_time_and_plate() -> None:
     again = read_of(parse_gantry_json(gantry_json("ab12cde", TS)))
     later = read_of(parse_gantry_json(gantry_json("AB12CDE", TS + timedelta(seconds=1))))
     assert first.read_id == again.read_id != later.read_id
-    assert to_plate_read(parse_gantry_json(gantry_json("AB12CDE", TS)), "cam-2", RECEIVED, None).read_id != first.read_id
+    assert (
+        to_plate_read(parse_gantry_json(gantry_json("AB12CDE", TS)), "cam-2", RECEIVED, None).read_id
+        != first.read_id
+    )
 
 
 def test_hikvision_fields_and_pictures() -> None:
     local = TS.astimezone(timezone(timedelta(hours=8)))
-    event = parse_hikvision(multipart_parts(hikvision_xml("XY99ZZZ", local, confidence=87, direction="reverse")))
+    event = parse_hikvision(
+        multipart_parts(hikvision_xml("XY99ZZZ", local, confidence=87, direction="reverse"))
+    )
     read = read_of(event)
-    assert (read.plate, read.ts, read.confidence, read.direction, read.region) == ("XY99ZZZ", TS, 0.87, "out", "GB")
+    assert (read.plate, read.ts, read.confidence, read.direction, read.region) == (
+        "XY99ZZZ",
+        TS,
+        0.87,
+        "out",
+        "GB",
+    )
     assert event.snapshots == {"plate": JPEG_A, "overview": JPEG_B}
 
 
@@ -93,12 +106,24 @@ def test_gantry_json_errors_name_the_field(body: bytes, field: str) -> None:
     [
         (b"<EventNotificationAlert><eventType>ANPR", "EventNotificationAlert: not well-formed"),
         (b"<Other/>", "EventNotificationAlert: the root element"),
-        (b"<EventNotificationAlert><dateTime>2026-11-21T08:00:00Z</dateTime></EventNotificationAlert>", "EventNotificationAlert.eventType"),
-        (b"<EventNotificationAlert><eventType>ANPR</eventType></EventNotificationAlert>", "EventNotificationAlert.ANPR"),
+        (
+            b"<EventNotificationAlert><dateTime>2026-11-21T08:00:00Z</dateTime></EventNotificationAlert>",
+            "EventNotificationAlert.eventType",
+        ),
+        (
+            b"<EventNotificationAlert><eventType>ANPR</eventType></EventNotificationAlert>",
+            "EventNotificationAlert.ANPR",
+        ),
         (hikvision_xml("", TS), "ANPR.licensePlate"),
         (hikvision_xml("AB12CDE", TS, confidence=300), "ANPR.confidenceLevel"),
-        (hikvision_xml("AB12CDE", TS).replace(TS.isoformat().encode(), b"yesterday"), "EventNotificationAlert.dateTime"),
-        (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><EventNotificationAlert>&a;</EventNotificationAlert>', "EventNotificationAlert: not well-formed"),
+        (
+            hikvision_xml("AB12CDE", TS).replace(TS.isoformat().encode(), b"yesterday"),
+            "EventNotificationAlert.dateTime",
+        ),
+        (
+            b'<!DOCTYPE x [<!ENTITY a "aaaa">]><EventNotificationAlert>&a;</EventNotificationAlert>',
+            "EventNotificationAlert: not well-formed",
+        ),
     ],
 )
 def test_hikvision_errors_name_the_field(xml: bytes, field: str) -> None:
@@ -114,14 +139,28 @@ def test_hikvision_multipart_without_xml_is_rejected() -> None:
 
 def test_hikvision_example_multipart_builds() -> None:
     content_type, body = hikvision_multipart(hikvision_xml("AB12CDE", TS), JPEG_A, JPEG_B)
-    assert content_type.startswith("multipart/form-data; boundary=") and body.count(b"Content-Disposition") == 3
+    assert (
+        content_type.startswith("multipart/form-data; boundary=") and body.count(b"Content-Disposition") == 3
+    )
 
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"ap": "0"}, "licensePlate"), ({"licensePlate": "AB1", "ap": "2"}, "ap"), ({"licensePlate": "AB1", "time": "soon"}, "time")],
+    [
+        ({"ap": "0"}, "licensePlate"),
+        ({"licensePlate": "AB1", "ap": "2"}, "ap"),
+        ({"licensePlate": "AB1", "time": "soon"}, "time"),
+    ],
 )
 def test_access_query_errors_name_the_field(query: dict[str, str], field: str) -> None:
     with pytest.raises(EdgeFormatError) as err:
         parse_access_query(query, None)
     assert str(err.value).startswith(field)
+
+
+def test_hikvision_xml_part_found_by_its_name_when_untyped() -> None:
+    parts = [
+        Part("application/octet-stream", hikvision_xml("NAMED1", TS), "anpr.xml"),
+        Part("image/jpeg", JPEG_A),
+    ]
+    assert parse_hikvision(parts).plate == "NAMED1"

@@ -12,6 +12,7 @@ import pytest
 
 from gantry.config import IngestConfig, MotionConfig
 from ingest.frames import FpsSampler, MotionGate, encode_jpeg
+from ingest.readers import is_live, redacted
 from ingest.sources import SourceError, frames_of, open_source
 from ingest.synthetic import Footage, write_images, write_video
 
@@ -42,7 +43,9 @@ def test_motion_gate_holds_after_motion() -> None:
     still = np.full((120, 160, 3), 100, np.uint8)
     moved = still.copy()
     moved[:60] = 0
-    opened = [gate.open(img, t) for img, t in [(still, 0), (moved, 1), (moved, 1.5), (moved, 2), (moved, 2.5)]]
+    opened = [
+        gate.open(img, t) for img, t in [(still, 0), (moved, 1), (moved, 1.5), (moved, 2), (moved, 2.5)]
+    ]
     assert opened == [False, True, True, True, False]
 
 
@@ -66,7 +69,9 @@ def test_video_sampled_and_timed_from_start(tmp_path: Path) -> None:
     source = open_source(video, fps=2, start=START)
     frames = list(frames_of(source, "c1", IngestConfig()))
     assert source.expected == len(frames) == 8
-    assert [f.ts for f in frames] == [START + timedelta(milliseconds=i * 500 + (i % 2) * 20) for i in range(8)]
+    assert [f.ts for f in frames] == [
+        START + timedelta(milliseconds=i * 500 + (i % 2) * 20) for i in range(8)
+    ]
     assert len({f.frame_id for f in frames}) == 8
     assert frames[0].width == 640 and frames[0].jpeg.startswith(b"\xff\xd8")
 
@@ -122,3 +127,13 @@ def test_corrupt_video_is_named(tmp_path: Path) -> None:
     bad.write_bytes(b"not a video at all")
     with pytest.raises(SourceError, match="broken.avi"):
         open_source(bad, fps=1)
+
+
+def test_stream_credentials_never_reach_the_logs() -> None:
+    assert redacted("rtsp://admin:pa55@10.0.0.9:554/Streaming/1") == "rtsp://***@10.0.0.9:554/Streaming/1"
+    assert redacted("http://10.0.0.9/video.mjpg") == "http://10.0.0.9/video.mjpg"
+
+
+def test_files_are_not_live_streams() -> None:
+    assert is_live("rtsp://10.0.0.9/1") and is_live("http://cam/video.mjpg")
+    assert not is_live("/data/c1.avi") and not is_live("file:///data/c1.avi")
