@@ -57,6 +57,7 @@ class RetentionConfig(Section):
     zone_days: int = Field(default=2555, ge=1)
     camera_counts_1m: int = Field(default=730, ge=1)
     audit_log: int = Field(default=3650, ge=1)
+    webhook_failures: int = Field(default=730, ge=1)
 
 
 class WarehouseConfig(Section):

@@ -87,7 +87,8 @@ class Pool:
         from recognize.backends import num_gpus_for
 
         cores = os.cpu_count() or 1
-        if not ray.is_initialized():
+        self.owns_ray = not ray.is_initialized()
+        if self.owns_ray:
             local = {} if ray_address else {
                 "num_cpus": max(cores, settings.actors),
                 "object_store_memory": 200 * 1024 * 1024,
@@ -105,6 +106,13 @@ class Pool:
         self.actors = [remote.remote(settings, threads) for _ in range(settings.actors)]
         ray.get([a.ping.remote() for a in self.actors])
         self.batch_size = settings.batch_size
+
+    def close(self) -> None:
+        """Stop the actors, and the local Ray instance if this pool started it."""
+        for actor in self.actors:
+            self._ray.kill(actor)
+        if self.owns_ray:
+            self._ray.shutdown()
 
     def read(self, frames: list[Frame]) -> list[list[PlateResult]]:
         """Split the frames into one chunk per actor and gather the results in order."""
@@ -166,6 +174,7 @@ def run(config, health_port: int, stop: threading.Event) -> None:
     finally:
         source.close()
         sink.close()
+        pool.close()
 
 
 def _commit(source, processed: dict[Position, int], held_back: dict[Position, int]) -> None:
@@ -203,7 +212,6 @@ def bench_pool(
     from datetime import UTC, datetime
 
     import cv2
-    import ray
     from rich.console import Console
     from rich.progress import track
 
@@ -228,8 +236,7 @@ def bench_pool(
         elapsed = time.perf_counter() - started
         results[f"actors_{count}_frames_per_s"] = round(len(batch) / elapsed, 2)
         Console(stderr=True).print(f"{count} actor(s): {len(batch) / elapsed:.2f} frames/s")
-        for actor in pool.actors:
-            ray.kill(actor)
+        pool.close()
     results["cores"] = os.cpu_count()
     if as_json:
         print(json.dumps(results))

@@ -14,11 +14,13 @@ from pathlib import Path
 import faust
 
 from gantry.config import GantryConfig
-from stream_jobs import intake, tracking, transport, webhooks
+from stream_jobs import intake, tracking, transport
 from stream_jobs.charges import agents as charge_agents
-from stream_jobs.hotlist import screening
+from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.hotlist.screening import Screener
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.journeys import agents as journey_agents
+from stream_jobs.webhooks import Notifier
 from stream_jobs.hotlist.rules import HotlistIndex
 
 APP_ID = "gantry-jobs"
@@ -33,6 +35,7 @@ class Jobs:
     hotlist: HotlistIndex
     feed: HotlistFeed | None
     known_cameras: frozenset[str]
+    fast: list[BatchConsumer] = field(default_factory=list)
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
 
     def topic(self, name: str) -> faust.TopicT:
@@ -69,12 +72,18 @@ def create_app(
     )
     index = HotlistIndex()
     feed = HotlistFeed(bootstrap_servers, index, loop=app.loop, beacon=app.beacon) if bootstrap_servers else None
-    jobs = Jobs(app, config, index, feed, frozenset(c.id for c in config.cameras))
+    cameras = frozenset(c.id for c in config.cameras)
+    jobs = Jobs(app, config, index, feed, cameras)
     if feed is not None:
-        app.service(feed)
+        jobs.fast.append(Screener(bootstrap_servers, feed, cameras, loop=app.loop, beacon=app.beacon))
+        if config.hotlist.subscribers:
+            jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, loop=app.loop, beacon=app.beacon))
+    for service in (feed, *jobs.fast):
+        if service is not None:
+            app.service(service)
 
-    intake.register(jobs, screen=screening.screener(jobs), track=tracking.tracker(jobs))
-    for job in (journey_agents, charge_agents, webhooks):
+    intake.register(jobs, track=tracking.tracker(jobs))
+    for job in (journey_agents, charge_agents):
         job.register(jobs)
     return jobs
 
@@ -83,4 +92,4 @@ def ready(jobs: Jobs) -> bool:
     """Ready to screen: the hotlist is fully loaded and the worker holds partitions of the reads."""
     if jobs.feed is None or not jobs.feed.loaded.is_set() or jobs.app.rebalancing:
         return False
-    return bool(jobs.app.consumer.assignment())
+    return bool(jobs.app.consumer.assignment()) and all(service.assigned() for service in jobs.fast)

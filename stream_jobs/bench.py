@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -60,14 +61,39 @@ class Outputs(threading.Thread):
         self.consumer.close()
 
 
-def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, progress: bool = True) -> dict:
+class Subscriber(ThreadingHTTPServer):
+    """A local webhook subscriber noting when each hit's request arrived."""
+
+    def __init__(self) -> None:
+        arrivals: dict[str, float] = {}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                arrivals.setdefault(json.loads(body)["read_id"], time.monotonic())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.arrivals = arrivals
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook: bool = False,
+              progress: bool = True) -> dict:
     sim = simulate(cameras=8, vehicles=max(1, int(reads / READS_PER_VEHICLE)), hours=3, seed=1)
     expected = sim.expected
+    subscriber = Subscriber() if webhook else None
     with tempfile.TemporaryDirectory() as tmp, local_broker() as bootstrap:
         config = Path(tmp) / "gantry.yaml"
+        hotlist = {"subscribers": [{"id": "bench", "url": f"http://127.0.0.1:{subscriber.server_port}/",
+                                    "secret_env": "GANTRY_BENCH_WEBHOOK_SECRET"}]} if subscriber else {}
         config.write_text(yaml.safe_dump(sim.city | {
             "data_dir": tmp, "broker": {"bootstrap_servers": bootstrap, "partitions": 4},
-            "warehouse": {"dsn": f"chdb:///{tmp}/warehouse"},
+            "warehouse": {"dsn": f"chdb:///{tmp}/warehouse"}, "hotlist": hotlist,
         }))
         padding = (HotlistEntry(plate=f"PAD{n:07d}", list="bench") for n in range(max(0, hotlist_size - len(sim.hotlist))))
         store.publish(bootstrap, [*sim.hotlist, *padding])
@@ -81,7 +107,10 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, progress
             wanted = {topics.HOTLIST_HITS: len(expected.hits), topics.JOURNEYS: len(expected.journeys),
                       topics.ZONE_CHARGES: len(expected.charges)}
             deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and any(len(outputs.seen[t]) < n for t, n in wanted.items()):
+            while time.monotonic() < deadline and (
+                any(len(outputs.seen[t]) < n for t, n in wanted.items())
+                or (subscriber and len(subscriber.arrivals) < len(sent.at))
+            ):
                 time.sleep(0.2)
             outputs.stopping = True
             outputs.join(5)
@@ -90,7 +119,6 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, progress
                 proc.terminate()
             for proc, _ in procs:
                 proc.wait(30)
-    latencies = sorted((outputs.hit_arrivals[r] - t) * 1000 for r, t in sent.at.items() if r in outputs.hit_arrivals)
     elapsed = outputs.last_new - sent.started
     return {
         "reads": len(sim.reads),
@@ -101,14 +129,26 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, progress
         "sustained_reads_per_s": round(len(sim.reads) / elapsed, 1),
         "complete": all(len(outputs.seen[t]) >= n for t, n in wanted.items()),
         "outputs": {t: f"{len(outputs.seen[t])}/{n}" for t, n in wanted.items()},
-        "hit_latency_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-        "hit_latency_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1) if latencies else None,
+        **_percentiles("hit_latency", sent.at, outputs.hit_arrivals),
+        **(_percentiles("webhook_latency", sent.at, subscriber.arrivals) if subscriber else {}),
+    }
+
+
+def _percentiles(name: str, sent_at: dict[str, float], arrived_at: dict[str, float]) -> dict:
+    """p50 and p99 in ms from a read being sent to its output arriving."""
+    latencies = sorted((arrived_at[r] - t) * 1000 for r, t in sent_at.items() if r in arrived_at)
+    if not latencies:
+        return {f"{name}_p50_ms": None, f"{name}_p99_ms": None}
+    return {
+        f"{name}_p50_ms": round(statistics.median(latencies), 1),
+        f"{name}_p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 1),
     }
 
 
 def _start_worker(config: Path, index: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    env = os.environ | {"GANTRY_CONFIG": str(config), "GANTRY_PSEUDONYM_KEY": os.environ.get("GANTRY_PSEUDONYM_KEY", "bench")}
+    env = os.environ | {"GANTRY_CONFIG": str(config), "GANTRY_BENCH_WEBHOOK_SECRET": "bench",
+                        "GANTRY_PSEUDONYM_KEY": os.environ.get("GANTRY_PSEUDONYM_KEY", "bench")}
     code = ("import sys; from gantry.config import load_config; from stream_jobs.worker import run_worker; "
             "run_worker(load_config(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(config), str(index), str(port)], env=env,

@@ -7,8 +7,8 @@ topic/partition/offset, so an operator can fix and replay it.
 Per-plate state needs every read of a plate in one partition. Producers key ``plate_reads`` by
 plate, so a read normally already sits in its plate's partition and is tracked on the spot; a
 read keyed otherwise is re-keyed onto an internal topic with the same partition count (and so
-the same partition for the same plate) and tracked from there. Screening happens first and
-never waits for that hop: hotlist subscribers must hear within a second.
+the same partition for the same plate) and tracked from there. Screening runs apart, in
+:mod:`stream_jobs.hotlist.screening`, so it never waits for tracking.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Collection
 from gantry import topics
 from gantry.errors import InvalidEvent
 from gantry.events import DeadLetter, PlateRead, dead_letter, decode, encode
-from gantry.observability import ERRORS, MESSAGES_IN
 
 STAGE = "stream_jobs"
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
@@ -45,26 +44,20 @@ def admit(
     )
 
 
-def register(jobs, screen, track) -> None:
-    """The two agents: ``reads`` on ``plate_reads`` and ``rekeyed`` on the internal by-plate topic."""
+def register(jobs, track) -> None:
+    """``track`` on ``plate_reads`` and ``rekeyed`` on the by-plate topic (screening is elsewhere)."""
     app = jobs.app
-    dead_letters = jobs.topic(topics.DEAD_LETTERS)
     by_plate = app.topic(READS_BY_PLATE, key_serializer="raw", value_serializer="raw", internal=True,
                          partitions=jobs.config.broker.partitions_for(topics.PLATE_READS))
 
-    @app.agent(jobs.topic(topics.PLATE_READS), name="reads")
-    async def reads(stream) -> None:
+    @app.agent(jobs.topic(topics.PLATE_READS), name="track")
+    async def track_reads(stream) -> None:
         async for event in stream.events():
-            MESSAGES_IN.labels(STAGE, topics.PLATE_READS).inc()
-            message = event.message
-            read = admit(event.value, jobs.known_cameras, partition=message.partition, offset=message.offset)
+            read = admit(event.value, jobs.known_cameras)
             if isinstance(read, DeadLetter):
-                ERRORS.labels(STAGE, "invalid_read").inc()
-                await dead_letters.send(value=encode(read))
-                continue
-            await screen(read)
+                continue  # the screener dead-letters it
             if event.key == read.plate.encode():
-                await track(read, event.value, message.partition)
+                await track(read, event.value, event.message.partition)
             else:
                 await by_plate.send(key=read.plate.encode(), value=encode(read))
 

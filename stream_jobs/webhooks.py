@@ -15,11 +15,13 @@ import logging
 from dataclasses import dataclass
 
 import httpx
+from aiokafka import ConsumerRecord
 from prometheus_client import Histogram
 
 from gantry import topics
 from gantry.config import HotlistConfig, Subscriber
 from gantry.events import HotlistHit, dead_letter, encode
+from stream_jobs.fastpath import BatchConsumer
 from gantry.ids import stable_id
 from gantry.observability import ERRORS, MESSAGES_OUT
 
@@ -76,25 +78,39 @@ async def deliver(client: httpx.AsyncClient, route: Route, hit: HotlistHit, sett
     return f"{reason} after {settings.webhook_retries + 1} attempts"
 
 
-def register(jobs) -> None:
-    settings = jobs.config.hotlist
-    subscribed = routes(settings)
-    if not subscribed:
-        return
-    dead_letters = jobs.topic(topics.WEBHOOK_DEAD_LETTERS)
-    client = httpx.AsyncClient(timeout=5.0)
+class Notifier(BatchConsumer):
+    """Delivers each batch of hits to the subscribers that want them, all deliveries at once.
 
-    @jobs.app.agent(jobs.topic(topics.HOTLIST_HITS), name="webhooks", concurrency=16)
-    async def notify(stream) -> None:
-        async for raw in stream:
-            hit = HotlistHit.model_validate_json(raw)
-            for route in (r for r in subscribed if r.wants(hit)):
-                with DELIVERY_SECONDS.time():
-                    failure = await deliver(client, route, hit, settings)
-                if failure is None:
-                    MESSAGES_OUT.labels(STAGE, route.subscriber.id).inc()
-                    continue
-                ERRORS.labels(STAGE, "webhook_failed").inc()
-                letter = dead_letter(raw, f"subscriber {route.subscriber.id}: {failure}", stage=STAGE,
-                                     source_topic=topics.HOTLIST_HITS)
-                await dead_letters.send(key=hit.hit_id.encode(), value=encode(letter))
+    A subscriber that is down holds its batch for the retry time; the hits themselves are not
+    delayed (they are produced by the screener) and other batches wait at most that long.
+    """
+
+    group_id = "gantry-jobs-webhooks"
+    topic = topics.HOTLIST_HITS
+
+    def __init__(self, bootstrap_servers: str, settings: HotlistConfig, **kwargs) -> None:
+        super().__init__(bootstrap_servers, **kwargs)
+        self.settings = settings
+        self.routes = routes(settings)
+        self.client = httpx.AsyncClient(timeout=5.0)
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:
+        jobs = [(record.value, HotlistHit.model_validate_json(record.value)) for record in records]
+        work = [(raw, hit, route) for raw, hit in jobs for route in self.routes if route.wants(hit)]
+        outcomes = await asyncio.gather(*(self._deliver(route, hit) for _, hit, route in work))
+        for (raw, hit, route), failure in zip(work, outcomes):
+            if failure is None:
+                MESSAGES_OUT.labels(STAGE, route.subscriber.id).inc()
+                continue
+            ERRORS.labels(STAGE, "webhook_failed").inc()
+            letter = dead_letter(raw, f"subscriber {route.subscriber.id}: {failure}", stage=STAGE,
+                                 source_topic=topics.HOTLIST_HITS)
+            await self.producer.send(topics.WEBHOOK_DEAD_LETTERS, key=hit.hit_id.encode(), value=encode(letter))
+
+    async def _deliver(self, route: Route, hit: HotlistHit) -> str | None:
+        with DELIVERY_SECONDS.time():
+            return await deliver(self.client, route, hit, self.settings)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        await self.client.aclose()

@@ -175,7 +175,7 @@ def erase(
         None, "--actor", envvar="GANTRY_ACTOR", help="who asked; default: the operating-system user"
     ),
 ) -> None:
-    """Delete a plate from every table holding raw plates, and audit who/when/why."""
+    """Delete a plate from every table holding it (in clear or pseudonymised), and audit who/when/why."""
     from warehouse.privacy import erase_plate
 
     config = config_of(ctx)

@@ -40,12 +40,22 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "camera counts per minute", lambda r: [schema.CAMERA_COUNTS_1M.create(r), schema.CAMERA_COUNTS_1M_VIEW]),
     Migration(4, "audit log", lambda r: [schema.AUDIT_LOG.create(r)]),
+    Migration(
+        5,
+        "low-confidence reads in camera counts",
+        lambda r: [
+            schema.CAMERA_COUNTS_1M_LOW_CONFIDENCE,
+            schema.CAMERA_COUNTS_1M_VIEW_WITH_LOW_CONFIDENCE,
+            schema.CAMERA_COUNTS_1M_LOW_CONFIDENCE_BACKFILL,
+        ],
+    ),
+    Migration(6, "webhook delivery failures", lambda r: [schema.WEBHOOK_FAILURES.create(r)]),
 )
 
 ANALYST_ROLE = "gantry_analyst"
 OPERATOR_ROLE = "gantry_operator"
 ANALYST_TABLES = ("journeys", "segment_stats", "camera_counts_1m", "zone_days")
-OPERATOR_TABLES = ("plate_reads", "hotlist_hits")
+OPERATOR_TABLES = ("plate_reads", "hotlist_hits", "webhook_failures")
 _TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((\d+)\)", re.DOTALL)
 _ACCESS_CONTROL_UNAVAILABLE = (497, 36, 48, 1001)  # ACCESS_DENIED, BAD_ARGUMENTS, NOT_IMPLEMENTED
 

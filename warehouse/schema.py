@@ -123,6 +123,34 @@ CAMERA_COUNTS_1M = Table(
 CAMERA_COUNTS_1M_VIEW = """CREATE MATERIALIZED VIEW IF NOT EXISTS camera_counts_1m_mv TO camera_counts_1m AS
 SELECT camera_id, toStartOfMinute(ts) AS minute, uniqExactState(read_id) AS reads
 FROM plate_reads GROUP BY camera_id, minute"""
+LOW_CONFIDENCE = 0.8
+"""Reads below this confidence count as low-confidence in ``camera_counts_1m.low_confidence``."""
+_LOW_CONFIDENCE_STATE = f"uniqExactStateIf(read_id, confidence < {LOW_CONFIDENCE})"
+CAMERA_COUNTS_1M_LOW_CONFIDENCE = (
+    "ALTER TABLE camera_counts_1m ADD COLUMN IF NOT EXISTS low_confidence AggregateFunction(uniqExact, String)"
+)
+CAMERA_COUNTS_1M_VIEW_WITH_LOW_CONFIDENCE = f"""ALTER TABLE camera_counts_1m_mv MODIFY QUERY
+SELECT camera_id, toStartOfMinute(ts) AS minute, uniqExactState(read_id) AS reads,
+    {_LOW_CONFIDENCE_STATE} AS low_confidence
+FROM plate_reads GROUP BY camera_id, minute"""
+# Minutes counted before the column existed get their low-confidence reads from plate_reads.
+# Distinct read ids again: reads the view also counted (inserted meanwhile) count once.
+CAMERA_COUNTS_1M_LOW_CONFIDENCE_BACKFILL = f"""INSERT INTO camera_counts_1m (camera_id, minute, low_confidence)
+SELECT camera_id, toStartOfMinute(ts) AS minute, {_LOW_CONFIDENCE_STATE} AS low_confidence
+FROM plate_reads GROUP BY camera_id, minute"""
+WEBHOOK_FAILURES = Table(
+    "webhook_failures",
+    f"""v UInt8, source_topic LowCardinality(String), partition Nullable(Int32), offset Nullable(Int64),
+    stage LowCardinality(String), reason String, payload String, ts {TS}""",
+    _REPLACING,
+    "toYYYYMM(ts)",
+    "(ts, stage, source_topic, cityHash64(reason, payload))",
+    "toDateTime(ts)",
+)
+"""Hotlist webhook deliveries that failed after every retry (DeadLetter of ``webhook_dead_letters``).
+
+Ordered down to a hash of the reason and payload, so a dead letter delivered twice is one row.
+"""
 AUDIT_LOG = Table(
     "audit_log",
     f"""ts {TS}, actor String, action LowCardinality(String), subject String, reason String,
@@ -143,11 +171,16 @@ EVENT_TABLES = (
     EventTable(SEGMENT_STATS, topics.SEGMENT_STATS, events.SegmentStats),
     EventTable(ZONE_CHARGES, topics.ZONE_CHARGES, events.ZoneCharge),
     EventTable(ZONE_DAYS, topics.ZONE_DAYS, events.ZoneDay),
+    EventTable(WEBHOOK_FAILURES, topics.WEBHOOK_DEAD_LETTERS, events.DeadLetter),
 )
 RETAINED_TABLES = tuple(t.table for t in EVENT_TABLES) + (CAMERA_COUNTS_1M, AUDIT_LOG)
-RAW_PLATE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "plate_reads": ("plate",),
-    "hotlist_hits": ("plate", "listed_plate"),
-    "zone_charges": ("plate",),
+PLATE_ROWS: dict[str, str] = {
+    "plate_reads": "plate = {plate:String}",
+    "hotlist_hits": "plate = {plate:String} OR listed_plate = {plate:String}",
+    "zone_charges": "plate = {plate:String}",
+    "journeys": "plate_pseudonym = {pseudonym:String}",
+    "webhook_failures": "JSONExtractString(payload, 'plate') = {plate:String}"
+    " OR JSONExtractString(payload, 'listed_plate') = {plate:String}",
 }
-"""Tables holding plates in clear, and the columns: what an erasure must reach."""
+"""Every table holding a plate, in clear or pseudonymised, and how to find its rows: what an
+erasure must reach. (Webhook failures carry the undelivered hit, plates included, as payload.)"""

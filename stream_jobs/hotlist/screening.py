@@ -1,26 +1,46 @@
 """Screening: every read is checked against the hotlist as soon as it arrives.
 
-Screening is stateless, so it runs on whichever worker receives the read, straight off
-``plate_reads``, and a hit leaves within milliseconds of the read.
+It is stateless, so it runs on whichever worker receives the read, in a consumer group of its
+own (see :mod:`stream_jobs.fastpath`); invalid reads are dead-lettered here, once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Collection
+
+from aiokafka import ConsumerRecord
 
 from gantry import topics
-from gantry.events import PlateRead, encode
-from gantry.observability import MESSAGES_OUT
+from gantry.events import DeadLetter, encode
+from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT
+from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.rules import match
-from stream_jobs.intake import STAGE
+from stream_jobs.intake import STAGE, admit
 
 
-def screener(jobs) -> Callable[[PlateRead], Awaitable[None]]:
-    hits = jobs.topic(topics.HOTLIST_HITS)
+class Screener(BatchConsumer):
+    group_id = "gantry-jobs-screen"
+    topic = topics.PLATE_READS
 
-    async def screen(read: PlateRead) -> None:
-        for hit in match(read, jobs.hotlist):
-            await hits.send(key=hit.plate.encode(), value=encode(hit))
-            MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS).inc()
+    def __init__(self, bootstrap_servers: str, feed: HotlistFeed, known_cameras: Collection[str], **kwargs) -> None:
+        super().__init__(bootstrap_servers, **kwargs)
+        self.feed = feed
+        self.hotlist = feed.index
+        self.known_cameras = known_cameras
 
-    return screen
+    async def before_consuming(self) -> None:
+        await self.feed.loaded.wait()  # no read is screened against a half-loaded hotlist
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:
+        assert self.producer is not None
+        for record in records:
+            MESSAGES_IN.labels(STAGE, topics.PLATE_READS).inc()
+            read = admit(record.value, self.known_cameras, partition=record.partition, offset=record.offset)
+            if isinstance(read, DeadLetter):
+                ERRORS.labels(STAGE, "invalid_read").inc()
+                await self.producer.send(topics.DEAD_LETTERS, value=encode(read))
+                continue
+            for hit in match(read, self.hotlist):
+                await self.producer.send(topics.HOTLIST_HITS, key=hit.plate.encode(), value=encode(hit))
+                MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS).inc()

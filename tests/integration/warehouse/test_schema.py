@@ -11,14 +11,15 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
-from warehouse_helpers import T0, charge, hit, reads, zone_day
+from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure, zone_day
 
 from gantry.config import RetentionConfig
 from gantry.events import encode
+from gantry.privacy import pseudonymise
 from warehouse import schema
 from warehouse.export import DayNotClosed, export_billing, export_hits
 from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
-from warehouse.privacy import erase_plate, plate_subject
+from warehouse.privacy import erase_plate
 from warehouse.retention import table_policies
 from warehouse.batch import Batch, Message
 from warehouse.writer import write
@@ -79,6 +80,41 @@ def test_camera_counts_are_kept_per_minute(warehouse):
     assert [c for _, c in counts] == [60, 60, 30]
 
 
+def test_low_confidence_reads_are_counted_per_minute_after_an_upgrade(warehouse):
+    """Migration 5 on a warehouse with reads already counted: old minutes are backfilled, new ones fed."""
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{warehouse.database}`", use_database=False)
+    warehouse.command(schema.SCHEMA_MIGRATIONS)
+    for migration in MIGRATIONS[:4]:
+        for statement in migration.statements(RetentionConfig()):
+            warehouse.command(statement)
+        warehouse.insert("schema_migrations", [(migration.version, migration.name)], column_names=["version", "name"])
+    confidences = [0.5, 0.79, 0.8, 0.95]  # two of every four reads are below 0.8
+    before = [r.model_copy(update={"confidence": confidences[i % 4]}) for i, r in enumerate(reads("cam-l", 120))]
+    load(warehouse, "plate_reads", before)  # 07:00 and 07:01, counted before the column existed
+    assert [m.split(":")[0] for m in migrate(warehouse, RetentionConfig()).applied] == ["5", "6"]
+    after = [r.model_copy(update={"ts": r.ts + timedelta(minutes=2)}) for r in before[:60]]
+    load(warehouse, "plate_reads", after)  # 07:02, counted by the changed view
+    load(warehouse, "plate_reads", after)  # delivered twice
+    counts = warehouse.query("SELECT minute, uniqExactMerge(reads), uniqExactMerge(low_confidence) FROM camera_counts_1m "
+                             "WHERE camera_id = 'cam-l' GROUP BY minute ORDER BY minute").result_rows  # fmt: skip
+    assert [(reads_, low) for _, reads_, low in counts] == [(60, 30), (60, 30), (60, 30)]
+    assert schema.LOW_CONFIDENCE == 0.8
+
+
+def test_webhook_failures_are_kept_once_each(warehouse):
+    migrate(warehouse, RetentionConfig())
+    failures = [webhook_failure(hit(r)) for r in reads("cam-w", 3)]
+    load(warehouse, "webhook_dead_letters", failures)
+    load(warehouse, "webhook_dead_letters", failures[:1])  # redelivered
+    rows = warehouse.query("SELECT v, source_topic, partition, offset, stage, reason, payload, ts "
+                           "FROM webhook_failures FINAL ORDER BY payload").result_rows  # fmt: skip
+    assert len(rows) == 3
+    first = sorted(failures, key=lambda f: f.payload)[0]
+    assert rows[0] == (1, "hotlist_hits", 0, 7, "hotlist-webhooks", first.reason, first.payload,
+                       first.ts.replace(tzinfo=None))  # fmt: skip
+    assert ttl_days(warehouse)["webhook_failures"] == RetentionConfig().webhook_failures
+
+
 def _billing_day(client):
     migrate(client, RetentionConfig())
     charges = [charge("zone-a", f"PL{i:03d}", DAY) for i in range(40)]
@@ -133,14 +169,20 @@ def test_erasure_removes_the_plate_everywhere_and_is_audited(warehouse):
     load(warehouse, "plate_reads", target + other)
     load(warehouse, "hotlist_hits", [hit(r) for r in target[:2]])
     load(warehouse, "zone_charges", [charge("zone-a", "ER45ASE", DAY), charge("zone-a", "KE3PME", DAY)])
+    load(warehouse, "journeys", [journey(target[0], target[1], KEY), journey(target[2], target[3], KEY),
+                                 journey(other[0], other[1], KEY)])  # fmt: skip
+    load(warehouse, "webhook_dead_letters", [webhook_failure(hit(target[0])), webhook_failure(hit(other[0]))])
     erasure = erase_plate(warehouse, "er45 ase", "request REF-1", "dpo@example", KEY)
-    assert erasure.rows_removed == {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1}
+    removed = {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1, "journeys": 2, "webhook_failures": 1}
+    assert erasure.rows_removed == removed
     for table in ("plate_reads", "hotlist_hits", "zone_charges"):
         assert warehouse.command(f"SELECT count() FROM {table} WHERE plate = 'ER45ASE'") == 0
     assert warehouse.command("SELECT count() FROM plate_reads WHERE plate = 'KE3PME'") == 3
+    assert warehouse.command("SELECT plate_pseudonym FROM journeys") == pseudonymise("KE3PME", KEY)
+    assert warehouse.command("SELECT count() FROM webhook_failures WHERE position(payload, 'ER45ASE') > 0") == 0
+    assert warehouse.command("SELECT count() FROM webhook_failures") == 1
     audit = warehouse.query("SELECT actor, action, subject, reason, rows_removed FROM audit_log").result_rows
-    assert audit == [("dpo@example", "erase_plate", plate_subject("ER45ASE", KEY), "request REF-1",
-                      {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1})]  # fmt: skip
+    assert audit == [("dpo@example", "erase_plate", pseudonymise("ER45ASE", KEY), "request REF-1", removed)]
     assert "ER45ASE" not in json.dumps(audit[0][2:])
 
 

@@ -11,8 +11,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from gantry.events import HotlistHit, PlateRead, ZoneCharge, ZoneDay
+from pydantic import SecretStr
+
+from gantry import topics
+from gantry.events import DeadLetter, HotlistHit, Journey, PlateRead, ZoneCharge, ZoneDay, dead_letter, encode
 from gantry.ids import stable_id
+from gantry.privacy import pseudonymise
 
 REPO = Path(__file__).resolve().parents[3]
 PYTHON_CLI = [sys.executable, "-c", "from warehouse.cli import app; app()"]
@@ -80,3 +84,17 @@ def charge(zone: str, plate: str, day: date, version: int = 1, read_count: int =
 def zone_day(zone: str, day: date, charges: int, total: Decimal) -> ZoneDay:
     return ZoneDay(zone_id=zone, charge_date=day, charges=charges, total_amount=total, currency="GBP",
                    closed_at=T0 + timedelta(days=1))  # fmt: skip
+
+
+def journey(start: PlateRead, end: PlateRead, key: SecretStr) -> Journey:
+    travel_s = (end.ts - start.ts).total_seconds()
+    return Journey(journey_id=stable_id("journey", start.read_id, end.read_id), segment_id="seg-1",
+                   plate_pseudonym=pseudonymise(start.plate, key), start_ts=start.ts, end_ts=end.ts,
+                   travel_s=travel_s, speed_kmh=round(500 / travel_s * 3.6, 3), from_read_id=start.read_id,
+                   to_read_id=end.read_id)  # fmt: skip
+
+
+def webhook_failure(undelivered: HotlistHit) -> DeadLetter:
+    """What the webhook job gives up with: the hit it could not deliver, and why."""
+    return dead_letter(encode(undelivered), "subscriber police: HTTP 503 after 5 attempts", stage="hotlist-webhooks",
+                       source_topic=topics.HOTLIST_HITS, partition=0, offset=7)  # fmt: skip
