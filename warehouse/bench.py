@@ -31,9 +31,9 @@ from gantry import topics
 from gantry.config import RetentionConfig
 from gantry.events import PlateRead, encode
 from gantry.ids import stable_id
+from warehouse.batch import Batch, Message
 from warehouse.client import connect
 from warehouse.migrations import migrate
-from warehouse.batch import Batch, Message
 from warehouse.writer import Writer
 
 _SERVE = [sys.executable, "-c", "from warehouse.cli import app; app()", "serve"]

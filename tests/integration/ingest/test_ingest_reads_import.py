@@ -49,26 +49,26 @@ def invoke(config: Path, *args: str):
 
 
 def test_bad_lines_are_reported_by_number_and_the_rest_imported(broker, topic_records, tmp_path) -> None:
-    config, reads = setup(tmp_path, broker.bootstrap)
+    config, reads = setup(tmp_path, broker.bootstrap_servers)
     result = invoke(config, "reads", str(reads), "--camera", "imp-1")
     assert result.exit_code == 1, result.output
     assert "imported 3 reads" in result.stdout and "2 bad lines" in result.stdout
     assert f"{reads}:3: ts:" in result.output and f"{reads}:5: unknown camera 'elsewhere'" in result.output
     for plate in ("IMPA", "IMPB", "IMPE"):
-        (record,) = topic_records(broker.bootstrap, topics.PLATE_READS, plate.encode(), 1)
+        (record,) = topic_records(broker.bootstrap_servers, topics.PLATE_READS, plate.encode(), 1)
         assert decode(PlateRead, record.value).camera_id == "imp-1"
-    with_picture = decode(PlateRead, topic_records(broker.bootstrap, topics.PLATE_READS, b"IMPE", 1)[0].value)
+    with_picture = decode(PlateRead, topic_records(broker.bootstrap_servers, topics.PLATE_READS, b"IMPE", 1)[0].value)
     assert Path(with_picture.image_ref.removeprefix("file://")).read_bytes().startswith(b"\xff\xd8")
     letters = [
-        decode(DeadLetter, r.value) for r in topic_records(broker.bootstrap, topics.DEAD_LETTERS, None, 20, 3)
+        decode(DeadLetter, r.value) for r in topic_records(broker.bootstrap_servers, topics.DEAD_LETTERS, None, 20, 3)
     ]
     mine = sorted(letter.offset for letter in letters if letter.source_topic == f"file:{reads}")
     assert mine == [3, 5]
 
 
 def test_strict_sends_nothing_when_a_line_is_bad(broker, topic_records, tmp_path) -> None:
-    config, reads = setup(tmp_path, broker.bootstrap)
+    config, reads = setup(tmp_path, broker.bootstrap_servers)
     reads.write_text(reads.read_text().replace("IMPA", "STRICTA"))
     result = invoke(config, "reads", str(reads), "--camera", "imp-1", "--strict")
     assert result.exit_code == 1 and "nothing was sent" in result.output
-    assert topic_records(broker.bootstrap, topics.PLATE_READS, b"STRICTA", 1, timeout_s=2) == []
+    assert topic_records(broker.bootstrap_servers, topics.PLATE_READS, b"STRICTA", 1, timeout_s=2) == []

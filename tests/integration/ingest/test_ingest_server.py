@@ -24,7 +24,7 @@ JPEG_OVERVIEW = b"\xff\xd8\xff\xe0overview"
 def reads(topic_records, broker, plate: str, expected: int, timeout_s: float = 20) -> list[PlateRead]:
     return [
         decode(PlateRead, r.value)
-        for r in topic_records(broker.bootstrap, topics.PLATE_READS, plate.encode(), expected, timeout_s)
+        for r in topic_records(broker.bootstrap_servers, topics.PLATE_READS, plate.encode(), expected, timeout_s)
     ]
 
 

@@ -30,14 +30,14 @@ def post(server, n: int) -> httpx.Response:
 
 
 def arrived(topic_records, broker, expected: int) -> list[str]:
-    records = topic_records(broker.bootstrap, topics.PLATE_READS, PLATE.encode(), expected, timeout_s=40)
+    records = topic_records(broker.bootstrap_servers, topics.PLATE_READS, PLATE.encode(), expected, timeout_s=40)
     return [decode(PlateRead, r.value).read_id for r in records]
 
 
 def test_outage_events_spooled_then_replayed_once_in_order(
     own_broker, make_server, topic_records, tmp_path
 ) -> None:
-    server = make_server(own_broker.bootstrap, tmp_path, ack_timeout_s=1.5)
+    server = make_server(own_broker.bootstrap_servers, tmp_path, ack_timeout_s=1.5)
     server.start()
     try:
         assert post(server, 0).json()["status"] == "acked"
@@ -60,7 +60,7 @@ def test_outage_events_spooled_then_replayed_once_in_order(
 def test_full_spool_answers_503_and_the_spool_outlives_the_server(
     own_broker, make_server, topic_records, tmp_path
 ) -> None:
-    server = make_server(own_broker.bootstrap, tmp_path, ack_timeout_s=1.0, spool_max_events=4)
+    server = make_server(own_broker.bootstrap_servers, tmp_path, ack_timeout_s=1.0, spool_max_events=4)
     server.start()
     try:
         own_broker.stop()
@@ -81,7 +81,7 @@ def test_server_started_without_a_broker_spools_then_delivers(
     own_broker, make_server, topic_records, tmp_path
 ) -> None:
     own_broker.stop()
-    server = make_server(own_broker.bootstrap, tmp_path, ack_timeout_s=1.0)
+    server = make_server(own_broker.bootstrap_servers, tmp_path, ack_timeout_s=1.0)
     server.start()
     try:
         answers = [post(server, n) for n in range(3)]

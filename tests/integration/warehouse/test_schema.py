@@ -17,11 +17,11 @@ from gantry.config import RetentionConfig
 from gantry.events import encode
 from gantry.privacy import pseudonymise
 from warehouse import schema
+from warehouse.batch import Batch, Message
 from warehouse.export import DayNotClosed, export_billing, export_hits
 from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
 from warehouse.privacy import erase_plate
 from warehouse.retention import table_policies
-from warehouse.batch import Batch, Message
 from warehouse.writer import write
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,7 @@ def test_webhook_failures_are_kept_once_each(warehouse):
     rows = warehouse.query("SELECT v, source_topic, partition, offset, stage, reason, payload, ts "
                            "FROM webhook_failures FINAL ORDER BY payload").result_rows  # fmt: skip
     assert len(rows) == 3
-    first = sorted(failures, key=lambda f: f.payload)[0]
+    first = min(failures, key=lambda f: f.payload)
     assert rows[0] == (1, "hotlist_hits", 0, 7, "hotlist-webhooks", first.reason, first.payload,
                        first.ts.replace(tzinfo=None))  # fmt: skip
     assert ttl_days(warehouse)["webhook_failures"] == RetentionConfig().webhook_failures

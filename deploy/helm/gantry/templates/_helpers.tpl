@@ -49,6 +49,36 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- required "config.data_dir must be an absolute path (the volume for state is mounted there)" .Values.config.data_dir -}}
 {{- end -}}
 
+{{/* Where `gantry ingest serve` spools, resolved as ingest/server.py spool_dir() does. */}}
+{{- define "gantry.spoolDir" -}}
+{{- $dir := dig "ingest" "spool_dir" "" .Values.config | default (printf "%s/ingest-spool" (include "gantry.dataDir" .)) -}}
+{{- if not (hasPrefix "/" $dir) -}}
+{{- fail (printf "config.ingest.spool_dir must be an absolute path (a volume is mounted there), not %q" $dir) -}}
+{{- end -}}
+{{- $dir -}}
+{{- end -}}
+
+{{/*
+The local directory of the snapshot store (ingest/snapshots.py store_url()), or empty when
+config.ingest.snapshot_url names an object store (s3://...) that every pod shares.
+*/}}
+{{- define "gantry.snapshotDir" -}}
+{{- $url := dig "ingest" "snapshot_url" "" .Values.config | default "" -}}
+{{- if not $url -}}
+{{- printf "%s/snapshots" (include "gantry.dataDir" .) -}}
+{{- else if hasPrefix "file://" $url -}}
+{{- trimPrefix "file://" $url -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when S3 credentials come from secrets.objectStore rather than the pod's cloud identity. */}}
+{{- define "gantry.objectStoreCredentials" -}}
+{{- $secret := .Values.secrets.objectStore -}}
+{{- if and (not (include "gantry.snapshotDir" .)) (or $secret.existingSecret $secret.data) -}}
+true
+{{- end -}}
+{{- end -}}
+
 {{- define "gantry.rayHeadAddress" -}}
 {{- printf "ray://%s-ray-head-svc:%d" (include "gantry.fullname" .) (int .Values.recognize.ray.clientPort) -}}
 {{- end -}}
@@ -112,6 +142,11 @@ password never appears in the ConfigMap (it must be URL-safe: see docs/deploy.md
 {{- if eq .component "ingest" }}
 {{ include "gantry.secretEnv" (dict "root" $root "name" "ingestTokens" "env" (dig "ingest" "tokens_env" "GANTRY_INGEST_TOKENS" $config) "key" "tokens") }}
 {{- end }}
+{{- if and (has .component (list "ingest" "prune-snapshots")) (include "gantry.objectStoreCredentials" $root) }}
+{{- range list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" }}
+{{ include "gantry.secretEnv" (dict "root" $root "name" "objectStore" "env" . "key" .) }}
+{{- end }}
+{{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -137,7 +172,8 @@ readinessProbe:
 
 {{/*
 One Gantry container. Arguments: root, component, args (the gantry subcommand), resources,
-ports (extra named ports), probes (bool), gpus (nvidia.com/gpu to request).
+ports (extra named ports), probes (bool), gpus (nvidia.com/gpu to request), mounts (extra
+volumeMounts), lifecycle (container lifecycle hooks).
 */}}
 {{- define "gantry.container" -}}
 {{- $root := .root -}}
@@ -156,6 +192,10 @@ ports (extra named ports), probes (bool), gpus (nvidia.com/gpu to request).
 {{- end }}
 {{ include "gantry.probes" . | indent 2 }}
 {{- end }}
+{{- with .lifecycle }}
+  lifecycle:
+{{ toYaml . | indent 4 }}
+{{- end }}
   resources:
 {{- $resources := deepCopy (.resources | default dict) }}
 {{- if .gpus }}
@@ -171,11 +211,15 @@ ports (extra named ports), probes (bool), gpus (nvidia.com/gpu to request).
 {{- if eq .component "recognizer" }}
     - {name: shm, mountPath: /dev/shm}
 {{- end }}
+{{- range .mounts }}
+    - {name: {{ .name }}, mountPath: {{ .mountPath }}}
+{{- end }}
 {{- end -}}
 
 {{/*
 Pod spec of one Gantry process. Arguments as gantry.container, plus dataClaim (bool): state lives
-on the StatefulSet's volume claim `data` instead of an emptyDir.
+on the StatefulSet's volume claim `data` instead of an emptyDir; volumes (extra pod volumes);
+affinity.
 */}}
 {{- define "gantry.podSpec" -}}
 {{- $root := .root -}}
@@ -198,6 +242,10 @@ nodeSelector:
 tolerations:
 {{ toYaml . | indent 2 }}
 {{- end }}
+{{- with .affinity }}
+affinity:
+{{ toYaml . | indent 2 }}
+{{- end }}
 containers:
 {{ include "gantry.container" . }}
 volumes:
@@ -213,6 +261,9 @@ volumes:
 {{- if eq .component "recognizer" }}
   - name: shm
     emptyDir: {medium: Memory}
+{{- end }}
+{{- with .volumes }}
+{{ toYaml . | indent 2 }}
 {{- end }}
 {{- end -}}
 
@@ -243,4 +294,23 @@ spec:
     matchLabels:
 {{ include "gantry.selectorLabels" . | indent 6 }}
 {{- end }}
+{{- end -}}
+
+{{/*
+A StatefulSet volumeClaimTemplate. Arguments: root, component, name, persistence (size,
+storageClassName).
+*/}}
+{{- define "gantry.volumeClaim" -}}
+- metadata:
+    name: {{ .name }}
+    labels:
+{{ include "gantry.selectorLabels" . | indent 6 }}
+  spec:
+    accessModes: [ReadWriteOnce]
+{{- with .persistence.storageClassName }}
+    storageClassName: {{ . }}
+{{- end }}
+    resources:
+      requests:
+        storage: {{ .persistence.size }}
 {{- end -}}
