@@ -28,12 +28,11 @@ APP_ID = "gantry-jobs"
 
 @dataclass
 class Jobs:
-    """What the agents share: the app, its topics, the configuration and the hotlist copy."""
+    """What the agents share: the app, its topics, the configuration and the hotlist feed."""
 
     app: faust.App
     config: GantryConfig
-    hotlist: HotlistIndex
-    feed: HotlistFeed | None
+    feed: HotlistFeed
     known_cameras: frozenset[str]
     fast: list[BatchConsumer] = field(default_factory=list)
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
@@ -45,15 +44,14 @@ class Jobs:
 
 
 def create_app(
-    config: GantryConfig, bootstrap_servers: str | None, *, worker_index: int = 0, data_dir: Path | None = None
+    config: GantryConfig, bootstrap_servers: str, *, worker_index: int = 0, data_dir: Path | None = None
 ) -> Jobs:
-    """Build the app and register every job's agents; ``bootstrap_servers=None`` gives ``memory://``
-    (for agent tests with ``test_context``)."""
+    """Build the app with every job's agents and the fast-path services."""
     state_dir = data_dir or config.data_dir / "stream_jobs" / f"worker-{worker_index}"
     state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         APP_ID,
-        broker=f"{transport.SCHEME}://{bootstrap_servers}" if bootstrap_servers else "memory://",
+        broker=f"{transport.SCHEME}://{bootstrap_servers}",
         store="memory://",
         datadir=str(state_dir),
         processing_guarantee="at_least_once",
@@ -70,17 +68,14 @@ def create_app(
         producer_linger=0.005,
         producer_max_batch_size=1_048_576,
     )
-    index = HotlistIndex()
-    feed = HotlistFeed(bootstrap_servers, index, loop=app.loop, beacon=app.beacon) if bootstrap_servers else None
+    feed = HotlistFeed(bootstrap_servers, HotlistIndex(), loop=app.loop, beacon=app.beacon)
     cameras = frozenset(c.id for c in config.cameras)
-    jobs = Jobs(app, config, index, feed, cameras)
-    if feed is not None:
-        jobs.fast.append(Screener(bootstrap_servers, feed, cameras, loop=app.loop, beacon=app.beacon))
-        if config.hotlist.subscribers:
-            jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, loop=app.loop, beacon=app.beacon))
+    jobs = Jobs(app, config, feed, cameras)
+    jobs.fast.append(Screener(bootstrap_servers, feed, cameras, loop=app.loop, beacon=app.beacon))
+    if config.hotlist.subscribers:
+        jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, loop=app.loop, beacon=app.beacon))
     for service in (feed, *jobs.fast):
-        if service is not None:
-            app.service(service)
+        app.service(service)
 
     intake.register(jobs, track=tracking.tracker(jobs))
     for job in (journey_agents, charge_agents):
@@ -90,6 +85,6 @@ def create_app(
 
 def ready(jobs: Jobs) -> bool:
     """Ready to screen: the hotlist is fully loaded and the worker holds partitions of the reads."""
-    if jobs.feed is None or not jobs.feed.loaded.is_set() or jobs.app.rebalancing:
+    if not jobs.feed.loaded.is_set() or jobs.app.rebalancing:
         return False
     return bool(jobs.app.consumer.assignment()) and all(service.assigned() for service in jobs.fast)

@@ -17,7 +17,8 @@ from collections.abc import Collection
 
 from gantry import topics
 from gantry.errors import InvalidEvent
-from gantry.events import DeadLetter, PlateRead, dead_letter, decode, encode
+from gantry.events import E, DeadLetter, PlateRead, dead_letter, decode, encode
+from gantry.observability import ERRORS
 
 STAGE = "stream_jobs"
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
@@ -44,6 +45,16 @@ def admit(
     )
 
 
+def parse_or_report(model: type[E], raw: bytes | None, stage: str, source_topic: str) -> E | DeadLetter:
+    """For topics this stage writes itself: a bad message there is a bug or a stranger's write,
+    which must be reported, not crash the agent."""
+    try:
+        return decode(model, raw)
+    except InvalidEvent as exc:
+        ERRORS.labels(stage, "invalid_message").inc()
+        return dead_letter(raw, str(exc), stage=stage, source_topic=source_topic)
+
+
 def register(jobs, track) -> None:
     """``track`` on ``plate_reads`` and ``rekeyed`` on the by-plate topic (screening is elsewhere)."""
     app = jobs.app
@@ -64,4 +75,8 @@ def register(jobs, track) -> None:
     @app.agent(by_plate, name="rekeyed")
     async def rekeyed(stream) -> None:
         async for event in stream.events():
-            await track(PlateRead.model_validate_json(event.value), event.value, event.message.partition)
+            read = parse_or_report(PlateRead, event.value, STAGE, READS_BY_PLATE)
+            if isinstance(read, DeadLetter):
+                await jobs.topic(topics.DEAD_LETTERS).send(value=encode(read))
+            else:
+                await track(read, event.value, event.message.partition)

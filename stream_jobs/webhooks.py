@@ -20,8 +20,9 @@ from prometheus_client import Histogram
 
 from gantry import topics
 from gantry.config import HotlistConfig, Subscriber
-from gantry.events import HotlistHit, dead_letter, encode
+from gantry.events import DeadLetter, HotlistHit, dead_letter, encode
 from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.intake import parse_or_report
 from gantry.ids import stable_id
 from gantry.observability import ERRORS, MESSAGES_OUT
 
@@ -95,8 +96,14 @@ class Notifier(BatchConsumer):
         self.client = httpx.AsyncClient(timeout=5.0)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
-        jobs = [(record.value, HotlistHit.model_validate_json(record.value)) for record in records]
-        work = [(raw, hit, route) for raw, hit in jobs for route in self.routes if route.wants(hit)]
+        hits = []
+        for record in records:
+            hit = parse_or_report(HotlistHit, record.value, STAGE, topics.HOTLIST_HITS)
+            if isinstance(hit, DeadLetter):
+                await self.producer.send(topics.DEAD_LETTERS, value=encode(hit))
+            else:
+                hits.append((record.value, hit))
+        work = [(raw, hit, route) for raw, hit in hits for route in self.routes if route.wants(hit)]
         outcomes = await asyncio.gather(*(self._deliver(route, hit) for _, hit, route in work))
         for (raw, hit, route), failure in zip(work, outcomes):
             if failure is None:

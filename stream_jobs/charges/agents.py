@@ -13,10 +13,10 @@ from datetime import date
 from decimal import Decimal
 
 from gantry import topics
-from gantry.events import ZoneCharge, encode, now_utc
+from gantry.events import DeadLetter, ZoneCharge, encode, now_utc
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.charges.rules import day_summary, days_to_close
-from stream_jobs.intake import STAGE
+from stream_jobs.intake import STAGE, parse_or_report
 
 KEEP_CLOSED_DAYS = 60
 
@@ -28,14 +28,18 @@ def register(jobs) -> None:
     charges_topic = jobs.topic(topics.ZONE_CHARGES)
     days = app.Table("zone_days", default=dict, partitions=config.broker.partitions_for(topics.ZONE_CHARGES))
     days_topic = jobs.topic(topics.ZONE_DAYS)
+    dead_letters = jobs.topic(topics.DEAD_LETTERS)
 
     @app.agent(charges_topic, name="zone_days")
     async def close_days(stream) -> None:
         async for raw in stream:
-            charge = ZoneCharge.model_validate_json(raw)
+            charge = parse_or_report(ZoneCharge, raw, STAGE, topics.ZONE_CHARGES)
+            if isinstance(charge, DeadLetter):
+                await dead_letters.send(value=encode(charge))
+                continue
             zone = zones.get(charge.zone_id)
             if zone is None:
-                continue
+                continue  # a zone since removed from the configuration: nothing to close
             ledger = days[f"zone:{zone.id}"] or {"watermark": 0.0, "open": {}, "closed": []}
             day = charge.charge_date.isoformat()
             if day not in ledger["closed"] and not days[f"charge:{charge.charge_id}"]:

@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 class HotlistFeed(Service):
     """Keeps a :class:`HotlistIndex` equal to the topic, within a poll interval (~50 ms)."""
 
-    def __init__(self, bootstrap_servers: str, index: HotlistIndex | None = None, **kwargs) -> None:
+    def __init__(self, bootstrap_servers: str, index: HotlistIndex, **kwargs) -> None:
         super().__init__(**kwargs)
         self.bootstrap_servers = bootstrap_servers
-        self.index = index if index is not None else HotlistIndex()
+        self.index = index
         self.loaded = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
 

@@ -8,9 +8,9 @@ journey replayed after a crash is recognised by its id and changes nothing.
 from __future__ import annotations
 
 from gantry import topics
-from gantry.events import Journey, encode
+from gantry.events import DeadLetter, Journey, encode
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.intake import STAGE
+from stream_jobs.intake import STAGE, parse_or_report
 from stream_jobs.journeys.rules import interval_start, segment_stats, summarise
 
 
@@ -19,11 +19,15 @@ def register(jobs) -> None:
     journeys = jobs.topic(topics.JOURNEYS)
     intervals = app.Table("segment_intervals", default=dict, partitions=jobs.config.broker.partitions_for(topics.JOURNEYS))
     stats_topic = jobs.topic(topics.SEGMENT_STATS)
+    dead_letters = jobs.topic(topics.DEAD_LETTERS)
 
     @app.agent(journeys, name="segment_stats")
     async def summarise_segments(stream) -> None:
         async for raw in stream:
-            journey = Journey.model_validate_json(raw)
+            journey = parse_or_report(Journey, raw, STAGE, topics.JOURNEYS)
+            if isinstance(journey, DeadLetter):
+                await dead_letters.send(value=encode(journey))
+                continue
             start = interval_start(journey.end_ts, settings.stats_interval_s)
             key = f"{journey.segment_id}|{start.isoformat()}"
             members = intervals[key]

@@ -45,6 +45,8 @@ class Release:
             owner = f"{m['kind']}/{m['metadata']['name']}"
             if m["kind"] in ("Deployment", "StatefulSet", "Job"):
                 templates.append((owner, m["spec"]["template"]))
+            elif m["kind"] == "CronJob":
+                templates.append((owner, m["spec"]["jobTemplate"]["spec"]["template"]))
             elif m["kind"] == "RayCluster":
                 templates.append((f"{owner}/head", m["spec"]["headGroupSpec"]["template"]))
                 for group in m["spec"]["workerGroupSpecs"]:
@@ -100,3 +102,9 @@ def render(chart: helm.Chart, values: dict[str, Any]) -> list[dict[str, Any]]:
 
 def load_values(values_file: str) -> dict[str, Any]:
     return yaml.safe_load((CHART_DIR / values_file).read_text()) or {}
+
+
+def with_service_monitor(values: dict[str, Any]) -> dict[str, Any]:
+    """The values with the optional Prometheus Operator ServiceMonitor switched on."""
+    monitor = {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}
+    return {**values, "metrics": {"serviceMonitor": monitor}}

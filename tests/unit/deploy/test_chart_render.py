@@ -9,7 +9,7 @@ import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import pytest
-from chart_release import CHART_DIR, KUBE_VERSION, VALUES_FILES, Release, load_values, render
+from chart_release import CHART_DIR, KUBE_VERSION, NAMESPACE, VALUES_FILES, Release, load_values, render
 
 # KubeRay's CRD is not available offline, so RayCluster is checked structurally: the fields this
 # chart uses, as the ray.io/v1 CRD names them (unknown fields rejected), plus each pod template
@@ -71,6 +71,60 @@ RAY_CLUSTER_SCHEMA: dict[str, Any] = {
 }
 
 
+# The Prometheus Operator's CRD, likewise: the monitoring.coreos.com/v1 ServiceMonitor fields the
+# chart uses, unknown fields rejected.
+SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": {"type": "object", "required": ["name"]},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["selector", "endpoints"],
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["matchLabels"],
+                    "properties": {
+                        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}}
+                    },
+                },
+                "namespaceSelector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "matchNames": {"type": "array", "items": {"type": "string"}},
+                        "any": {"type": "boolean"},
+                    },
+                },
+                "podTargetLabels": {"type": "array", "items": {"type": "string"}},
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["port"],
+                        "properties": {
+                            "port": {"type": "string", "minLength": 1},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                            "scrapeTimeout": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+# Kinds whose CRDs are not available offline: checked structurally by the tests below.
+CUSTOM_KINDS = ("RayCluster", "ServiceMonitor")
+
+
 def validate_pod_template(template: dict[str, Any], name: str) -> None:
     as_pod_template = {
         "apiVersion": "v1",
@@ -88,19 +142,19 @@ def test_helm_lint_finds_nothing(values_file: str) -> None:
     assert (report["errors"], warnings) == ([], [])
 
 
-def test_every_manifest_validates_against_kubernetes(release: Release) -> None:
-    for manifest in release.manifests:
-        if manifest["kind"] == "RayCluster":
+def test_every_manifest_validates_against_kubernetes(release: Release, monitored_release: Release) -> None:
+    for manifest in release.manifests + monitored_release.manifests:
+        if manifest["kind"] in CUSTOM_KINDS:
             continue
         kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
 
 
 def test_validation_rejects_an_unknown_field(release: Release) -> None:
     """Guards the test above: strict validation must notice a misspelt field."""
-    deployment = copy.deepcopy(release.get("Deployment", "gantry-ingest"))
-    deployment["spec"]["template"]["spec"]["containers"][0]["imagePulPolicy"] = "Always"
+    statefulset = copy.deepcopy(release.get("StatefulSet", "gantry-ingest"))
+    statefulset["spec"]["template"]["spec"]["containers"][0]["imagePulPolicy"] = "Always"
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBE_VERSION, strict=True)
+        kubernetes_validate.validate(statefulset, KUBE_VERSION, strict=True)
 
 
 def test_ray_cluster_matches_kuberay_structure(release: Release) -> None:
@@ -134,23 +188,153 @@ def test_ray_head_is_cpu_only_and_workers_request_gpus(release: Release) -> None
         assert cluster["spec"]["enableInTreeAutoscaling"] is ray["autoscaling"]["enabled"]
 
 
-def test_ingest_is_a_deployment_behind_a_service_scaled_on_cpu(release: Release) -> None:
-    deployment = release.get("Deployment", "gantry-ingest")
+def test_ingest_is_a_statefulset_behind_a_service_scaled_on_cpu(release: Release) -> None:
+    statefulset = release.get("StatefulSet", "gantry-ingest")
     service = release.get("Service", "gantry-ingest")
-    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    pod_labels = statefulset["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= pod_labels
+    governing = release.get("Service", statefulset["spec"]["serviceName"])
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"].items() <= pod_labels
     hpas = release.of_kind("HorizontalPodAutoscaler")
     if release.values["ingest"]["autoscaling"]["enabled"]:
         (hpa,) = hpas
         assert hpa["spec"]["scaleTargetRef"] == {
             "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            "kind": "StatefulSet",
             "name": "gantry-ingest",
         }
         assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
-        assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+        assert "replicas" not in statefulset["spec"], "the HPA owns the replica count"
     else:
         assert hpas == []
-        assert deployment["spec"]["replicas"] == release.values["ingest"]["replicas"]
+        assert statefulset["spec"]["replicas"] == release.values["ingest"]["replicas"]
+
+
+def test_ingest_volumes_outlive_their_pods(release: Release) -> None:
+    """A spool holds reads a camera was told were accepted: scaling down must not delete it."""
+    spec = release.get("StatefulSet", "gantry-ingest")["spec"]
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    claims = {c["metadata"]["name"] for c in spec["volumeClaimTemplates"]}
+    assert "spool" in claims
+    assert not claims & {v["name"] for v in spec["template"]["spec"]["volumes"]}, "claims, not emptyDirs"
+    (container,) = spec["template"]["spec"]["containers"]
+    drain = " ".join(container["lifecycle"]["preStop"]["exec"]["command"])
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert f"ls {mounts['spool']} " in drain, "the pod waits for its own spool to drain"
+    assert (
+        spec["template"]["spec"]["terminationGracePeriodSeconds"] > release.values["ingest"]["drainSeconds"]
+    )
+
+
+def test_several_ingest_pods_with_local_snapshots_is_a_render_error(chart: helm.Chart) -> None:
+    values = load_values("values-small.yaml")
+    values["ingest"]["replicas"] = 2
+    with pytest.raises(helm.HelmRenderError, match=r"config\.ingest\.snapshot_url: several ingest pods"):
+        render(chart, values)
+    values["config"]["ingest"]["snapshot_url"] = "s3://snapshots/city"
+    assert "snapshots" not in {
+        c["metadata"]["name"]
+        for m in render(chart, values)
+        if m["kind"] == "StatefulSet" and m["metadata"]["name"] == "gantry-ingest"
+        for c in m["spec"]["volumeClaimTemplates"]
+    }
+
+
+def test_object_store_credentials_come_from_a_secret_or_the_pod_identity(chart: helm.Chart) -> None:
+    values = load_values("values-small.yaml")
+    values["config"]["ingest"]["snapshot_url"] = "s3://snapshots/city"
+    keys = {"AWS_ACCESS_KEY_ID": "AKIA-test", "AWS_SECRET_ACCESS_KEY": "secret-test"}
+    values["secrets"]["objectStore"] = {"existingSecret": "", "data": keys}
+
+    def aws_env(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
+        (workload,) = [m for m in manifests if (m["kind"], m["metadata"]["name"]) == (kind, name)]
+        spec = workload["spec"].get("jobTemplate", workload)["spec"]["template"]["spec"]
+        return {
+            v["name"]: v["valueFrom"]["secretKeyRef"]["name"]
+            for v in spec["containers"][0]["env"]
+            if v["name"].startswith("AWS_")
+        }
+
+    manifests = render(chart, values)
+    for kind, name in (("StatefulSet", "gantry-ingest"), ("CronJob", "gantry-prune-snapshots")):
+        assert aws_env(manifests, kind, name) == dict.fromkeys(keys, "gantry-object-store")
+    (secret,) = [
+        m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == "gantry-object-store"
+    ]
+    assert secret["stringData"] == keys
+    values["secrets"]["objectStore"] = {"existingSecret": "", "data": {}}
+    assert aws_env(render(chart, values), "StatefulSet", "gantry-ingest") == {}
+
+
+def test_snapshot_pruning_reaches_the_store(release: Release) -> None:
+    cronjob = release.get("CronJob", "gantry-prune-snapshots")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["ingest", "prune-snapshots"]
+    statefulset = release.get("StatefulSet", "gantry-ingest")
+    local = [c for c in statefulset["spec"]["volumeClaimTemplates"] if c["metadata"]["name"] == "snapshots"]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    if local:
+        # StatefulSet claims are named <template>-<statefulset>-<ordinal>; a local store means one pod.
+        assert claims == [f"snapshots-{statefulset['metadata']['name']}-0"]
+        (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["labelSelector"]["matchLabels"] == statefulset["spec"]["selector"]["matchLabels"]
+        assert term["topologyKey"] == "kubernetes.io/hostname", "a ReadWriteOnce volume: same node"
+        mount = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}["snapshots"]
+        ingest_mounts = {
+            m["name"]: m["mountPath"]
+            for m in statefulset["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        }
+        assert mount == ingest_mounts["snapshots"]
+    else:
+        assert claims == [] and "affinity" not in pod
+
+
+def test_video_streams_get_one_reader_pod(release: Release) -> None:
+    streams = release.values["config"]["ingest"].get("streams")
+    readers = [d for d in release.of_kind("Deployment") if d["metadata"]["name"] == "gantry-ingest-streams"]
+    assert len(readers) == (1 if streams else 0)
+    for reader in readers:
+        assert reader["spec"]["replicas"] == 1
+        assert reader["spec"]["strategy"] == {"type": "Recreate"}, "two readers would send every frame twice"
+        assert reader["spec"]["template"]["spec"]["containers"][0]["args"] == ["ingest", "run"]
+
+
+def test_service_monitor_is_off_by_default(release: Release) -> None:
+    assert release.of_kind("ServiceMonitor") == []
+
+
+def test_service_monitor_matches_prometheus_operator_structure(monitored_release: Release) -> None:
+    (monitor,) = monitored_release.of_kind("ServiceMonitor")
+    jsonschema.validate(monitor, SERVICE_MONITOR_SCHEMA)
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack", "labels Prometheus selects by"
+    misspelt = copy.deepcopy(monitor)
+    misspelt["spec"]["endpoints"][0]["scrapeIntervall"] = "30s"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(misspelt, SERVICE_MONITOR_SCHEMA)
+
+
+def test_service_monitor_scrapes_every_gantry_process(monitored_release: Release) -> None:
+    release = monitored_release
+    (monitor,) = release.of_kind("ServiceMonitor")
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == [NAMESPACE]
+    selector = monitor["spec"]["selector"]["matchLabels"].items()
+    (service,) = [s for s in release.of_kind("Service") if selector <= s["metadata"]["labels"].items()]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    (port,) = [p for p in service["spec"]["ports"] if p["name"] == endpoint["port"]]
+    assert service["spec"]["clusterIP"] == "None", "Prometheus scrapes each pod, not a load balancer"
+    pod_selector = service["spec"]["selector"].items()
+    for owner, template in release.pod_templates():
+        serves_metrics = any(
+            p["name"] == port["targetPort"]
+            for c in template["spec"]["containers"]
+            for p in c.get("ports", [])
+        )
+        assert serves_metrics is owner.startswith(("Deployment/", "StatefulSet/")), owner
+        if serves_metrics:
+            assert pod_selector <= template["metadata"]["labels"].items(), f"{owner} is not scraped"
 
 
 def test_stream_jobs_have_one_volume_per_worker(release: Release) -> None:

@@ -23,6 +23,8 @@ from pydantic import BaseModel
 
 from gantry.config import GantryConfig, load_config
 from gantry.observability import serve_health
+from ingest.server import spool_dir
+from ingest.snapshots import store_url
 from warehouse.client import parse_dsn
 
 # Gantry env vars that are not config keys, with where the app reads them.
@@ -209,11 +211,38 @@ def test_prometheus_scrapes_the_health_port(release: Release) -> None:
 
 def test_ingest_serves_on_the_configured_port(release: Release, config_file: Path) -> None:
     config = load_config(config_file)
-    (container,) = release.get("Deployment", "gantry-ingest")["spec"]["template"]["spec"]["containers"]
+    (container,) = release.get("StatefulSet", "gantry-ingest")["spec"]["template"]["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["http"] == config.ingest.http_port
     (service_port,) = release.get("Service", "gantry-ingest")["spec"]["ports"]
     assert service_port["targetPort"] == "http"
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes storage quantity with a binary suffix (what the values files use), in bytes."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    return int(quantity[:-2]) * units[quantity[-2:]] if quantity[-2:] in units else int(quantity)
+
+
+def test_ingest_spool_is_a_persistent_volume_where_the_app_spools(
+    release: Release, config_file: Path
+) -> None:
+    """The spool path and snapshot store come from the app's own resolution of the config."""
+    config = load_config(config_file)
+    spec = release.get("StatefulSet", "gantry-ingest")["spec"]
+    claims = {c["metadata"]["name"]: c for c in spec["volumeClaimTemplates"]}
+    (container,) = spec["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert Path(mounts["spool"]) == spool_dir(config)
+    assert "spool" in claims
+    room = quantity_bytes(claims["spool"]["spec"]["resources"]["requests"]["storage"])
+    assert room >= config.ingest.spool_max_bytes, "the volume must hold a full spool"
+    url = store_url(config)
+    if url.startswith("file://"):
+        assert "snapshots" in claims
+        assert Path(mounts["snapshots"]) == Path(url.removeprefix("file://"))
+    else:
+        assert "snapshots" not in claims and "snapshots" not in mounts
 
 
 def test_referenced_secrets_exist_or_are_declared_external(release: Release) -> None:

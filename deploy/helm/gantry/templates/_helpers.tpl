@@ -111,7 +111,7 @@ password never appears in the ConfigMap (it must be URL-safe: see docs/deploy.md
 {{- $config := $root.Values.config -}}
 - name: GANTRY_CONFIG
   value: /etc/gantry/gantry.yaml
-{{- if ne .component "migrate" }}
+{{- if .probes }}
 - name: GANTRY_HEALTH_PORT
   value: {{ $root.Values.healthPort | quote }}
 {{- end }}
