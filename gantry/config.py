@@ -67,7 +67,7 @@ class WarehouseConfig(Section):
         "embedded warehouse that `gantry up` serves over the ClickHouse HTTP interface",
     )
     database: str = "gantry"
-    batch_rows: int = Field(default=10_000, ge=1)
+    batch_rows: int = Field(default=25_000, ge=1)
     batch_seconds: float = Field(default=1.0, gt=0)
     retention_days: RetentionConfig = RetentionConfig()
 

@@ -62,6 +62,7 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=10.0,
         broker_commit_interval=1.0,
         stream_recovery_delay=0.1,
         stream_wait_empty=False,

@@ -17,6 +17,7 @@ from mode import Service
 
 log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 20
+REBALANCE_TIMEOUT_MS = 10_000
 
 
 class BatchConsumer(Service):
@@ -24,6 +25,8 @@ class BatchConsumer(Service):
 
     group_id: str
     topic: str
+    max_batch_seconds: float = 10.0  # handling one batch takes at most this long
+
 
     def __init__(self, bootstrap_servers: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -42,7 +45,10 @@ class BatchConsumer(Service):
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
-            max_poll_interval_ms=60_000,
+            # A killed worker must not hold up the others for long: the broker waits this long
+            # for members to rejoin a rebalance.
+            rebalance_timeout_ms=REBALANCE_TIMEOUT_MS,
+            max_poll_interval_ms=int(self.max_batch_seconds * 1000),
         )
         await self.producer.start()
         await self.consumer.start()

@@ -1,9 +1,14 @@
 """The per-plate job: de-duplication, lateness, journeys and zone charges.
 
 One plate's history lives in one partition of the ``plates`` table, and therefore on one worker
-(:mod:`stream_jobs.intake` makes sure the read reaches that partition). Each new read is added to the plate's sightings and the journeys and charges are recomputed from
-the whole set; what has not been emitted before (journey ids, changed charges) is sent. Emission
-is idempotent by construction: stable ids, and charges carry a rising version.
+(:mod:`stream_jobs.intake` makes sure the read reaches that partition). Each new read is added to
+the plate's sightings and the journeys and charges are recomputed from the whole set; what has
+not been emitted before (journey ids, changed charges) is sent. Emission is idempotent by
+construction: stable ids, and charges carry a rising version.
+
+A plate's entry: ``sightings`` ([ts_ms, camera, read_id] within the horizon), ``journeys``
+(journey_id -> end ts_ms, already sent) and ``charges`` (charge_id -> [version, fingerprint,
+day ts_ms], last sent). The horizon covers the longest trip, a charging day and the lateness.
 
 Event time rules: each partition keeps a watermark (the latest read time seen); a read older than
 the watermark minus ``allowed_lateness_s`` is late, goes to ``late_reads`` and changes nothing.
@@ -12,7 +17,6 @@ the watermark minus ``allowed_lateness_s`` is late, goes to ``late_reads`` and c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
 
 from prometheus_client import Counter
 
@@ -26,9 +30,7 @@ from stream_jobs.passages import Sighting, passages
 
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
-DAY_MS = 86_400_000
-
-
+CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
 MARK_STEP_MS = 10_000
 
 
@@ -38,7 +40,7 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
     settings = config.stream_jobs
     lateness_ms = int(settings.allowed_lateness_s * 1000)
     longest_trip_ms = int(max([s.max_travel_s for s in config.segments], default=0) * 1000)
-    horizon_ms = max(longest_trip_ms, 26 * 3_600_000) + lateness_ms + int(settings.dedup_window_s * 1000)
+    horizon_ms = max(longest_trip_ms, CHARGING_DAY_MS) + lateness_ms + int(settings.dedup_window_s * 1000)
     key = config.privacy.pseudonym_key().get_secret_value() if config.segments else ""
     segments_at = {c.id: [s for s in config.segments if c.id in (s.from_camera, s.to_camera)] for c in config.cameras}
     zones_at = {c.id: [z for z in config.zones if c.id in z.cameras] for c in config.cameras}
@@ -96,8 +98,4 @@ async def _emit_if_changed(charge: ZoneCharge, versions: dict[str, list], zone_c
     charge = charge.model_copy(update={"version": version + 1})
     await zone_charges.send(key=charge.zone_id.encode(), value=encode(charge))
     MESSAGES_OUT.labels(STAGE, topics.ZONE_CHARGES).inc()
-    versions[charge.charge_id] = [version + 1, fingerprint, _day_ms(charge.charge_date)]
-
-
-def _day_ms(day: date) -> int:
-    return day.toordinal() * DAY_MS - date(1970, 1, 1).toordinal() * DAY_MS
+    versions[charge.charge_id] = [version + 1, fingerprint, int(charge.first_read_ts.timestamp() * 1000)]

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 STAGE = "webhooks"
 SIGNATURE_HEADER = "X-Gantry-Signature"
 DELIVERY_HEADER = "X-Gantry-Delivery"
+TIMEOUT_S = 5.0
 DELIVERY_SECONDS = Histogram("gantry_webhook_delivery_seconds", "Time to a subscriber's 2xx, retries included")
 
 
@@ -92,8 +93,10 @@ class Notifier(BatchConsumer):
     def __init__(self, bootstrap_servers: str, settings: HotlistConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
         self.settings = settings
+        attempts = settings.webhook_retries + 1
+        self.max_batch_seconds = attempts * TIMEOUT_S + settings.webhook_backoff_s * 2**attempts + 10
         self.routes = routes(settings)
-        self.client = httpx.AsyncClient(timeout=5.0)
+        self.client = httpx.AsyncClient(timeout=TIMEOUT_S)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         hits = []

@@ -4,9 +4,9 @@ Messages are only buffered as they arrive, a partition's poll at a time; they ar
 the batch is drained, in one tight loop per topic, because decoding is most of the sink's work:
 each message is validated with its event model straight from the JSON bytes (pydantic-core,
 without the per-call overhead of ``model_validate_json``), and a table's rows are serialised in
-one call, as a JSON array that ClickHouse reads as ``JSONEachRow``. Validation is exactly the event model's: a message that
-fails it comes back as a dead letter whose reason names the field, as :func:`gantry.events.decode`
-words it.
+one call, as a JSON array that ClickHouse reads as ``JSONEachRow``. Validation is exactly the
+event model's: a message that fails it comes back as a dead letter whose reason names the field,
+as :func:`gantry.events.decode` words it.
 """
 
 from __future__ import annotations
@@ -88,10 +88,6 @@ class Drained:
     letters: list[DeadLetter] = field(default_factory=list)
     commit_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     """(topic, partition) -> the next offset to read, past every message of the batch."""
-
-    @property
-    def rows(self) -> int:
-        return sum(len(i.rows) for i in self.inserts)
 
 
 class Batch:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -95,8 +95,6 @@ def export_csv(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
 
 
 def _aware(ts: datetime | None) -> datetime | None:
-    from datetime import UTC
-
     return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
