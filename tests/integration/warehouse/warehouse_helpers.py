@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,6 @@ from gantry.privacy import pseudonymise
 
 REPO = Path(__file__).resolve().parents[3]
 PYTHON_CLI = [sys.executable, "-c", "from warehouse.cli import app; app()"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str) -> None:
