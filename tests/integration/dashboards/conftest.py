@@ -1,25 +1,42 @@
-"""A chDB warehouse filled with deterministic synthetic rows whose totals the tests know.
+"""Warehouses filled with deterministic synthetic rows whose totals the tests know.
 
 The rows are built here (not by the simulator) so every figure a panel returns can be checked
 against a number computed independently in Python. Some rows are inserted twice, as an
-at-least-once sink would, to prove the panels count them once.
+at-least-once sink would, to prove the panels count them once. ``filled`` runs each panel test
+twice: on the in-process chDB engine and over HTTP on ``gantry warehouse serve``, the way Grafana
+and ``gantry report`` reach the embedded stack.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import typer
 
+from gantry import topics
+from gantry.broker import free_port
 from gantry.config import GantryConfig
+from gantry.events import DeadLetter, HotlistHit, encode
+from warehouse.batch import Batch, Message
 from warehouse.client import connect
 from warehouse.grafana.cli import dashboards_app, report
 from warehouse.migrations import migrate
+from warehouse.schema import LOW_CONFIDENCE
+from warehouse.writer import write
+
+GANTRY = Path(sys.executable).with_name("gantry")
 
 START = datetime(2026, 11, 16, 6, 0, tzinfo=UTC)  # a Monday
 END = START + timedelta(hours=3)
@@ -33,6 +50,8 @@ class Expected:
     reads_by_camera: Counter[str] = field(default_factory=Counter)
     reads_by_minute: Counter[datetime] = field(default_factory=Counter)
     low_by_minute: Counter[datetime] = field(default_factory=Counter)
+    reads_by_camera_minute: Counter[tuple[str, datetime]] = field(default_factory=Counter)
+    low_by_camera_minute: Counter[tuple[str, datetime]] = field(default_factory=Counter)
     reads_by_hour: Counter[datetime] = field(default_factory=Counter)
     journeys_by_segment: Counter[str] = field(default_factory=Counter)
     current_median: dict[str, float] = field(default_factory=dict)
@@ -44,22 +63,27 @@ class Expected:
     closed_revenue: float = 0.0
     hits_by_list: Counter[str] = field(default_factory=Counter)
     latest_hit: datetime | None = None
+    failures_by_minute: Counter[datetime] = field(default_factory=Counter)
+
+
+CITY: dict[str, Any] = {
+    "cameras": [
+        {"id": "c1", "name": "Bridge St", "lat": 51.50, "lon": -0.12, "direction": "in"},
+        {"id": "c2", "name": "Bridge St out", "lat": 51.51, "lon": -0.11, "direction": "out"},
+        {"id": "c3", "name": "Ring Rd N", "lat": 51.52, "lon": -0.10},
+        {"id": "c4", "name": "Ring Rd S", "lat": 51.48, "lon": -0.13},
+    ],
+    "segments": [
+        {"id": "s1", "from_camera": "c1", "to_camera": "c3", "distance_m": 2000},
+        {"id": "s2", "from_camera": "c3", "to_camera": "c4", "distance_m": 4500},
+    ],
+    "zones": [{"id": "z1", "cameras": ["c1", "c2"], "tariff": {"timezone": "Europe/London"}}],
+}
+"""The city the rows belong to, as it would be written in ``gantry.yaml``."""
 
 
 def city_config() -> GantryConfig:
-    return GantryConfig(
-        cameras=[
-            {"id": "c1", "name": "Bridge St", "lat": 51.50, "lon": -0.12, "direction": "in"},
-            {"id": "c2", "name": "Bridge St out", "lat": 51.51, "lon": -0.11, "direction": "out"},
-            {"id": "c3", "name": "Ring Rd N", "lat": 51.52, "lon": -0.10},
-            {"id": "c4", "name": "Ring Rd S", "lat": 51.48, "lon": -0.13},
-        ],
-        segments=[
-            {"id": "s1", "from_camera": "c1", "to_camera": "c3", "distance_m": 2000},
-            {"id": "s2", "from_camera": "c3", "to_camera": "c4", "distance_m": 4500},
-        ],
-        zones=[{"id": "z1", "cameras": ["c1", "c2"], "tariff": {"timezone": "Europe/London"}}],
-    )
+    return GantryConfig(**CITY)
 
 
 def _reads(expected: Expected) -> list[tuple]:
@@ -88,7 +112,9 @@ def _reads(expected: Expected) -> list[tuple]:
                 expected.reads_by_camera[camera] += 1
                 expected.reads_by_minute[minute] += 1
                 expected.reads_by_hour[minute.replace(minute=0)] += 1
-                expected.low_by_minute[minute] += confidence < 0.8
+                expected.low_by_minute[minute] += confidence < LOW_CONFIDENCE
+                expected.reads_by_camera_minute[camera, minute] += 1
+                expected.low_by_camera_minute[camera, minute] += confidence < LOW_CONFIDENCE
     return rows
 
 
@@ -194,6 +220,42 @@ def _hits(expected: Expected) -> list[tuple]:
     return rows
 
 
+def _webhook_failures(expected: Expected) -> list[DeadLetter]:
+    """Hits whose alert gave up after every retry, as the webhook job dead-letters them."""
+    letters = []
+    for n in range(9):
+        ts = START + timedelta(minutes=13 * n, seconds=5)
+        undelivered = HotlistHit(
+            hit_id=f"hit-{n}", read_id=f"r-c1-{n}", camera_id="c1", ts=ts, plate=f"HP{n}",
+            listed_plate=f"HP{n}", list="police", priority=2, match="exact", confidence=0.9,
+        )  # fmt: skip
+        letters.append(
+            DeadLetter(
+                source_topic=topics.HOTLIST_HITS, partition=0, offset=n, stage="hotlist-webhooks",
+                reason="subscriber police: HTTP 503 after 5 attempts", payload=encode(undelivered).decode(),
+                ts=ts + timedelta(seconds=20),
+            )  # fmt: skip
+        )
+        expected.failures_by_minute[(ts + timedelta(seconds=20)).replace(second=0)] += 1
+    return letters
+
+
+def _sink(client, letters: list[DeadLetter]) -> None:
+    """Through the sink's own batch and writer: all of them, then a replay of the first three.
+
+    The replay is cut into a batch of its own (as after a crash), so its insert token differs and
+    its rows land twice; the table's replacing engine and the panel's ``FINAL`` must absorb them.
+    """
+    messages = [
+        Message(topics.WEBHOOK_DEAD_LETTERS, 0, offset, encode(letter)) for offset, letter in enumerate(letters)
+    ]
+    for delivery in (messages, messages[:3]):
+        batch = Batch(max_rows=len(messages), max_seconds=60)
+        batch.extend(delivery, now=0)
+        written = write(client, batch.drain())
+        assert (written.rows, written.refused) == (len(delivery), [])
+
+
 COLUMNS = {
     "plate_reads": [
         "v",
@@ -259,10 +321,8 @@ def config() -> GantryConfig:
     return city_config()
 
 
-@pytest.fixture(scope="session")
-def filled(tmp_path_factory, config):
-    """(client, expected): a migrated chDB warehouse holding the synthetic rows."""
-    client = connect(f"chdb://{tmp_path_factory.mktemp('warehouse')}")
+def fill(client, config: GantryConfig) -> Expected:
+    """Migrate and load the synthetic rows; returns the figures the panels must show."""
     migrate(client, config.warehouse.retention_days)
     expected = Expected()
     reads = _reads(expected)
@@ -282,8 +342,67 @@ def filled(tmp_path_factory, config):
     ]
     for table, rows in batches:
         client.insert(table, rows, column_names=COLUMNS[table])
-    yield client, expected
+    _sink(client, _webhook_failures(expected))
+    return expected
+
+
+@pytest.fixture(scope="session")
+def in_process(tmp_path_factory, config):
+    """(client, expected) on chDB in this process (one data directory per process: one per session)."""
+    client = connect(f"chdb://{tmp_path_factory.mktemp('warehouse')}")
+    yield client, fill(client, config)
     client.close()
+
+
+@pytest.fixture(scope="session")
+def served_dsn(tmp_path_factory) -> Iterator[str]:
+    """``gantry warehouse serve`` in its own process on a fresh data dir, as ``gantry up`` runs it."""
+    data_dir = tmp_path_factory.mktemp("served")
+    port, health = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")} | {"GANTRY_DATA_DIR": str(data_dir)}
+    with open(data_dir / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            [GANTRY, "warehouse", "serve", "--port", str(port), "--health-port", str(health)],
+            env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            _wait_healthy(process, f"http://127.0.0.1:{health}/healthz", data_dir / "serve.log")
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_healthy(process: subprocess.Popen, url: str, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gantry warehouse serve exited ({process.returncode}): {log.read_text()}")
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"gantry warehouse serve not healthy after {timeout}s: {log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def served(served_dsn, config):
+    """(client, expected) over HTTP on ``gantry warehouse serve``."""
+    client = connect(served_dsn)
+    yield client, fill(client, config)
+    client.close()
+
+
+@pytest.fixture(scope="session", params=["chdb", "served"])
+def filled(request):
+    """(client, expected) on each way the panels reach the warehouse."""
+    return request.getfixturevalue({"chdb": "in_process", "served": "served"}[request.param])
 
 
 def gantry_cli():

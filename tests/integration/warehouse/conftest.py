@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from warehouse_helpers import PYTHON_CLI, cli_env, free_port, stop, wait_until
+from warehouse_helpers import PYTHON_CLI, cli_env, stop, wait_until
 
+from gantry.broker import free_port
 from warehouse.client import connect
 
 

@@ -11,9 +11,10 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from warehouse_helpers import PYTHON_CLI, charge, cli_env, free_port, hit, reads, stop, wait_until
+from warehouse_helpers import PYTHON_CLI, charge, cli_env, hit, reads, stop, wait_until
 
 from gantry import kafka, topics
+from gantry.broker import free_port
 from gantry.config import RetentionConfig
 from gantry.events import DeadLetter, ZoneCharge, decode, encode
 from warehouse.batch import Batch, Message

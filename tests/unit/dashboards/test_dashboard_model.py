@@ -137,10 +137,11 @@ def test_sql_uses_only_declared_variables_and_expands_completely(model):
 
 def test_charts_served_by_an_aggregate_never_scan_raw_reads():
     readers = [(d.uid, p.title) for d in DASHBOARDS for p in d.panels if "plate_reads" in p.sql]
-    # the one exception: no aggregate holds read confidence yet (requested from the warehouse)
-    assert readers == [("gantry-city-traffic", "Share of low-confidence reads")]
-    counts = [p for d in DASHBOARDS for p in d.panels if "reads" in p.columns or "entries" in p.columns]
-    assert counts and all("camera_counts_1m" in p.sql or "zone_charges" in p.sql for p in counts)
+    assert readers == []
+    read_counts = {"reads", "reads_per_min", "entries", "low_confidence_share"}
+    counts = [p for d in DASHBOARDS for p in d.panels if read_counts & set(p.columns)]
+    assert {"Total reads per minute", "Share of low-confidence reads"} <= {p.title for p in counts}
+    assert all("camera_counts_1m" in p.sql or "zone_charges" in p.sql for p in counts)
 
 
 def test_camera_positions_come_from_config_and_are_quoted_safely():
