@@ -18,7 +18,7 @@ from gantry.runtime import endpoints
 from ingest.publish import Publisher, check_camera
 from ingest.sources import SourceError, frames_of, open_source
 
-app = typer.Typer(help="Bring camera frames and edge-camera plate reads into Gantry", no_args_is_help=True)
+app = typer.Typer(help="Bring camera frames and edge-camera plate reads into Gantry.", no_args_is_help=True)
 
 
 @app.callback()

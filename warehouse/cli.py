@@ -15,9 +15,9 @@ from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
 from warehouse.client import open_warehouse
 
-app = typer.Typer(help="the ClickHouse warehouse: serve, migrate, sink, retention", no_args_is_help=True)
-export_app = typer.Typer(help="exports for billing, hotlist subscribers and analysts", no_args_is_help=True)
-privacy_app = typer.Typer(help="privacy duties: erasure of a plate", no_args_is_help=True)
+app = typer.Typer(help="The ClickHouse warehouse: serve, migrate, sink, retention.", no_args_is_help=True)
+export_app = typer.Typer(help="Exports for billing, hotlist subscribers and analysts.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Privacy duties: erasure of a plate, with an audit record.", no_args_is_help=True)
 
 console = Console()
 HealthPort = typer.Option(0, "--health-port", envvar="GANTRY_HEALTH_PORT", help="/healthz and /metrics; 0 = any free port")
