@@ -10,7 +10,7 @@ import html
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 from clickhouse_connect.driver import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 from matplotlib.axes import Axes
+from matplotlib.ticker import PercentFormatter
 
 from warehouse.grafana.dashboards import Dashboard
 from warehouse.grafana.macros import Selection, TimeRange, expand, panel_interval_s
@@ -33,6 +34,8 @@ TABLE_ROWS = 25
 class PanelData:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    interval_s: int = 60
+    """The time bucket the SQL grouped by: a column is this wide, however sparse the buckets."""
 
     def column(self, name: str) -> list[Any]:
         i = self.columns.index(name)
@@ -48,14 +51,6 @@ class Chart:
     error: str | None = None
 
 
-def panel_sql(
-    panel: Panel, start: datetime, end: datetime, variables: Mapping[str, Selection] | None = None
-) -> str:
-    """The SQL Grafana would send for this panel over this range."""
-    interval = panel_interval_s(start, end, panel.min_interval)
-    return expand(panel.sql, TimeRange(start, end, interval), variables)
-
-
 def query_panel(
     client: Client,
     panel: Panel,
@@ -63,8 +58,10 @@ def query_panel(
     end: datetime,
     variables: Mapping[str, Selection] | None = None,
 ) -> PanelData:
-    result = client.query(panel_sql(panel, start, end, variables))
-    return PanelData(tuple(result.column_names), [tuple(row) for row in result.result_rows])
+    """The panel's data, from the SQL Grafana would send for this range and selection."""
+    interval = panel_interval_s(start, end, panel.min_interval)
+    result = client.query(expand(panel.sql, TimeRange(start, end, interval), variables))
+    return PanelData(tuple(result.column_names), [tuple(row) for row in result.result_rows], interval)
 
 
 def render_report(
@@ -142,7 +139,7 @@ def _columns(ax: Axes, panel: Panel, data: PanelData) -> None:
     """Stacked columns per time bucket, one colour per series."""
     series = _series(panel, data)
     buckets = sorted({t for times, _ in series.values() for t in times})
-    width = (buckets[1] - buckets[0]) * 0.8 if len(buckets) > 1 else 1 / 24
+    width = timedelta(seconds=data.interval_s * 0.8)
     bottom = dict.fromkeys(buckets, 0.0)
     for name, (times, values) in sorted(series.items()):
         heights = dict(zip(times, values))
@@ -160,7 +157,10 @@ def _columns(ax: Axes, panel: Panel, data: PanelData) -> None:
 
 
 def _time_axis(ax: Axes, panel: Panel) -> None:
-    ax.set_ylabel(panel.unit if panel.unit != "short" else "")
+    if panel.unit == "percentunit":  # Grafana's unit for a 0..1 share
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    else:
+        ax.set_ylabel(panel.unit if panel.unit != "short" else "")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, ncol=4, loc="upper left")

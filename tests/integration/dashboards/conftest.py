@@ -231,10 +231,14 @@ def _webhook_failures(expected: Expected) -> list[DeadLetter]:
         )  # fmt: skip
         letters.append(
             DeadLetter(
-                source_topic=topics.HOTLIST_HITS, partition=0, offset=n, stage="hotlist-webhooks",
-                reason="subscriber police: HTTP 503 after 5 attempts", payload=encode(undelivered).decode(),
+                source_topic=topics.HOTLIST_HITS,
+                partition=0,
+                offset=n,
+                stage="hotlist-webhooks",
+                reason="subscriber police: HTTP 503 after 5 attempts",
+                payload=encode(undelivered).decode(),
                 ts=ts + timedelta(seconds=20),
-            )  # fmt: skip
+            )
         )
         expected.failures_by_minute[(ts + timedelta(seconds=20)).replace(second=0)] += 1
     return letters
@@ -247,7 +251,8 @@ def _sink(client, letters: list[DeadLetter]) -> None:
     its rows land twice; the table's replacing engine and the panel's ``FINAL`` must absorb them.
     """
     messages = [
-        Message(topics.WEBHOOK_DEAD_LETTERS, 0, offset, encode(letter)) for offset, letter in enumerate(letters)
+        Message(topics.WEBHOOK_DEAD_LETTERS, 0, offset, encode(letter))
+        for offset, letter in enumerate(letters)
     ]
     for delivery in (messages, messages[:3]):
         batch = Batch(max_rows=len(messages), max_seconds=60)
@@ -359,7 +364,9 @@ def served_dsn(tmp_path_factory) -> Iterator[str]:
     """``gantry warehouse serve`` in its own process on a fresh data dir, as ``gantry up`` runs it."""
     data_dir = tmp_path_factory.mktemp("served")
     port, health = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")} | {"GANTRY_DATA_DIR": str(data_dir)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")} | {
+        "GANTRY_DATA_DIR": str(data_dir)
+    }
     with open(data_dir / "serve.log", "wb") as log:
         process = subprocess.Popen(
             [GANTRY, "warehouse", "serve", "--port", str(port), "--health-port", str(health)],

@@ -86,7 +86,9 @@ def test_low_confidence_share_per_minute(filled, dashboards):
 
 def test_low_confidence_share_of_the_selected_cameras(filled, dashboards):
     _, expected = filled
-    data = run(filled, dashboards, "gantry-city-traffic", "Share of low-confidence reads", camera=["c2", "c4"])
+    data = run(
+        filled, dashboards, "gantry-city-traffic", "Share of low-confidence reads", camera=["c2", "c4"]
+    )
     wanted = {}
     for minute in expected.reads_by_minute:
         keys = [("c2", minute), ("c4", minute)]
@@ -180,8 +182,12 @@ def test_hotlist_hits_by_list_and_recent_hits(filled, dashboards):
 def test_delivery_failures_per_minute_count_a_replayed_failure_once(filled, dashboards):
     _, expected = filled
     data = run(filled, dashboards, "gantry-hotlist", "Webhook delivery failures")
-    assert {naive(t): n for t, n in data.rows} == {naive(m): n for m, n in expected.failures_by_minute.items()}
-    wider = run(filled, dashboards, "gantry-hotlist", "Webhook delivery failures", start=START - timedelta(days=1))
+    assert {naive(t): n for t, n in data.rows} == {
+        naive(m): n for m, n in expected.failures_by_minute.items()
+    }
+    wider = run(
+        filled, dashboards, "gantry-hotlist", "Webhook delivery failures", start=START - timedelta(days=1)
+    )
     assert sum(n for _, n in wider.rows) == sum(expected.failures_by_minute.values()) == 9
 
 
