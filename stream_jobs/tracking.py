@@ -57,20 +57,24 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
         sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
         state = plates[read.plate]
         known = [Sighting.from_json(s) for s in state.get("sightings", [])]
-        if any(s.read_id == read.read_id for s in known):
+        # A read seen before is replayed after a crash, or delivered twice: it changes nothing,
+        # but what it produced is sent again, in case the crash lost it (same ids, same versions).
+        replay = any(s.read_id == read.read_id for s in known)
+        if replay:
             DUPLICATE_READS.inc()
-            return
-        if sighting.ts_ms < watermark - lateness_ms:
+        elif sighting.ts_ms < watermark - lateness_ms:
             LATE_READS.inc()
             await late.send(key=read.plate.encode(), value=raw)
             return
-        watermark = max(watermark, sighting.ts_ms)
-        known = [s for s in known if s.ts_ms >= watermark - horizon_ms] + [sighting]
+        else:
+            watermark = max(watermark, sighting.ts_ms)
+            known = [s for s in known if s.ts_ms >= watermark - horizon_ms] + [sighting]
         history = passages(known, settings.dedup_window_s)
         sent_journeys = {j: end for j, end in state.get("journeys", {}).items() if end >= watermark - horizon_ms}
         for segment in segments_at.get(read.camera_id, ()):
             for journey in pair(read.plate, history, segment, key):
-                if journey.journey_id not in sent_journeys:
+                ends = (journey.from_read_id, journey.to_read_id)
+                if journey.journey_id not in sent_journeys or (replay and read.read_id in ends):
                     await journeys.send(key=segment.id.encode(), value=encode(journey))
                     MESSAGES_OUT.labels(STAGE, topics.JOURNEYS).inc()
                     sent_journeys[journey.journey_id] = int(journey.end_ts.timestamp() * 1000)
@@ -78,7 +82,9 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
         for zone in zones_at.get(read.camera_id, ()):
             charge = charges(read.plate, history, zone).get(local_day(read.ts, zone.tariff))
             if charge is not None:
-                await _emit_if_changed(charge, versions, zone_charges)
+                await _emit_charge(charge, versions, zone_charges, again=replay)
+        if replay:
+            return
         plates[read.plate] = {"sightings": [s.to_json() for s in known], "journeys": sent_journeys, "charges": versions}
         # The watermark is saved in steps: after a restart it may be a few seconds behind, which
         # only makes the job more tolerant of lateness, never less.
@@ -89,11 +95,14 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
     return track
 
 
-async def _emit_if_changed(charge: ZoneCharge, versions: dict[str, list], zone_charges) -> None:
-    """Send the charge when it differs from the last version sent, with the next version number."""
+async def _emit_charge(charge: ZoneCharge, versions: dict[str, list], zone_charges, *, again: bool) -> None:
+    """Send the charge when it differs from the last version sent, with the next version number;
+    with ``again``, an unchanged charge is sent again under its current version."""
     fingerprint = charge.model_dump_json(exclude={"version"})
     version, last, _ = versions.get(charge.charge_id, [0, "", 0])
     if fingerprint == last:
+        if again:
+            await zone_charges.send(key=charge.zone_id.encode(), value=encode(charge.model_copy(update={"version": version})))
         return
     charge = charge.model_copy(update={"version": version + 1})
     await zone_charges.send(key=charge.zone_id.encode(), value=encode(charge))

@@ -4,7 +4,9 @@ Charges are keyed by zone, so one zone's days live on one worker. A zone's water
 latest first-read time among its charges; a day closes once the watermark is
 ``allowed_lateness_s`` past the day's end (see :func:`days_to_close`). The table keeps one small
 entry per charge (to count each charge once, whatever its versions) and one running total per
-open day, so a busy day costs the same per charge at its end as at its start.
+open day, so a busy day costs the same per charge at its end as at its start. A closed day
+remembers the charge (id and version) that closed it: if that charge is replayed after a crash,
+the summary is sent again, unchanged.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def register(jobs) -> None:
             zone = zones.get(charge.zone_id)
             if zone is None:
                 continue  # a zone since removed from the configuration: nothing to close
-            ledger = days[f"zone:{zone.id}"] or {"watermark": 0.0, "open": {}, "closed": []}
-            day = charge.charge_date.isoformat()
+            ledger = days[f"zone:{zone.id}"] or {"watermark": 0.0, "open": {}, "closed": {}}
+            day, this = charge.charge_date.isoformat(), [charge.charge_id, charge.version]
             if day not in ledger["closed"] and not days[f"charge:{charge.charge_id}"]:
                 days[f"charge:{charge.charge_id}"] = {"amount": str(charge.amount)}
                 count, total = ledger["open"].get(day, [0, "0"])
@@ -51,7 +53,10 @@ def register(jobs) -> None:
                                          zone.tariff, lateness_s):
                 count, total = ledger["open"].pop(closing.isoformat())
                 summary = day_summary(zone, closing, count, Decimal(total), now_utc())
-                await days_topic.send(key=zone.id.encode(), value=encode(summary))
-                MESSAGES_OUT.labels(STAGE, topics.ZONE_DAYS).inc()
-                ledger["closed"] = [*ledger["closed"], closing.isoformat()][-KEEP_CLOSED_DAYS:]
+                ledger["closed"][closing.isoformat()] = {"summary": summary.model_dump_json(), "closer": this}
+            for closed in ledger["closed"].values():
+                if closed["closer"] == this:  # closed by this charge now, or before a crash lost the summary
+                    await days_topic.send(key=zone.id.encode(), value=closed["summary"].encode())
+                    MESSAGES_OUT.labels(STAGE, topics.ZONE_DAYS).inc()
+            ledger["closed"] = dict(sorted(ledger["closed"].items())[-KEEP_CLOSED_DAYS:])
             days[f"zone:{zone.id}"] = ledger

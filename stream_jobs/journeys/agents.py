@@ -2,7 +2,8 @@
 
 Each interval's statistics are re-sent whenever a journey joins it, with the same ``stats_id``,
 so a dashboard always shows the current figures and the warehouse keeps the latest row; a
-journey replayed after a crash is recognised by its id and changes nothing.
+journey replayed after a crash is recognised by its id, changes nothing and re-sends the
+interval's current figures (the crash may have lost them).
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ def register(jobs) -> None:
             start = interval_start(journey.end_ts, settings.stats_interval_s)
             key = f"{journey.segment_id}|{start.isoformat()}"
             members = intervals[key]
-            if journey.journey_id in members:
-                continue
-            members = members | {journey.journey_id: [journey.travel_s, journey.speed_kmh]}
-            intervals[key] = members
+            if journey.journey_id not in members:  # else a replay: send the current figures again
+                members = members | {journey.journey_id: [journey.travel_s, journey.speed_kmh]}
+                intervals[key] = members
             stats = summarise([tuple(v) for v in members.values()], settings.outlier_mad_k)
             event = segment_stats(journey.segment_id, start, settings.stats_interval_s, stats)
             await stats_topic.send(key=journey.segment_id.encode(), value=encode(event))

@@ -8,8 +8,6 @@ the two reads arrived first.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,12 +16,8 @@ from datetime import UTC, datetime
 from gantry.config import Segment
 from gantry.events import Journey, SegmentStats
 from gantry.ids import stable_id
+from gantry.privacy import pseudonymise
 from stream_jobs.passages import Passage
-
-
-def pseudonym(plate: str, key: str) -> str:
-    """A keyed hash: stable for joins and counts, useless to anyone without the key."""
-    return hmac.new(key.encode(), plate.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def pair(plate: str, passages: Sequence[Passage], segment: Segment, key: str) -> list[Journey]:
@@ -45,7 +39,7 @@ def _journey(plate: str, start: Passage, end: Passage, segment: Segment, key: st
     return Journey(
         journey_id=stable_id("journey", segment.id, start.first.read_id, end.first.read_id),
         segment_id=segment.id,
-        plate_pseudonym=pseudonym(plate, key),
+        plate_pseudonym=pseudonymise(plate, key),
         start_ts=start.first.ts,
         end_ts=end.first.ts,
         travel_s=travel_s,

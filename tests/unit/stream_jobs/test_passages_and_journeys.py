@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 import pytest
 
 from gantry.config import Segment
-from stream_jobs.journeys.rules import outlier_flags, pair, pseudonym, summarise
+from gantry.privacy import pseudonymise
+from stream_jobs.journeys.rules import outlier_flags, pair, summarise
 from stream_jobs.passages import Sighting, passages
 
 T0 = int(datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp() * 1000)
@@ -30,7 +31,7 @@ def test_journey_pairs_latest_from_passage_within_max_travel():
     [journey] = pair("AB12CDE", history, SEG, key="k")
     assert (journey.from_read_id, journey.to_read_id, journey.travel_s) == ("r2", "r3", 100.0)
     assert journey.speed_kmh == 36.0
-    assert journey.plate_pseudonym == pseudonym("AB12CDE", "k") != pseudonym("AB12CDE", "other")
+    assert journey.plate_pseudonym == pseudonymise("AB12CDE", "k") != pseudonymise("AB12CDE", "other")
     assert "AB12CDE" not in journey.model_dump_json()
 
 
