@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import clickhouse_connect
 import yaml
@@ -25,7 +26,7 @@ from gantry import stack
 from gantry.config import GantryConfig, load_config
 from gantry.errors import StackError
 from gantry.runtime import endpoints
-from gantry.synthetic import City, build_city, write_frames
+from gantry.synthetic import City, Passage, build_city, write_frames
 
 SETTLE_S = 4.0
 WAIT_LIMIT_S = 90.0
@@ -41,6 +42,10 @@ class Outcome:
     false_reads: int
     hits: int
     hits_expected: int
+    journeys: int
+    journeys_expected: int
+    charges: int
+    charges_expected: int
     warehouse_rows: dict[str, int]
 
     @property
@@ -100,17 +105,16 @@ def _stream(config: GantryConfig, city: City, seed: int) -> Outcome:
         with console.status("rendering frames…"):
             folders = write_frames(city, Path(tmp), seed)
         for camera_id, folder in folders.items():
-            first = min(p.ts for p in city.passages if p.camera_id == camera_id)
-            gantry("ingest", "file", str(folder), "--camera", camera_id, "--start", first.isoformat())
+            gantry("ingest", "file", str(folder), "--camera", camera_id)
     client = clickhouse_connect.get_client(dsn=endpoints(config).warehouse_dsn)
     client.database = config.warehouse.database
-    expected_hits = sum(p.plate == city.hotlisted for p in city.passages)
-    _wait_for_results(client, len(city.passages), expected_hits)
+    expected = _expected(city)
+    _wait_for_results(client, expected)
     reads = client.query("SELECT DISTINCT camera_id, plate FROM plate_reads").result_rows
     truth = {(p.camera_id, p.plate) for p in city.passages}
     rows = {
-        table: int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])
-        for table in ("plate_reads", "hotlist_hits")
+        table: _count(client, f"SELECT count() FROM {table} FINAL")
+        for table in ("plate_reads", "hotlist_hits", "journeys", "zone_charges", "camera_counts_1m")
     }
     return Outcome(
         frames_in=len(city.passages),
@@ -118,35 +122,60 @@ def _stream(config: GantryConfig, city: City, seed: int) -> Outcome:
         passages_read=len(truth & set(reads)),
         passages=len(truth),
         false_reads=len(set(reads) - truth),
-        hits=_count(client, "SELECT count(DISTINCT hit_id) FROM hotlist_hits"),
-        hits_expected=expected_hits,
+        hits=_count(client, QUERIES["hits"]),
+        hits_expected=expected["hits"],
+        journeys=_count(client, QUERIES["journeys"]),
+        journeys_expected=expected["journeys"],
+        charges=_count(client, QUERIES["charges"]),
+        charges_expected=expected["charges"],
         warehouse_rows=rows,
     )
+
+
+QUERIES = {
+    "reads": "SELECT count(DISTINCT read_id) FROM plate_reads",
+    "hits": "SELECT count(DISTINCT hit_id) FROM hotlist_hits",
+    "journeys": "SELECT count(DISTINCT journey_id) FROM journeys",
+    "charges": "SELECT count(DISTINCT charge_id) FROM zone_charges FINAL WHERE status = 'charged'",
+}
+
+
+def _expected(city: City) -> dict[str, int]:
+    """What the ground truth says each job must produce (the demo zone charges all day, every day)."""
+    by_vehicle: dict[str, list[Passage]] = {}
+    for passage in sorted(city.passages, key=lambda p: p.ts):
+        by_vehicle.setdefault(passage.plate, []).append(passage)
+    zone_camera = city.cameras[0].id
+    london = ZoneInfo("Europe/London")
+    return {
+        "reads": len(city.passages),
+        "hits": len(by_vehicle[city.hotlisted]),
+        "journeys": sum(len(route) - 1 for route in by_vehicle.values()),
+        "charges": len({(p.plate, p.ts.astimezone(london).date()) for p in city.passages if p.camera_id == zone_camera}),
+    }
 
 
 def _count(client, sql: str) -> int:
     return int(client.query(sql).result_rows[0][0])
 
 
-def _wait_for_results(client, passages: int, hits: int) -> None:
-    """Until the warehouse has every passage's read and hit, or the counts stop moving."""
+def _wait_for_results(client, expected: dict[str, int]) -> None:
+    """Until the warehouse has every expected read, hit, journey and charge, or the counts stop moving."""
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
                TimeElapsedColumn())
+    total = sum(expected.values())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("reads in the warehouse", total=passages)
-        last, still_since = (-1, -1), time.monotonic()
+        task = bar.add_task("results in the warehouse", total=total)
+        last, still_since = {}, time.monotonic()
         deadline = time.monotonic() + WAIT_LIMIT_S
         while time.monotonic() < deadline:
-            seen = (
-                _count(client, "SELECT count(DISTINCT read_id) FROM plate_reads"),
-                _count(client, "SELECT count(DISTINCT hit_id) FROM hotlist_hits"),
-            )
-            bar.update(task, completed=min(seen[0], passages))
+            seen = {name: _count(client, sql) for name, sql in QUERIES.items()}
+            bar.update(task, completed=sum(min(seen[n], expected[n]) for n in expected))
             if seen != last:
                 last, still_since = seen, time.monotonic()
-            if seen[0] >= passages and seen[1] >= hits:
+            if all(seen[n] >= expected[n] for n in expected):
                 return
-            if seen[0] > 0 and time.monotonic() - still_since > 3 * SETTLE_S:
+            if seen["reads"] > 0 and time.monotonic() - still_since > 3 * SETTLE_S:
                 return
             time.sleep(0.5)
 
@@ -158,6 +187,8 @@ def _print(outcome: Outcome, config: GantryConfig, elapsed_s: float, keep: bool)
     table.add_row("passages read correctly", f"{outcome.passages_read}/{outcome.passages}")
     table.add_row("reads of plates not in the city", str(outcome.false_reads))
     table.add_row("hotlist hits", f"{outcome.hits} (vehicle passed {outcome.hits_expected} camera(s))")
+    table.add_row("journeys timed", f"{outcome.journeys}/{outcome.journeys_expected}")
+    table.add_row("congestion charges", f"{outcome.charges}/{outcome.charges_expected}")
     for name, rows in outcome.warehouse_rows.items():
         table.add_row(f"warehouse rows: {name}", str(rows))
     table.add_row("data directory", str(config.data_dir.resolve()))

@@ -7,6 +7,7 @@ noise and blur, so the real recognizer has real work to do.
 
 from __future__ import annotations
 
+import os
 import random
 import string
 from dataclasses import dataclass
@@ -126,12 +127,15 @@ def render_scene(passage: Passage, seed: int, centre: tuple[int, int] | None = N
 
 
 def write_frames(city: City, out_dir: Path, seed: int) -> dict[str, Path]:
-    """One folder of JPEGs per camera, named in time order; returns camera id → folder."""
+    """One folder of JPEGs per camera, named in time order, each file's modification time the
+    moment of its passage (what an image-folder source takes as the frame time); returns camera
+    id → folder."""
     folders = {}
     for index, passage in enumerate(city.passages):
         folder = out_dir / passage.camera_id
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{passage.ts:%Y%m%dT%H%M%S%f}.jpg"
-        cv2.imwrite(str(folder / name), render_scene(passage, seed + index), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        path = folder / f"{passage.ts:%Y%m%dT%H%M%S%f}.jpg"
+        cv2.imwrite(str(path), render_scene(passage, seed + index), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        os.utime(path, (passage.ts.timestamp(), passage.ts.timestamp()))
         folders[passage.camera_id] = folder
     return folders

@@ -25,10 +25,10 @@ from kafka import KafkaConsumer
 from tqdm import tqdm
 
 from gantry import topics
+from gantry.broker import EmbeddedBroker, free_port
 from gantry.events import HotlistEntry, encode
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
-from stream_jobs.local_broker import free_port, local_broker
 from stream_jobs.simulator import simulate
 
 READS_PER_VEHICLE = 3.6  # what the 8-camera city gives on average, to size the simulation
@@ -87,7 +87,8 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
     sim = simulate(cameras=8, vehicles=max(1, int(reads / READS_PER_VEHICLE)), hours=3, seed=1)
     expected = sim.expected
     subscriber = Subscriber() if webhook else None
-    with tempfile.TemporaryDirectory() as tmp, local_broker() as bootstrap:
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        bootstrap = broker.bootstrap_servers
         config = Path(tmp) / "gantry.yaml"
         hotlist = {"subscribers": [{"id": "bench", "url": f"http://127.0.0.1:{subscriber.server_port}/",
                                     "secret_env": "GANTRY_BENCH_WEBHOOK_SECRET"}]} if subscriber else {}

@@ -16,7 +16,7 @@ the watermark minus ``allowed_lateness_s`` is late, goes to ``late_reads`` and c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from prometheus_client import Counter
 
@@ -32,10 +32,18 @@ LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, 
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
 MARK_STEP_MS = 10_000
+TrackedRead = tuple[PlateRead, bytes, int]  # the read, its message as received, its partition
 
 
-def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
-    """The per-plate step, to run in the partition that owns the plate (see :mod:`stream_jobs.intake`)."""
+def tracker(jobs) -> Callable[[list[TrackedRead]], None]:
+    """The per-plate step over a batch of reads, run in the partitions that own their plates (see
+    :mod:`stream_jobs.intake`).
+
+    Reads are handled one by one, in arrival order, exactly as if they came singly; only the
+    table traffic is batched: each plate's entry is read once and written once per batch, since
+    every table write is a changelog message. Outputs are queued with ``send_soon``: Faust flushes
+    the producer before it commits the batch's offsets, so nothing is acknowledged unsent.
+    """
     app, config = jobs.app, jobs.config
     settings = config.stream_jobs
     lateness_ms = int(settings.allowed_lateness_s * 1000)
@@ -51,11 +59,10 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
     late, journeys, zone_charges = jobs.topic(topics.LATE_READS), jobs.topic(topics.JOURNEYS), jobs.topic(topics.ZONE_CHARGES)
     live_marks: dict[int, int] = {}
 
-    async def track(read: PlateRead, raw: bytes, partition: int) -> None:
-        mark_key = f"partition:{partition}"
-        watermark = max(live_marks.get(partition, 0), marks[mark_key])
+    def track(read: PlateRead, raw: bytes, partition: int, changed: dict[str, dict]) -> None:
+        watermark = max(live_marks.get(partition, 0), marks[f"partition:{partition}"])
         sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
-        state = plates[read.plate]
+        state = changed[read.plate] if read.plate in changed else plates[read.plate]
         known = [Sighting.from_json(s) for s in state.get("sightings", [])]
         # A read seen before is replayed after a crash, or delivered twice: it changes nothing,
         # but what it produced is sent again, in case the crash lost it (same ids, same versions).
@@ -64,7 +71,7 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
             DUPLICATE_READS.inc()
         elif sighting.ts_ms < watermark - lateness_ms:
             LATE_READS.inc()
-            await late.send(key=read.plate.encode(), value=raw)
+            late.send_soon(key=read.plate.encode(), value=raw)
             return
         else:
             watermark = max(watermark, sighting.ts_ms)
@@ -75,36 +82,45 @@ def tracker(jobs) -> Callable[[PlateRead, bytes, int], Awaitable[None]]:
             for journey in pair(read.plate, history, segment, key):
                 ends = (journey.from_read_id, journey.to_read_id)
                 if journey.journey_id not in sent_journeys or (replay and read.read_id in ends):
-                    await journeys.send(key=segment.id.encode(), value=encode(journey))
+                    journeys.send_soon(key=segment.id.encode(), value=encode(journey))
                     MESSAGES_OUT.labels(STAGE, topics.JOURNEYS).inc()
                     sent_journeys[journey.journey_id] = int(journey.end_ts.timestamp() * 1000)
         versions = {c: v for c, v in state.get("charges", {}).items() if v[2] >= watermark - horizon_ms}
         for zone in zones_at.get(read.camera_id, ()):
             charge = charges(read.plate, history, zone).get(local_day(read.ts, zone.tariff))
             if charge is not None:
-                await _emit_charge(charge, versions, zone_charges, again=replay)
+                _emit_charge(charge, versions, zone_charges, again=replay)
         if replay:
             return
-        plates[read.plate] = {"sightings": [s.to_json() for s in known], "journeys": sent_journeys, "charges": versions}
+        changed[read.plate] = {"sightings": [s.to_json() for s in known], "journeys": sent_journeys, "charges": versions}
+        live_marks[partition] = watermark
+
+    def track_batch(batch: list[TrackedRead]) -> None:
+        changed: dict[str, dict] = {}
+        for read, raw, partition in batch:
+            track(read, raw, partition, changed)
+        for plate, state in changed.items():
+            plates[plate] = state
         # The watermark is saved in steps: after a restart it may be a few seconds behind, which
         # only makes the job more tolerant of lateness, never less.
-        live_marks[partition] = watermark
-        if watermark - marks[mark_key] >= MARK_STEP_MS:
-            marks[mark_key] = watermark
+        for partition in {partition for _, _, partition in batch}:
+            mark_key = f"partition:{partition}"
+            if live_marks.get(partition, 0) - marks[mark_key] >= MARK_STEP_MS:
+                marks[mark_key] = live_marks[partition]
 
-    return track
+    return track_batch
 
 
-async def _emit_charge(charge: ZoneCharge, versions: dict[str, list], zone_charges, *, again: bool) -> None:
+def _emit_charge(charge: ZoneCharge, versions: dict[str, list], zone_charges, *, again: bool) -> None:
     """Send the charge when it differs from the last version sent, with the next version number;
     with ``again``, an unchanged charge is sent again under its current version."""
     fingerprint = charge.model_dump_json(exclude={"version"})
     version, last, _ = versions.get(charge.charge_id, [0, "", 0])
     if fingerprint == last:
         if again:
-            await zone_charges.send(key=charge.zone_id.encode(), value=encode(charge.model_copy(update={"version": version})))
+            zone_charges.send_soon(key=charge.zone_id.encode(), value=encode(charge.model_copy(update={"version": version})))
         return
     charge = charge.model_copy(update={"version": version + 1})
-    await zone_charges.send(key=charge.zone_id.encode(), value=encode(charge))
+    zone_charges.send_soon(key=charge.zone_id.encode(), value=encode(charge))
     MESSAGES_OUT.labels(STAGE, topics.ZONE_CHARGES).inc()
     versions[charge.charge_id] = [version + 1, fingerprint, int(charge.first_read_ts.timestamp() * 1000)]

@@ -15,16 +15,16 @@ import pytest
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 
-from stream_jobs.local_broker import free_port, local_broker
+from gantry.broker import EmbeddedBroker, free_port
 
 REPO = Path(__file__).parents[3]
 ROOT_COMMAND = [sys.executable, "-m", "gantry"]
 
 
 @pytest.fixture(scope="session")
-def broker() -> Iterator[str]:
-    with local_broker() as address:
-        yield address
+def broker(broker: EmbeddedBroker) -> str:
+    """The session broker of ``tests/conftest.py``; these tests only need its address."""
+    return broker.bootstrap_servers
 
 
 def write_config(path: Path, broker: str, extra: dict) -> Path:

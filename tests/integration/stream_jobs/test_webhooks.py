@@ -7,12 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from gantry import topics
+from gantry.broker import free_port
 from gantry.events import DeadLetter, HotlistEntry, PlateRead, decode, encode, now_utc
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
 
 from conftest import Worker, read_topic, write_config
-from stream_jobs.local_broker import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"
