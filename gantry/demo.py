@@ -50,7 +50,13 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.passages_read >= 0.9 * self.passages and self.hits >= 1
+        """Every stage delivered: most passages read, and a hit, journeys and charges came out."""
+        return (
+            self.passages_read >= 0.9 * self.passages
+            and self.hits >= 1
+            and (self.journeys >= 1 or self.journeys_expected == 0)
+            and (self.charges >= 1 or self.charges_expected == 0)
+        )
 
 
 def demo_config(base: GantryConfig, city: City) -> dict:
@@ -195,5 +201,5 @@ def _print(outcome: Outcome, config: GantryConfig, elapsed_s: float, keep: bool)
     table.add_row("logs", str((config.data_dir / "logs").resolve()))
     table.add_row("took", f"{elapsed_s:.0f} s")
     console.print(table)
-    verdict = "[green]OK[/]" if outcome.ok else "[red]FAILED[/] (fewer than 90% of passages read, or no hotlist hit)"
+    verdict = "[green]OK[/]" if outcome.ok else "[red]FAILED[/] (fewer than 90% of passages read, or no hit, journey or charge came out)"
     console.print(f"demo {verdict}" + ("; the stack is still running (`gantry down` stops it)" if keep else ""))
