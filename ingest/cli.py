@@ -170,7 +170,10 @@ def prune_snapshots_command(ctx: typer.Context) -> None:
 
     config = config_of(ctx)
     days = config.warehouse.retention_days.plate_reads
-    deleted = SnapshotStore(store_url(config)).prune(datetime.now(UTC).date(), days)
+    try:
+        deleted = SnapshotStore(store_url(config)).prune(datetime.now(UTC).date(), days)
+    except (GantryError, OSError) as exc:
+        fail(f"prune-snapshots: {exc}")
     typer.echo(
         f"deleted pictures of {len(deleted)} days older than {days} days"
         + (f": {', '.join(deleted)}" if deleted else "")

@@ -7,17 +7,21 @@ lets retention delete whole days, matching the plate_reads table's TTL. In S3 a 
 rule does the same job; ``gantry ingest prune-snapshots`` works on both.
 
 S3 URLs follow pyarrow: ``s3://bucket/prefix?endpoint_override=minio:9000&scheme=http``; the
-credentials come from the usual AWS environment variables, never from the configuration.
+credentials come from the usual AWS environment variables, never from the configuration. An S3
+``image_ref`` is the object's plain ``s3://bucket/key`` — no endpoint — so reads stay valid when the
+deployment moves its bucket behind another endpoint; ``SnapshotStore.get`` reads one back.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from pyarrow import fs
 
 from gantry.config import GantryConfig
+from gantry.errors import ConfigError
 
 
 def store_url(config: GantryConfig) -> str:
@@ -26,19 +30,36 @@ def store_url(config: GantryConfig) -> str:
 
 class SnapshotStore:
     def __init__(self, url: str) -> None:
-        if url.startswith("file://"):
-            Path(url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-        self._fs, self._root = fs.FileSystem.from_uri(url)
-        self._scheme = "s3" if isinstance(self._fs, fs.S3FileSystem) else "file"
+        shown = url.split("?", 1)[0]  # the query may name hosts; enough to find the setting
+        parts = urlsplit(url)
+        if parts.username or parts.password:
+            raise ConfigError(
+                f"ingest.snapshot_url ({parts.scheme}://…@{parts.hostname}): credentials do not belong in "
+                "the configuration; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"
+            )
+        if parts.scheme == "file":
+            Path(unquote(parts.path)).mkdir(parents=True, exist_ok=True)
+        try:
+            self._fs, root = fs.FileSystem.from_uri(url)
+        except (OSError, ValueError) as exc:  # a malformed URL, or S3 unreachable when asked for the region
+            raise ConfigError(f"ingest.snapshot_url {shown}: {exc}") from None
+        self._root = root.rstrip("/")  # pyarrow keeps the slash of s3://bucket/prefix/
+        self._s3 = isinstance(self._fs, fs.S3FileSystem)
 
     def put(self, ts: datetime, camera_id: str, read_id: str, kind: str, jpeg: bytes) -> str:
         """Write one picture; returns the URL that the read carries as ``image_ref``."""
         folder = f"{self._root}/{ts.date().isoformat()}/{camera_id}"
-        self._fs.create_dir(folder, recursive=True)
+        if not self._s3:  # S3 has no folders: creating them would cost four requests per picture
+            self._fs.create_dir(folder, recursive=True)
         path = f"{folder}/{read_id}-{kind}.jpg"
         with self._fs.open_output_stream(path) as out:
             out.write(jpeg)
-        return f"{self._scheme}://{path}" if self._scheme == "s3" else Path(path).as_uri()
+        return f"s3://{path}" if self._s3 else Path(path).as_uri()
+
+    def get(self, image_ref: str) -> bytes:
+        """The picture behind a read's ``image_ref`` (the evidence for a charge or a hotlist hit)."""
+        with self._fs.open_input_stream(self._path_of(image_ref)) as stream:
+            return stream.read()
 
     def prune(self, today: date, retention_days: int) -> list[str]:
         """Delete the day folders older than the retention; returns the days deleted."""
@@ -53,3 +74,11 @@ class SnapshotStore:
                 self._fs.delete_dir(info.path)
                 deleted.append(info.base_name)
         return sorted(deleted)
+
+    def _path_of(self, image_ref: str) -> str:
+        """The store's path of a URL that ``put`` returned; refuses any other (it is not ours to read)."""
+        parts = urlsplit(image_ref)
+        path = f"{parts.netloc}{parts.path}" if self._s3 else unquote(parts.path)
+        if parts.scheme != ("s3" if self._s3 else "file") or not path.startswith(f"{self._root}/"):
+            raise ValueError(f"{image_ref} is not a picture of the snapshot store at {self._root}")
+        return path

@@ -1,22 +1,28 @@
-"""A real Tansu broker on a free port for the ingest wiring tests, and helpers to read topics."""
+"""A real Tansu broker and S3-compatible server (moto) on free ports for the ingest wiring tests, and helpers."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 import yaml
 from kafka import KafkaConsumer, TopicPartition
+from moto.server import ThreadedMotoServer
 
 from gantry.broker import EmbeddedBroker, free_port
 from gantry.config import GantryConfig
 from gantry.kafka import ensure_topics
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
 
 
 class Broker(EmbeddedBroker):
@@ -152,3 +158,43 @@ def server(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def make_server():
     """Build (not start) a server with its own settings, for tests that need their own broker."""
     return IngestServer
+
+
+@dataclass(frozen=True)
+class S3:
+    """A bucket on a real S3-compatible server; ``url(prefix)`` is a ``snapshot_url`` inside it."""
+
+    endpoint: str  # host:port
+    bucket: str
+
+    def url(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{prefix}?endpoint_override={self.endpoint}&scheme=http"
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=f"http://{self.endpoint}")
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    """moto's S3 server on loopback with one bucket.
+
+    The credentials are in the environment, as in production (servers started afterwards inherit
+    them); the region is set and the instance metadata service is off so that nothing leaves loopback.
+    """
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "gantry-test",
+            "AWS_SECRET_ACCESS_KEY": "gantry-test-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }.items():
+            env.setenv(name, value)
+        port = free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        moto.start()
+        try:
+            bucket = S3(f"127.0.0.1:{port}", "gantry-snapshots")
+            bucket.client().create_bucket(Bucket=bucket.bucket)
+            yield bucket
+        finally:
+            moto.stop()

@@ -27,6 +27,8 @@ def stack_config_file(tmp_path_factory, city):
     config_file.write_text(yaml.safe_dump({
         "data_dir": str(root / "data"),
         "cameras": [c.__dict__ for c in city.cameras],
+        "segments": [{"id": "s12", "from_camera": "cam1", "to_camera": "cam2", "distance_m": 1000, "max_travel_s": 900}],
+        "zones": [{"id": "centre", "cameras": ["cam1"]}],
         "stream_jobs": {"allowed_lateness_s": 86400},
         "warehouse": {"batch_seconds": 0.5},
     }))

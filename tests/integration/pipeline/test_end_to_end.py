@@ -60,6 +60,18 @@ def test_frames_become_reads_and_a_hotlist_hit_in_the_warehouse(
     rows = warehouse.query("SELECT DISTINCT plate, list, match FROM hotlist_hits").result_rows
     assert (city.hotlisted, "stolen", "exact") in rows
 
+    at = {(p.plate, p.camera_id): p.ts for p in city.passages}
+    travelled = {plate for plate, camera in at if camera == "cam1" and (plate, "cam2") in at}
+    journeys = wait_for("SELECT count(DISTINCT journey_id) FROM journeys", warehouse, len(travelled))
+    assert journeys == len(travelled)
+    times = warehouse.query("SELECT travel_s FROM journeys FINAL ORDER BY travel_s").result_rows
+    expected = sorted((at[(p, "cam2")] - at[(p, "cam1")]).total_seconds() for p in travelled)
+    assert [round(t, 1) for (t,) in times] == [round(t, 1) for t in expected]
+
+    charged = {plate for plate, camera in at if camera == "cam1"}
+    charges = wait_for("SELECT count(DISTINCT charge_id) FROM zone_charges FINAL", warehouse, len(charged))
+    assert charges == len(charged)
+
 
 def test_a_malformed_frame_goes_to_the_dead_letter_topic(stack_config):
     from kafka import KafkaConsumer

@@ -90,3 +90,26 @@ def test_snapshots_stored_by_day_and_pruned_by_retention(tmp_path: Path) -> None
     assert store.prune(date(2026, 11, 21), retention_days=90) == ["2026-01-01"]
     assert not Path(old.removeprefix("file://")).exists() and Path(new.removeprefix("file://")).exists()
     assert (tmp_path / "snaps" / "not-a-day").exists()
+
+
+def test_snapshots_read_back_by_their_ref_and_only_from_their_store(tmp_path: Path) -> None:
+    store = SnapshotStore((tmp_path / "snaps").as_uri())
+    ref = store.put(datetime(2026, 11, 20, 12, tzinfo=UTC), "cam 1", "r3", "plate", b"\xff\xd8mine")
+    assert store.get(ref) == b"\xff\xd8mine"
+    (tmp_path / "other.jpg").write_bytes(b"\xff\xd8other")
+    for foreign in ((tmp_path / "other.jpg").as_uri(), "s3://bucket/2026-11-20/cam-1/r3-plate.jpg"):
+        with pytest.raises(ValueError, match="not a picture of the snapshot store"):
+            store.get(foreign)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("s3://AKIAEXAMPLE:s3cr3t@bucket/prefix", "credentials do not belong"),
+        ("nosuch://bucket/prefix", "ingest.snapshot_url nosuch://bucket/prefix"),
+    ],
+)
+def test_bad_snapshot_urls_are_config_errors_without_secrets(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        SnapshotStore(url)
+    assert "s3cr3t" not in str(error.value) and "AKIAEXAMPLE" not in str(error.value)
