@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from gantry.processes import stop
+
 
 def free_port() -> int:
     """A port the OS says is free now (asked, never guessed, so parallel runs do not collide)."""
@@ -57,13 +59,7 @@ class EmbeddedBroker:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.process = None
 
     def __enter__(self) -> EmbeddedBroker:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,9 @@ import aiohttp
 import numpy as np
 import yaml
 
+from gantry.broker import free_port
 from gantry.config import IngestConfig, MotionConfig, StreamSource
+from gantry.processes import stop
 from ingest.examples import gantry_json
 from ingest.publish import Publisher
 from ingest.readers import CameraReader
@@ -102,12 +103,7 @@ class EndpointProcess:
         raise RuntimeError("the endpoint did not become ready")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process, grace_s=15)
 
 
 def _headers() -> dict[str, str]:
@@ -184,12 +180,6 @@ def bench_reader(bootstrap: str, seconds: float = 8.0) -> tuple[int, float]:
         reader.run()  # in this thread: the figure is one reader's own pace
         publisher.close()  # waits for the broker's acks, which belong in the figure
         return sent, sent / (time.perf_counter() - started)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(

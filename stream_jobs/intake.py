@@ -19,11 +19,10 @@ from gantry import topics
 from gantry.errors import InvalidEvent
 from gantry.events import E, DeadLetter, PlateRead, dead_letter, decode, encode
 from gantry.observability import ERRORS
+from stream_jobs.batching import BATCH_MAX, BATCH_WITHIN_S
 
 STAGE = "stream_jobs"
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
-BATCH_MAX = 2_000  # reads handled per batch, at most
-BATCH_WITHIN_S = 0.05  # how long a batch waits to fill: the delay it adds to journeys and charges
 
 
 def admit(
@@ -60,8 +59,7 @@ def parse_or_report(model: type[E], raw: bytes | None, stage: str, source_topic:
 def register(jobs, track) -> None:
     """``track`` on ``plate_reads`` and ``rekeyed`` on the by-plate topic (screening is elsewhere).
 
-    Both agents take the reads in batches (see :func:`stream_jobs.tracking.tracker`): Faust's cost
-    per message, not the rules, bounds the throughput, so the table writes are made per batch.
+    Both agents take the reads in batches (see :mod:`stream_jobs.batching`).
     """
     app = jobs.app
     by_plate = app.topic(READS_BY_PLATE, key_serializer="raw", value_serializer="raw", internal=True,
@@ -77,7 +75,7 @@ def register(jobs, track) -> None:
                 if isinstance(read, DeadLetter):
                     continue  # the screener dead-letters it
                 if event.key == read.plate.encode():
-                    batch.append((read, event.value, event.message.partition))
+                    batch.append((read, event))
                 else:
                     by_plate.send_soon(key=read.plate.encode(), value=encode(read))
             track(batch)
@@ -91,5 +89,5 @@ def register(jobs, track) -> None:
                 if isinstance(read, DeadLetter):
                     dead_letters.send_soon(value=encode(read))
                 else:
-                    batch.append((read, event.value, event.message.partition))
+                    batch.append((read, event))
             track(batch)

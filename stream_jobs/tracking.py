@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from faust.types import EventT
 from prometheus_client import Counter
 
 from gantry import topics
 from gantry.events import PlateRead, ZoneCharge, encode
 from gantry.observability import MESSAGES_OUT
+from stream_jobs.batching import in_partition_of
 from stream_jobs.charges.rules import charges, local_day
 from stream_jobs.intake import STAGE
 from stream_jobs.journeys.rules import pair
@@ -32,7 +34,7 @@ LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, 
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
 MARK_STEP_MS = 10_000
-TrackedRead = tuple[PlateRead, bytes, int]  # the read, its message as received, its partition
+TrackedRead = tuple[PlateRead, EventT]  # the read and the event that brought it
 
 
 def tracker(jobs) -> Callable[[list[TrackedRead]], None]:
@@ -40,9 +42,9 @@ def tracker(jobs) -> Callable[[list[TrackedRead]], None]:
     :mod:`stream_jobs.intake`).
 
     Reads are handled one by one, in arrival order, exactly as if they came singly; only the
-    table traffic is batched: each plate's entry is read once and written once per batch, since
-    every table write is a changelog message. Outputs are queued with ``send_soon``: Faust flushes
-    the producer before it commits the batch's offsets, so nothing is acknowledged unsent.
+    table traffic is batched (see :mod:`stream_jobs.batching`): each plate's entry is read once
+    and written once per batch. Outputs are queued with ``send_soon``: Faust flushes the producer
+    before it commits the batch's offsets, so nothing is acknowledged unsent.
     """
     app, config = jobs.app, jobs.config
     settings = config.stream_jobs
@@ -97,16 +99,19 @@ def tracker(jobs) -> Callable[[list[TrackedRead]], None]:
 
     def track_batch(batch: list[TrackedRead]) -> None:
         changed: dict[str, dict] = {}
-        for read, raw, partition in batch:
-            track(read, raw, partition, changed)
+        for read, event in batch:
+            track(read, event.value, event.message.partition, changed)
+        last_event_of = {read.plate: event for read, event in batch}
         for plate, state in changed.items():
-            plates[plate] = state
+            with in_partition_of(last_event_of[plate]):
+                plates[plate] = state
         # The watermark is saved in steps: after a restart it may be a few seconds behind, which
         # only makes the job more tolerant of lateness, never less.
-        for partition in {partition for _, _, partition in batch}:
+        for partition, event in {event.message.partition: event for _, event in batch}.items():
             mark_key = f"partition:{partition}"
             if live_marks.get(partition, 0) - marks[mark_key] >= MARK_STEP_MS:
-                marks[mark_key] = live_marks[partition]
+                with in_partition_of(event):
+                    marks[mark_key] = live_marks[partition]
 
     return track_batch
 

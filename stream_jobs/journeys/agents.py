@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from faust.types import EventT
+
 from gantry import topics
 from gantry.events import DeadLetter, Journey, encode
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.intake import BATCH_MAX, BATCH_WITHIN_S, STAGE, parse_or_report
+from stream_jobs.batching import BATCH_MAX, BATCH_WITHIN_S, in_partition_of
+from stream_jobs.intake import STAGE, parse_or_report
 from stream_jobs.journeys.rules import interval_start, segment_stats, summarise
 
 
@@ -27,11 +30,11 @@ def register(jobs) -> None:
 
     @app.agent(journeys, name="segment_stats")
     async def summarise_segments(stream) -> None:
-        async for batch in stream.take(BATCH_MAX, within=BATCH_WITHIN_S):
+        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
             members_of: dict[str, dict] = {}  # the intervals this batch touched: current members
-            grown: set[str] = set()  # ... and those it added journeys to, to write back once
-            for raw in batch:
-                journey = parse_or_report(Journey, raw, STAGE, topics.JOURNEYS)
+            grown: dict[str, EventT] = {}  # ... those it added journeys to, with the last such event
+            for event in batch:
+                journey = parse_or_report(Journey, event.value, STAGE, topics.JOURNEYS)
                 if isinstance(journey, DeadLetter):
                     dead_letters.send_soon(value=encode(journey))
                     continue
@@ -41,10 +44,11 @@ def register(jobs) -> None:
                 members = members_of[key]
                 if journey.journey_id not in members:  # else a replay: send the current figures again
                     members[journey.journey_id] = [journey.travel_s, journey.speed_kmh]
-                    grown.add(key)
+                    grown[key] = event
             for key, members in members_of.items():
                 if key in grown:
-                    intervals[key] = members
+                    with in_partition_of(grown[key]):
+                        intervals[key] = members
                 segment_id, start = key.split("|")
                 stats = summarise([tuple(v) for v in members.values()], settings.outlier_mad_k)
                 event = segment_stats(segment_id, datetime.fromisoformat(start), interval_s, stats)

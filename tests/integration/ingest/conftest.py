@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from gantry.broker import EmbeddedBroker, free_port
 from gantry.config import GantryConfig
 from gantry.kafka import ensure_topics
+from gantry.processes import stop
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
 
@@ -136,12 +137,7 @@ class IngestServer:
 
     def stop(self) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop(self._process)
             self._process = None
             self._log.close()
 

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from warehouse_helpers import PYTHON_CLI, cli_env, stop, wait_until
+from warehouse_helpers import PYTHON_CLI, cli_env, wait_until
 
 from gantry.broker import free_port
+from gantry.processes import stop
 from warehouse.client import connect
 
 

@@ -11,12 +11,13 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from warehouse_helpers import PYTHON_CLI, charge, cli_env, hit, reads, stop, wait_until
+from warehouse_helpers import PYTHON_CLI, charge, cli_env, hit, reads, wait_until
 
 from gantry import kafka, topics
 from gantry.broker import free_port
 from gantry.config import RetentionConfig
 from gantry.events import DeadLetter, ZoneCharge, decode, encode
+from gantry.processes import stop
 from warehouse.batch import Batch, Message
 from warehouse.client import connect
 from warehouse.migrations import migrate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -38,16 +37,6 @@ def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
     env = os.environ | {"GANTRY_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)} | settings
     env.pop("GANTRY_CONFIG", None)
     return env
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
