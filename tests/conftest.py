@@ -20,6 +20,13 @@ def broker() -> Iterator[EmbeddedBroker]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def chdb_dsn(tmp_path_factory) -> str:
+    """The in-process warehouse engine. chDB opens one data directory per process, so every test
+    folder shares this one and keeps apart by database."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
 @pytest.fixture(autouse=True)
 def _no_stray_gantry_env(monkeypatch):
     """Tests see only the GANTRY_* variables they set themselves."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import END, START
+from dashboards_data import END, START
 
 from warehouse.grafana.dashboards import all_dashboards
 from warehouse.grafana.macros import ALL, TimeRange, expand

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import gantry_cli
 from grafana_client import GrafanaApi
 from typer.testing import CliRunner
 
+from gantry.cli import app as gantry_app
 from warehouse.grafana.dashboards import all_dashboards
 from warehouse.grafana.push import datasource_model, push
 
@@ -166,14 +166,14 @@ def test_cli_push_reports_changes_and_reads_the_token_from_the_environment(grafa
         "http://ch:8123",
     ]
     result = runner.invoke(
-        gantry_cli(), args, env={"GANTRY_GRAFANA_TOKEN": TOKEN, "GANTRY_CONFIG": str(config_file)}
+        gantry_app, args, env={"GANTRY_GRAFANA_TOKEN": TOKEN, "GANTRY_CONFIG": str(config_file)}
     )
     assert result.exit_code == 0, result.output
     assert "dashboard gantry-city-traffic: created" in result.output
     assert "data source gantry-clickhouse: created" in result.output
 
     denied = runner.invoke(
-        gantry_cli(), args, env={"GANTRY_GRAFANA_TOKEN": "wrong", "GANTRY_CONFIG": str(config_file)}
+        gantry_app, args, env={"GANTRY_GRAFANA_TOKEN": "wrong", "GANTRY_CONFIG": str(config_file)}
     )
     assert denied.exit_code == 2
     assert "push to Grafana at" in denied.output and "Unauthorized" in denied.output
@@ -181,7 +181,7 @@ def test_cli_push_reports_changes_and_reads_the_token_from_the_environment(grafa
 
 def test_cli_export_writes_one_json_per_dashboard(tmp_path):
     result = CliRunner().invoke(
-        gantry_cli(), ["dashboards", "export", str(tmp_path / "out")], env={"GANTRY_CONFIG": ""}
+        gantry_app, ["dashboards", "export", str(tmp_path / "out")], env={"GANTRY_CONFIG": ""}
     )
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in (tmp_path / "out").glob("*.json"))

@@ -10,10 +10,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 import yaml
-from conftest import CITY, END, GANTRY, START, gantry_cli
+from dashboards_data import CITY, END, GANTRY, START
 from matplotlib import image
 from typer.testing import CliRunner
 
+from gantry.cli import app as gantry_app
 from warehouse.grafana.dashboards import all_dashboards
 from warehouse.grafana.report import render_report
 
@@ -66,7 +67,7 @@ def test_report_refuses_bad_arguments_before_touching_the_warehouse(tmp_path):
     }
     for args, message in cases.items():
         result = runner.invoke(
-            gantry_cli(), ["report", *args, "--out", str(tmp_path)], env={"GANTRY_CONFIG": ""}
+            gantry_app, ["report", *args, "--out", str(tmp_path)], env={"GANTRY_CONFIG": ""}
         )
         assert result.exit_code == 2, result.output
         assert message in result.output

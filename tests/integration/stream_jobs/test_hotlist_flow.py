@@ -2,12 +2,11 @@ import csv
 import time
 
 import pytest
+from jobs_helpers import Worker, read_topic, run_gantry, write_config
 
 from gantry import topics
 from gantry.events import DeadLetter, HotlistHit, PlateRead, decode, encode, now_utc
 from gantry.kafka import producer
-
-from conftest import Worker, read_topic, run_gantry, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from jobs_helpers import Worker, read_topic, write_config
 
 from gantry import topics
 from gantry.events import HotlistHit, Journey, PlateRead, SegmentStats, ZoneCharge, ZoneDay, decode, encode
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
 from stream_jobs.simulator import Noise, simulate
-
-from conftest import Worker, read_topic, write_config
 
 pytestmark = pytest.mark.integration
 

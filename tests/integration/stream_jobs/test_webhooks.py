@@ -5,14 +5,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from jobs_helpers import Worker, read_topic, write_config
 
 from gantry import topics
 from gantry.broker import free_port
 from gantry.events import DeadLetter, HotlistEntry, PlateRead, decode, encode, now_utc
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
-
-from conftest import Worker, read_topic, write_config
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"

@@ -46,12 +46,6 @@ def served_dsn(tmp_path_factory) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def chdb_dsn(tmp_path_factory) -> str:
-    """The in-process engine; chDB allows one data directory per process, so one per session."""
-    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
-
-
 WAREHOUSES = ["chdb", "served"] + (["server"] if os.environ.get("GANTRY_TEST_CLICKHOUSE_URL") else [])
 
 

@@ -81,7 +81,9 @@ def test_replayed_batch_after_a_crash_adds_no_rows(warehouse, broker):
 
     stored, final, distinct = counts(warehouse, camera)
     assert final == distinct == 1200
-    assert stored in (1200, 2400)  # replays cut differently are collapsed by FINAL and by merges
+    # Replayed batches cut like the first are dropped by their tokens; others are stored twice
+    # until FINAL or a background merge (which may already have run) collapses them.
+    assert 1200 <= stored <= 2400
     warehouse.command("OPTIMIZE TABLE plate_reads FINAL")
     assert counts(warehouse, camera)[0] == 1200
     hits = warehouse.command("SELECT count() FROM hotlist_hits FINAL WHERE camera_id = {c:String}", parameters={"c": camera})
