@@ -41,14 +41,19 @@ class Broker(EmbeddedBroker):
 
 
 def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s: float = 20.0) -> list:
-    """The records of ``topic`` (partition 0) with ``key``, once ``expected`` arrived or the time is up.
+    """The records of ``topic`` with ``key``, once ``expected`` arrived or the time is up.
 
-    Tests share the session's topics, so each one uses its own camera id (the key) to find its records.
+    Tests share the session's topics, so each one uses its own camera id (the key) to find its
+    records. Every partition is read: a producer that reaches a restarted broker before the test
+    re-creates the topics gets one auto-created with the broker's own partition count.
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
+    deadline = time.monotonic() + timeout_s
+    while not (numbers := consumer.partitions_for_topic(topic)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    partitions = [TopicPartition(topic, n) for n in sorted(numbers or {0})]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
     records: list = []
     deadline = time.monotonic() + timeout_s
     try:
