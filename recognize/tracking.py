@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from recognize.base import PlateResult
-from recognize.vote import FrameRead, Track, close, edit_distance, iou, vote
+from recognize.vote import FrameRead, Track, continues, vote
 
 Position = tuple[str, int]  # (topic, partition)
 
@@ -91,14 +91,9 @@ class StreamingVoter:
     def _continued(self, tracks: list[OpenTrack], read: FrameRead) -> OpenTrack | None:
         best, best_iou = None, -1.0
         for o in tracks:
-            last = o.track.last
-            if read.timestamp - last.timestamp > self.max_gap_s:
-                continue
-            if edit_distance(read.result.plate, last.result.plate) > self.max_edits:
-                continue
-            overlap = iou(read.result.bbox, last.result.bbox)
-            near = overlap >= self.min_iou or close(read.result.bbox, last.result.bbox, self.max_shift)
-            if near and overlap > best_iou:
+            overlap = continues(o.track.last, read, max_gap_s=self.max_gap_s, min_iou=self.min_iou,
+                                max_shift=self.max_shift, max_edits=self.max_edits)
+            if overlap is not None and overlap > best_iou:
                 best, best_iou = o, overlap
         return best
 

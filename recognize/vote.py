@@ -59,26 +59,33 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def group_tracks(reads: Iterable[FrameRead], *, max_gap_s: float = 1.0, min_iou: float = 0.1,
-                 max_shift: float = 1.5, max_edits: int = 2) -> list[Track]:
-    """Group reads (any order) into tracks.
+def continues(last: FrameRead, read: FrameRead, *, max_gap_s: float = 1.0, min_iou: float = 0.1,
+              max_shift: float = 1.5, max_edits: int = 2) -> float | None:
+    """How well ``read`` continues a track that ended with ``last`` (its box overlap), or None.
 
-    A read joins the open track whose last read is within ``max_gap_s``, whose box overlaps
-    (IoU >= ``min_iou``) or is near (``max_shift`` widths), and whose text differs by at most
-    ``max_edits`` characters, so two cars side by side stay apart.
+    It must come within ``max_gap_s``, with a box that overlaps (IoU >= ``min_iou``) or is near
+    (``max_shift`` widths), and text that differs by at most ``max_edits`` characters, so two
+    cars side by side stay apart.
     """
+    if read.timestamp - last.timestamp > max_gap_s:
+        return None
+    if edit_distance(read.result.plate, last.result.plate) > max_edits:
+        return None
+    overlap = iou(read.result.bbox, last.result.bbox)
+    near = overlap >= min_iou or close(read.result.bbox, last.result.bbox, max_shift)
+    return overlap if near else None
+
+
+def group_tracks(reads: Iterable[FrameRead], **rules: Any) -> list[Track]:
+    """Group reads (any order) into tracks: each read joins the track it best
+    :func:`continues` (keyword ``rules`` as there), else starts a new one."""
     tracks: list[Track] = []
     for read in sorted(reads, key=lambda r: r.timestamp):
         best: Track | None = None
         best_iou = -1.0
         for track in tracks:
-            last = track.last
-            if read.timestamp - last.timestamp > max_gap_s:
-                continue
-            if edit_distance(read.result.plate, last.result.plate) > max_edits:
-                continue
-            overlap = iou(read.result.bbox, last.result.bbox)
-            if (overlap >= min_iou or close(read.result.bbox, last.result.bbox, max_shift)) and overlap > best_iou:
+            overlap = continues(track.last, read, **rules)
+            if overlap is not None and overlap > best_iou:
                 best, best_iou = track, overlap
         if best is None:
             tracks.append(Track([read]))
