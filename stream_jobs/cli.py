@@ -14,11 +14,10 @@ from gantry import topics
 from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
 from gantry.events import encode
-from gantry.kafka import ensure_topics, producer
-from gantry.runtime import endpoints
+from gantry.kafka import producer
 from stream_jobs.bench import run_bench
 from stream_jobs.hotlist import store
-from stream_jobs.hotlist.commands import hotlist_app
+from stream_jobs.hotlist.commands import broker_with_topics, hotlist_app
 from stream_jobs.simulator import Noise
 from stream_jobs.simulator import simulate as run_simulation
 from stream_jobs.worker import run_worker
@@ -76,12 +75,7 @@ def simulate(
         "late_reads": sorted(expected.late_reads),
     }, indent=1))
     if kafka:
-        config = config_of(ctx)
-        try:
-            bootstrap = endpoints(config).bootstrap_servers
-            ensure_topics(config, bootstrap)
-        except GantryError as exc:
-            fail(str(exc))
+        bootstrap = broker_with_topics(ctx)
         store.publish(bootstrap, sim.hotlist)
         send = producer(bootstrap)
         for read in sim.reads:

@@ -21,7 +21,8 @@ hotlist_app = typer.Typer(help="Manage the hotlist (plates that raise alerts whe
 console = Console()
 
 
-def _bootstrap(ctx: typer.Context) -> str:
+def broker_with_topics(ctx: typer.Context) -> str:
+    """The broker address for a command that produces, with the pipeline's topics in place."""
     config = config_of(ctx)
     try:
         bootstrap = endpoints(config).bootstrap_servers
@@ -50,7 +51,7 @@ def add(
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"--{'-'.join(str(p) for p in first['loc'])}: {first['msg']}")
-    store.publish(_bootstrap(ctx), [entry])
+    store.publish(broker_with_topics(ctx), [entry])
     console.print(f"added {entry.plate} to {entry.list}")
 
 
@@ -61,14 +62,14 @@ def remove(
     list_: str = typer.Option(..., "--list"),
 ) -> None:
     """Remove a plate from a list (a tombstone on the compacted topic)."""
-    store.retract(_bootstrap(ctx), [f"{list_}:{normalise_plate(plate)}"])
+    store.retract(broker_with_topics(ctx), [f"{list_}:{normalise_plate(plate)}"])
     console.print(f"removed {normalise_plate(plate)} from {list_}")
 
 
 @hotlist_app.command("list")
 def list_entries(ctx: typer.Context, list_: str | None = typer.Option(None, "--list", help="only this list")) -> None:
     """Show the current hotlist."""
-    entries = [e for e in store.current(_bootstrap(ctx)) if list_ in (None, e.list)]
+    entries = [e for e in store.current(broker_with_topics(ctx)) if list_ in (None, e.list)]
     table = Table("list", "plate", "priority", "reason", "valid from", "valid until")
     for e in entries:
         table.add_row(e.list, e.plate, str(e.priority), e.reason, _show(e.valid_from), _show(e.valid_until))
@@ -83,14 +84,14 @@ def import_csv(ctx: typer.Context, file: Path = typer.Argument(..., help="CSV wi
         entries = store.read_csv(file)
     except GantryError as exc:
         fail(str(exc))
-    count = store.publish(_bootstrap(ctx), entries)
+    count = store.publish(broker_with_topics(ctx), entries)
     console.print(f"imported {count} entries from {file}")
 
 
 @hotlist_app.command("export")
 def export_csv(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
     """Write the current hotlist to a CSV file that `import` reads back."""
-    count = store.write_csv(file, store.current(_bootstrap(ctx)))
+    count = store.write_csv(file, store.current(broker_with_topics(ctx)))
     console.print(f"exported {count} entries to {file}")
 
 
