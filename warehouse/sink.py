@@ -26,7 +26,7 @@ from kafka.errors import KafkaError
 from gantry import kafka
 from gantry.config import GantryConfig
 from gantry.kafka import send_dead_letter
-from gantry.observability import ERRORS, MESSAGES_IN, serve_health
+from gantry.observability import ERRORS, MESSAGES_IN, record_lag, serve_health
 from gantry.runtime import endpoints
 from warehouse.batch import STAGE, Batch
 from warehouse.client import connect, parse_dsn
@@ -124,6 +124,7 @@ class Sink:
             # The group moved on; the new owner replays these rows and the warehouse drops repeats.
             log.warning("offset commit failed after a successful insert: %s", exc)
         self.rows_written += written.rows
+        record_lag(STAGE, self.consumer)
 
 
 def run_sink(config: GantryConfig, health_port: int) -> None:
