@@ -147,18 +147,20 @@ class DBDetector(BaseDetector):
         self.limit_side = limit_side
         self.thresh, self.box_thresh, self.unclip = thresh, box_thresh, unclip
 
-    def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def preprocess(self, image_bgr: np.ndarray,
+                   limit_side: int | None = None) -> tuple[np.ndarray, float, float]:
         """Resize so the longest side is ``limit_side`` (multiples of 32) and normalise."""
         h, w = image_bgr.shape[:2]
-        scale = self.limit_side / max(h, w)
+        scale = (limit_side or self.limit_side) / max(h, w)
         nh = max(32, int(round(h * scale / 32)) * 32)
         nw = max(32, int(round(w * scale / 32)) * 32)
         resized = cv2.resize(image_bgr, (nw, nh)).astype(np.float32)
         blob = ((resized - MEAN) / STD).transpose(2, 0, 1)[None]
         return blob, w / nw, h / nh
 
-    def detect(self, image_bgr: np.ndarray) -> list[Candidate]:
-        blob, sx, sy = self.preprocess(image_bgr)
+    def detect(self, image_bgr: np.ndarray, limit_side: int | None = None) -> list[Candidate]:
+        """Text lines of the image run at ``limit_side`` (default: the detector's own)."""
+        blob, sx, sy = self.preprocess(image_bgr, limit_side)
         prob = self.session.run(None, {self.input_name: blob})[0][0, 0]
         boxes = boxes_from_probmap(prob, thresh=self.thresh, box_thresh=self.box_thresh,
                                    unclip=self.unclip)

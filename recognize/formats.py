@@ -50,11 +50,12 @@ DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
 
 # Look-alike characters by class, used when the model gives the other class (almost) no mass,
 # with the share of the read character's probability a substitution keeps: O/0 and I/1 are
-# drawn identically in many plate fonts, B/8, S/5, Z/2, G/6 are close, the rest are a stretch.
-DIGIT_FOR_LETTER = {"O": ("0", 0.9), "D": ("0", 0.7), "Q": ("0", 0.6), "I": ("1", 0.9),
+# drawn identically in many plate fonts (O/0 in nearly all, so it costs least), B/8, S/5, Z/2,
+# G/6 are close, the rest are a stretch.
+DIGIT_FOR_LETTER = {"O": ("0", 0.95), "D": ("0", 0.7), "Q": ("0", 0.6), "I": ("1", 0.9),
                     "Z": ("2", 0.7), "B": ("8", 0.7), "S": ("5", 0.7), "G": ("6", 0.7),
                     "T": ("7", 0.5), "A": ("4", 0.5)}
-LETTER_FOR_DIGIT = {"0": ("O", 0.9), "1": ("I", 0.9), "2": ("Z", 0.7), "8": ("B", 0.7),
+LETTER_FOR_DIGIT = {"0": ("O", 0.95), "1": ("I", 0.9), "2": ("Z", 0.7), "8": ("B", 0.7),
                     "5": ("S", 0.7), "6": ("G", 0.7), "7": ("T", 0.5), "4": ("A", 0.5)}
 MIN_CHAR_PROB = 0.05  # below this a position does not fit the class the format demands
 

@@ -3,6 +3,10 @@
 The detector is a general text detector, so "is this a plate?" is decided late, from the
 evidence that generalises across countries: line geometry and whether the text reads as a
 plate of a configured region with confident characters.
+
+Detection runs on a downscaled image (cost grows with pixels); when that loses detail, the
+plate-like regions are detected again at full resolution (coarse to fine), so a plate that
+was split or clipped at the coarse scale is read whole.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from recognize.base import BoundingBox, Candidate, CharRead, PlateResult
-from recognize.detector import (DBDetector, background_spill, line_height, line_width,
-                                order_quad, rectify)
+from recognize.base import BoundingBox, Candidate, PlateResult
+from recognize.candidates import line_candidates, plausible, select
+from recognize.detector import DBDetector, background_spill, rectify
 from recognize.formats import FormatMatcher
+from recognize.interpret import MIN_CHARS, Interpretation, interpret
 from recognize.ocr import CTCRecognizer
 
 
@@ -33,102 +38,25 @@ PRESETS: dict[str, Preset] = {
     "accurate": Preset("v6-small", 960, "v6-small"),
 }
 
-MIN_CHARS, MAX_CHARS = 4, 8
-TRIM_PENALTY = 0.6  # per confidently read character dropped from the ends (band, screw, sticker)
-SPILL_WEIGHT = 0.6  # confidence lost by text whose background runs on (not a bounded plate panel)
-UNMATCHED_FACTOR = 0.6  # reads that fit no format (vanity plates) lose to a 1-substitution match...
-VANITY_MIN_CHAR = 0.8  # ...need every character read at least this surely...
-VANITY_MIN_CHARS = 5  # ...this many characters...
-VANITY_MAX_SPILL = 0.1  # ...and sit on a clearly bounded, light panel
-MIN_TEXT_HEIGHT = 8  # px; smaller text cannot be read reliably at 48 px model height
+REFINE_MIN_SCALE = 1.5  # re-detect at full resolution when detection saw the image this downscaled
+REFINE_FLOOR = 0.3  # plate-likeness a coarse read needs to be looked at again
+REFINE_MAX_REGIONS = 3  # per image, the most plate-like coarse reads only
+REFINE_MARGIN_X, REFINE_MARGIN_Y = 1.5, 0.6  # window around a coarse read, in its text heights
 
 
 @dataclass(frozen=True)
-class Interpretation:
-    plate: str
-    confidence: float
-    region: str | None
+class Scored:
+    candidate: Candidate
+    interpretation: Interpretation
 
 
-def same_line(a: Candidate, b: Candidate) -> bool:
-    """Whether ``b`` continues the text line of ``a`` to the right (plates split at spaces/emblems)."""
-    ha, hb = line_height(a.quad), line_height(b.quad)
-    if not 0.7 < ha / max(hb, 1e-6) < 1.0 / 0.7:
-        return False
-    ca, cb = a.quad.mean(axis=0), b.quad.mean(axis=0)
-    gap = b.quad[:, 0].min() - a.quad[:, 0].max()
-    h = max(ha, hb)
-    return abs(ca[1] - cb[1]) < 0.4 * h and -0.3 * h < gap < 1.2 * h
-
-
-def merge_quads(quads: list[np.ndarray]) -> np.ndarray:
-    return order_quad(cv2.boxPoints(cv2.minAreaRect(np.concatenate(quads).astype(np.float32))))
-
-
-def line_candidates(cands: list[Candidate], max_parts: int = 3) -> list[Candidate]:
-    """The detected boxes plus every run of up to ``max_parts`` boxes that form one line."""
-    cands = sorted(cands, key=lambda c: float(c.quad[:, 0].min()))
-    out = list(cands)
-    for i, first in enumerate(cands):
-        chain = [first]
-        for nxt in cands[i + 1 :]:
-            if len(chain) == max_parts:
-                break
-            if same_line(chain[-1], nxt):
-                chain.append(nxt)
-                out.append(Candidate(merge_quads([c.quad for c in chain]),
-                                     min(c.score for c in chain)))
-    return out
-
-
-def plausible(c: Candidate) -> bool:
-    """Geometry a plate's character line can have (any country): tall enough, wide, not a paragraph."""
-    h, w = line_height(c.quad), line_width(c.quad)
-    return h >= MIN_TEXT_HEIGHT and 1.5 <= w / max(h, 1e-6) <= 12.0
-
-
-def slice_read(read: CharRead, start: int, stop: int) -> CharRead:
-    return CharRead(read.text[start:stop], read.char_probs[start:stop],
-                    read.alternatives[start:stop], read.charset)
-
-
-def interpret(read: CharRead, matcher: FormatMatcher, *, dark_on_light: bool,
-              spill: float) -> Interpretation | None:
-    """Best plate reading of an OCR line, or None if it does not look like a plate.
-
-    Up to 2 leading and 1 trailing characters may be dropped (country band, frame screws,
-    stickers) at a cost.  Lines that fit no format are only kept as vanity plates when the
-    read and the plate-panel evidence are both strong.
-    """
-    n = len(read.text)
-    best: Interpretation | None = None
-    if (VANITY_MIN_CHARS <= n <= MAX_CHARS and min(read.char_probs) >= VANITY_MIN_CHAR
-            and dark_on_light and spill <= VANITY_MAX_SPILL):
-        best = Interpretation(read.text, read.confidence * UNMATCHED_FACTOR, None)
-    if not any(c.isdigit() for c in read.text):
-        # Plates mix letters and digits; all-letter words (brands, signs) only become a plate
-        # through a forced O->0 or S->5, so they are judged as vanity plates instead.
-        return best
-    for lead in range(3):
-        for tail in range(2):
-            if not MIN_CHARS <= n - lead - tail <= MAX_CHARS:
-                continue
-            m = matcher.match(slice_read(read, lead, n - tail))
-            if m is None:
-                continue
-            dropped = read.char_probs[:lead] + read.char_probs[n - tail :]
-            trim = float(np.prod([1.0 - (1.0 - TRIM_PENALTY) * p for p in dropped]))
-            conf = m.score * trim * (1.0 - SPILL_WEIGHT * spill)
-            if best is None or conf > best.confidence:
-                best = Interpretation(m.plate, conf, m.region)
-    return best
-
-
-def overlaps(a: BoundingBox, b: BoundingBox, thresh: float = 0.3) -> bool:
-    """Intersection over the smaller box: a merged line contains its parts."""
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    return ix * iy > thresh * min(a.w * a.h, b.w * b.h)
+def refine_window(box: BoundingBox, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Full-resolution window around a coarse read, wide enough for a missed district/band part."""
+    mx, my = REFINE_MARGIN_X * box.h, REFINE_MARGIN_Y * box.h
+    x0, y0 = max(0, int(box.x - mx)), max(0, int(box.y - my))
+    x1 = min(shape[1], int(box.x + box.w + mx))
+    y1 = min(shape[0], int(box.y + box.h + my))
+    return x0, y0, x1, y1
 
 
 class Recognizer:
@@ -147,43 +75,55 @@ class Recognizer:
         self.min_confidence = min_confidence
 
     def read(self, image_bgr: np.ndarray) -> list[PlateResult]:
-        cands = [c for c in line_candidates(self.detector.detect(image_bgr)) if plausible(c)]
-        if not cands:
-            return []
-        reads = self.ocr.read_chars([rectify(image_bgr, c.quad) for c in cands])
-        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-        found: list[PlateResult] = []
-        for cand, read in zip(cands, reads):
-            if len(read.text) < MIN_CHARS:
-                continue
-            light, spill = background_spill(gray, cand.quad)
-            interp = interpret(read, self.matcher, dark_on_light=light, spill=spill)
-            if interp is not None and interp.confidence >= self.min_confidence:
-                found.append(PlateResult(interp.plate, round(interp.confidence, 4), interp.region,
-                                         cand.bbox))
-        return select(found)
+        return self.read_batch([image_bgr])[0]
 
     def read_batch(self, images: list[np.ndarray]) -> list[list[PlateResult]]:
-        return [self.read(im) for im in images]
+        """Read every image; all line crops of the batch go through the OCR together."""
+        coarse = self.score([(im, self.candidates(im)) for im in images])
+        refined = self.score([(im, self.refine(im, scored)) for im, scored in zip(images, coarse)])
+        return [
+            select([PlateResult(s.interpretation.plate, round(s.interpretation.confidence, 4),
+                                s.interpretation.region, s.candidate.bbox)
+                    for s in first + second if s.interpretation.confidence >= self.min_confidence])
+            for first, second in zip(coarse, refined)
+        ]
 
+    def candidates(self, image: np.ndarray, offset: tuple[int, int] = (0, 0),
+                   limit_side: int | None = None) -> list[Candidate]:
+        """Plate-shaped text lines of ``image``, in the coordinates of the image it was cut from."""
+        shift = np.array(offset, dtype=np.float32)
+        found = [Candidate(c.quad + shift, c.score) for c in self.detector.detect(image, limit_side)]
+        return [c for c in line_candidates(found) if plausible(c)]
 
-def near_below_or_above(a: BoundingBox, b: BoundingBox) -> bool:
-    """Whether ``a`` is text stacked on the plate ``b`` (dealer frame, state name, slogan)."""
-    x_overlap = min(a.x + a.w, b.x + b.w) - max(a.x, b.x) > 0
-    gap = max(a.y - (b.y + b.h), b.y - (a.y + a.h))
-    return x_overlap and gap < 1.5 * b.h
+    def refine(self, image: np.ndarray, coarse: list[Scored]) -> list[Candidate]:
+        """Lines found again at full resolution around the most plate-like coarse reads."""
+        h, w = image.shape[:2]
+        if max(h, w) < REFINE_MIN_SCALE * self.detector.limit_side:
+            return []
+        best = sorted((s for s in coarse if s.interpretation.confidence >= REFINE_FLOOR),
+                      key=lambda s: -s.interpretation.confidence)
+        out: list[Candidate] = []
+        for s in best[:REFINE_MAX_REGIONS]:
+            x0, y0, x1, y1 = refine_window(s.candidate.bbox, image.shape)
+            window = image[y0:y1, x0:x1]
+            out += self.candidates(window, (x0, y0), min(max(window.shape[:2]), self.detector.limit_side))
+        return out
 
-
-def select(results: list[PlateResult]) -> list[PlateResult]:
-    """Greedy non-maximum suppression: one read per plate, the most confident.
-
-    Reads that fit no format are also dropped when stacked on a format-matching plate read.
-    """
-    kept: list[PlateResult] = []
-    for r in sorted(results, key=lambda r: -r.confidence):
-        if any(overlaps(r.bbox, k.bbox) for k in kept):
-            continue
-        if r.region is None and any(k.region and near_below_or_above(r.bbox, k.bbox) for k in kept):
-            continue
-        kept.append(r)
-    return kept
+    def score(self, batch: list[tuple[np.ndarray, list[Candidate]]]) -> list[list[Scored]]:
+        """OCR every candidate of every image in one call, and interpret each line as a plate."""
+        crops = [rectify(image, c.quad) for image, cands in batch for c in cands]
+        reads = iter(self.ocr.read_chars(crops) if crops else [])
+        out: list[list[Scored]] = []
+        for image, cands in batch:
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            scored: list[Scored] = []
+            for cand in cands:
+                read = next(reads)
+                if len(read.text) < MIN_CHARS:
+                    continue
+                light, spill = background_spill(gray, cand.quad)
+                interp = interpret(read, self.matcher, dark_on_light=light, spill=spill)
+                if interp is not None:
+                    scored.append(Scored(cand, interp))
+            out.append(scored)
+        return out

@@ -1,0 +1,91 @@
+"""Geometry of plate candidates: joining split text lines, plausibility, and choosing reads.
+
+The text detector finds lines, not plates, so these rules carry what is true of plates in any
+country: a plate's characters form one line (split by spaces, bands, emblems or stickers),
+the line is wide and not tiny, and one image shows each plate once.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from recognize.base import BoundingBox, Candidate, PlateResult
+from recognize.detector import line_height, line_width, order_quad
+
+MIN_TEXT_HEIGHT = 8  # px; smaller text cannot be read reliably at 48 px model height
+MIN_ASPECT, MAX_ASPECT = 1.5, 12.0  # one plate line: wider than tall, not a paragraph
+MAX_PARTS = 3  # a plate line is split into at most this many detected boxes
+RELATIVE_MIN_HEIGHT = 0.5  # reads less than half as tall as the image's surest plate are dropped
+
+
+def same_line(a: Candidate, b: Candidate) -> bool:
+    """Whether ``b`` continues the text line of ``a`` to the right (plates split at spaces/emblems)."""
+    ha, hb = line_height(a.quad), line_height(b.quad)
+    if not 0.7 < ha / max(hb, 1e-6) < 1.0 / 0.7:
+        return False
+    ca, cb = a.quad.mean(axis=0), b.quad.mean(axis=0)
+    gap = b.quad[:, 0].min() - a.quad[:, 0].max()
+    h = max(ha, hb)
+    return abs(ca[1] - cb[1]) < 0.4 * h and -0.3 * h < gap < 1.2 * h
+
+
+def merge_quads(quads: list[np.ndarray]) -> np.ndarray:
+    return order_quad(cv2.boxPoints(cv2.minAreaRect(np.concatenate(quads).astype(np.float32))))
+
+
+def line_candidates(cands: list[Candidate], max_parts: int = MAX_PARTS) -> list[Candidate]:
+    """The detected boxes plus every run of up to ``max_parts`` boxes that form one line."""
+    cands = sorted(cands, key=lambda c: float(c.quad[:, 0].min()))
+    out = list(cands)
+    for i, first in enumerate(cands):
+        chain = [first]
+        for nxt in cands[i + 1 :]:
+            if len(chain) == max_parts:
+                break
+            if same_line(chain[-1], nxt):
+                chain.append(nxt)
+                out.append(Candidate(merge_quads([c.quad for c in chain]),
+                                     min(c.score for c in chain)))
+    return out
+
+
+def plausible(c: Candidate) -> bool:
+    """Geometry a plate's character line can have (any country): tall enough, wide, not a paragraph."""
+    h, w = line_height(c.quad), line_width(c.quad)
+    return h >= MIN_TEXT_HEIGHT and MIN_ASPECT <= w / max(h, 1e-6) <= MAX_ASPECT
+
+
+def overlaps(a: BoundingBox, b: BoundingBox, thresh: float = 0.3) -> bool:
+    """Intersection over the smaller box: a merged line contains its parts."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    return ix * iy > thresh * min(a.w * a.h, b.w * b.h)
+
+
+def near_below_or_above(a: BoundingBox, b: BoundingBox) -> bool:
+    """Whether ``a`` is text stacked on the plate ``b`` (dealer frame, state name, slogan)."""
+    x_overlap = min(a.x + a.w, b.x + b.w) - max(a.x, b.x) > 0
+    gap = max(a.y - (b.y + b.h), b.y - (a.y + a.h))
+    return x_overlap and gap < 1.5 * b.h
+
+
+def select(results: list[PlateResult]) -> list[PlateResult]:
+    """Greedy non-maximum suppression: one read per plate, the most confident.
+
+    Reads that fit no format are also dropped when stacked on a format-matching plate read.
+    Text much smaller than the surest format-matching read is dropped too: plates in one
+    frame have similar sizes, while badges, stickers and dealer lettering are small; a far
+    car's plate is read in later frames, as it comes closer.
+    """
+    kept: list[PlateResult] = []
+    for r in sorted(results, key=lambda r: -r.confidence):
+        if any(overlaps(r.bbox, k.bbox) for k in kept):
+            continue
+        if r.region is None and any(k.region and near_below_or_above(r.bbox, k.bbox) for k in kept):
+            continue
+        kept.append(r)
+    anchor = next((k for k in kept if k.region is not None), None)
+    if anchor is None:
+        return kept
+    return [k for k in kept if k.bbox.h >= RELATIVE_MIN_HEIGHT * anchor.bbox.h]

@@ -1,0 +1,49 @@
+"""Which characters of an OCR line are the plate: end trims, inner drops and format ties."""
+
+from recognize.formats import FormatMatcher
+from recognize.interpret import interpret, kept_positions
+
+from tests.unit.recognize.test_recognize_formats import make_read
+
+
+def test_kept_positions_trim_ends_and_one_inner() -> None:
+    views = list(kept_positions(6))
+    assert [0, 1, 2, 3, 4, 5] in views
+    assert [2, 3, 4, 5] in views and [0, 1, 2, 3, 4] in views  # two leading / one trailing dropped
+    assert [0, 1, 3, 4, 5] in views  # one inner character dropped
+    assert [1, 2, 4, 5] in views  # trim and inner drop together
+    assert all(len(v) >= 4 for v in views) and [0, 5] not in views
+
+
+def test_unsure_inner_mark_is_dropped() -> None:
+    # CZ plate NLANNNN with an inspection sticker between the groups, read as an unsure "8".
+    read = make_read("1B285790", {3: {"8": 0.3, "B": 0.1}})
+    best = interpret(read, FormatMatcher(("eu",), {"eu": ("NLANNNN",)}), dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "1B25790" and best.confidence > 0.7
+
+
+def test_surely_read_inner_character_is_kept() -> None:
+    # A clearly read character is part of the plate: no format match beats reading it as is.
+    read = make_read("VW4X4WP")
+    best = interpret(read, FormatMatcher(("eu",), {"eu": ("LLNNLL",)}), dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "VW4X4WP" and best.region is None
+
+
+def test_country_band_letter_trimmed() -> None:
+    read = make_read("DMAB1234")
+    best = interpret(read, FormatMatcher(("eu",), {"eu": ("LLLNNNN",)}), dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "MAB1234"
+
+
+def test_o_zero_swap_is_cheaper_than_i_one() -> None:
+    # "W053011" fits LLNNNNN with 0->O and LNNNNNL with 1->I; O/0 look identical in plate fonts.
+    matcher = FormatMatcher(("eu",), {"eu": ("LNNNNNL", "LLNNNNN")})
+    m = matcher.match(make_read("W053011"))
+    assert m is not None and m.plate == "WO53011"
+
+
+def test_spill_lowers_confidence() -> None:
+    matcher = FormatMatcher(("eu",), {"eu": ("LLNNNLL",)})
+    panel = interpret(make_read("RK755AJ"), matcher, dark_on_light=True, spill=0.0)
+    paint = interpret(make_read("RK755AJ"), matcher, dark_on_light=True, spill=1.0)
+    assert panel is not None and paint is not None and paint.confidence < 0.5 * panel.confidence
