@@ -1,19 +1,7 @@
-import numpy as np
 import pytest
+from recognize_reads import make_read
 
-from recognize.base import CharRead
 from recognize.formats import FormatMatcher, expand_pattern, normalise
-from recognize.ocr import PLATE_CHARSET
-
-
-def make_read(text: str, probs: dict[int, dict[str, float]] | None = None) -> CharRead:
-    """A confident read of ``text``; ``probs`` overrides a position's distribution."""
-    alts = np.zeros((len(text), len(PLATE_CHARSET)), dtype=np.float32)
-    for i, ch in enumerate(text):
-        for c, p in (probs or {}).get(i, {ch: 0.99}).items():
-            alts[i, PLATE_CHARSET.index(c)] = p
-    char_probs = tuple(float(alts[i, PLATE_CHARSET.index(ch)]) for i, ch in enumerate(text))
-    return CharRead(text, char_probs, alts, PLATE_CHARSET)
 
 
 def test_expand_pattern_repeats() -> None:

@@ -1,9 +1,9 @@
 """Which characters of an OCR line are the plate: end trims, inner drops and format ties."""
 
+from recognize_reads import make_read
+
 from recognize.formats import FormatMatcher
 from recognize.interpret import interpret, kept_positions
-
-from tests.unit.recognize.test_recognize_formats import make_read
 
 
 def test_kept_positions_trim_ends_and_one_inner() -> None:
