@@ -1,8 +1,11 @@
-"""Stopping a child process the way every Gantry process expects to be stopped."""
+"""Starting and stopping child processes the way every Gantry process expects: each answers
+``/healthz`` when ready, and is stopped with SIGTERM before SIGKILL."""
 
 from __future__ import annotations
 
 import subprocess
+import time
+import urllib.request
 
 
 def stop(process: subprocess.Popen | None, grace_s: float = 10.0) -> None:
@@ -15,3 +18,24 @@ def stop(process: subprocess.Popen | None, grace_s: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def healthy(port: int) -> bool:
+    """Whether the process with this health port answers ``/healthz`` with 200 now."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def wait_healthy(process: subprocess.Popen, port: int, *, timeout_s: float = 60, what: str = "process") -> None:
+    """Until ``process`` answers ``/healthz``; an error naming ``what`` if it exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        if healthy(port):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not healthy after {timeout_s:.0f} s")

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from gantry.broker import broker_command, free_port, port_open
 from gantry.config import GantryConfig
 from gantry.errors import StackError
 from gantry.kafka import ensure_topics
+from gantry.processes import healthy
 from gantry.runtime import read_stack, stack_file
 
 START_TIMEOUT_S = 120.0
@@ -104,7 +104,7 @@ def _start_broker(config: GantryConfig, state: StackState) -> str:
 def _start(config: GantryConfig, state: StackState, env: dict, name: str, *args: str) -> None:
     health = free_port()
     _spawn(config, state, name, gantry_command(*args, "--health-port", str(health)), env, health=health)
-    _wait_for(lambda: _healthy(health), name, config, state)
+    _wait_for(lambda: healthy(health), name, config, state)
 
 
 def _spawn(config: GantryConfig, state: StackState, name: str, cmd: list[str], env: dict, health: int | None) -> None:
@@ -168,7 +168,7 @@ def status(config: GantryConfig) -> StackState:
     state = StackState(**raw) if raw else StackState(data_dir=str(config.data_dir))
     for proc in state.processes.values():
         proc["alive"] = _alive(proc["pid"])
-        proc["healthy"] = proc["alive"] and (proc["health"] is None or _healthy(proc["health"]))
+        proc["healthy"] = proc["alive"] and (proc["health"] is None or healthy(proc["health"]))
     return state
 
 
@@ -201,14 +201,6 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def _tail(log: Path, lines: int = 20) -> str:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import yaml
 from kafka import KafkaConsumer
 from tqdm import tqdm
@@ -28,6 +27,7 @@ from gantry import topics
 from gantry.broker import EmbeddedBroker, free_port
 from gantry.events import HotlistEntry, encode
 from gantry.kafka import producer
+from gantry.processes import wait_healthy
 from stream_jobs.hotlist import store
 from stream_jobs.simulator import simulate
 
@@ -101,7 +101,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
         procs = [_start_worker(config, i) for i in range(workers)]
         try:
             for proc, port in procs:
-                _wait_ready(proc, port)
+                wait_healthy(proc, port, timeout_s=90, what="bench worker")
             outputs = Outputs(bootstrap)
             outputs.start()
             sent = _send(bootstrap, sim.reads, rate, {h[0] for h in expected.hits}, progress)
@@ -155,20 +155,6 @@ def _start_worker(config: Path, index: int) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, "-c", code, str(config), str(index), str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
-
-
-def _wait_ready(proc: subprocess.Popen, port: int, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"bench worker exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("bench worker not ready")
 
 
 @dataclass

@@ -7,11 +7,11 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from dashboards_data import GANTRY, _wait_healthy, city_config, fill
+from dashboards_data import GANTRY, city_config, fill
 
 from gantry.broker import free_port
 from gantry.config import GantryConfig
-from gantry.processes import stop
+from gantry.processes import stop, wait_healthy
 from warehouse.client import connect
 
 
@@ -42,7 +42,7 @@ def served_dsn(tmp_path_factory) -> Iterator[str]:
             env=env, cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            _wait_healthy(process, f"http://127.0.0.1:{health}/healthz", data_dir / "serve.log")
+            wait_healthy(process, health, what=f"gantry warehouse serve (see {data_dir / 'serve.log'})")
             yield f"http://127.0.0.1:{port}"
         finally:
             stop(process)

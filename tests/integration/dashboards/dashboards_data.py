@@ -9,17 +9,13 @@ and ``gantry report`` reach the embedded stack.
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from gantry import topics
 from gantry.config import GantryConfig
@@ -338,16 +334,3 @@ def fill(client, config: GantryConfig) -> Expected:
     _sink(client, _webhook_failures(expected))
     return expected
 
-
-def _wait_healthy(process: subprocess.Popen, url: str, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gantry warehouse serve exited ({process.returncode}): {log.read_text()}")
-        try:
-            if httpx.get(url).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"gantry warehouse serve not healthy after {timeout}s: {log.read_text()}")

@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 
 from gantry.broker import free_port
+from gantry.processes import wait_healthy
 
 REPO = Path(__file__).parents[3]
 ROOT_COMMAND = [sys.executable, "-m", "gantry"]
@@ -49,16 +49,7 @@ class Worker:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"worker exited with {self.proc.returncode}, see {self.log.name}"
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"worker not ready after {timeout}s, see {self.log.name}")
+        wait_healthy(self.proc, self.port, timeout_s=timeout, what=f"worker (see {self.log.name})")
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
