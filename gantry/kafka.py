@@ -42,25 +42,29 @@ def consumer(bootstrap_servers: str, group_id: str, topic_names: Iterable[str], 
 
 def ensure_topics(config: GantryConfig, bootstrap_servers: str) -> list[str]:
     """Create the pipeline's topics with the configured partition counts; returns those created."""
+    return create_missing(bootstrap_servers, [
+        NewTopic(
+            name,
+            config.broker.partitions_for(name),
+            1,
+            topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
+        )
+        for name in topics.ALL
+    ])
+
+
+def create_missing(bootstrap_servers: str, wanted: list[NewTopic]) -> list[str]:
+    """Create those of ``wanted`` that do not exist yet; returns their names."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
     try:
         existing = set(admin.list_topics())
-        wanted = [
-            NewTopic(
-                name,
-                config.broker.partitions_for(name),
-                1,
-                topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
-            )
-            for name in topics.ALL
-            if name not in existing
-        ]
-        if wanted:
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
             try:
-                admin.create_topics(wanted)
+                admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 log.info("topics were created concurrently")
-        return [t.name for t in wanted]
+        return [t.name for t in missing]
     finally:
         admin.close()
 

@@ -69,40 +69,6 @@ def rectify(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
                                borderMode=cv2.BORDER_REPLICATE)
 
 
-def background_spill(gray: np.ndarray, quad: np.ndarray, margin: float = 0.9,
-                     min_cover: float = 0.3) -> tuple[bool, float]:
-    """How far the background behind a text line extends: ``(dark_on_light, spill)``.
-
-    A plate is a bounded panel: the background between its characters ends at the plate edge,
-    shortly outside the text.  Badges, lettering on paint and signs mostly sit on a background
-    that runs on.  The text line is grown by ``margin`` line heights; for both polarities the
-    largest component covering at least ``min_cover`` of the text box is taken as background,
-    and ``spill`` is the share of the grown window's border it reaches (0 = bounded panel).
-    """
-    h, w = line_height(quad), line_width(quad)
-    fx = min(0.6, margin * h / max(w, 1e-6))
-    window = rectify(gray, expand_quad(quad, fx, margin))
-    H, W = window.shape
-    y0, x0 = int(H * margin / (1 + 2 * margin)), int(W * fx / (1 + 2 * fx))
-    inner = window[y0 : H - y0, x0 : W - x0]
-    if inner.size == 0:
-        return False, 1.0
-    t, _ = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    best = (False, 1.0)
-    for light in (True, False):
-        mask = ((window > t) if light else (window <= t)).astype(np.uint8)
-        _, labels = cv2.connectedComponents(mask, connectivity=4)
-        inside = labels[y0 : H - y0, x0 : W - x0].ravel()
-        counts = np.bincount(inside[inside > 0], minlength=1)
-        if counts.size < 2 or counts.max() < min_cover * inner.size:
-            continue
-        main = labels == counts.argmax()
-        spill = float(np.concatenate([main[0], main[-1], main[:, 0], main[:, -1]]).mean())
-        if spill < best[1]:
-            best = (light, spill)
-    return best
-
-
 def unclip_rect(rect: tuple, ratio: float) -> tuple:
     """Grow a rotated rectangle by PaddleOCR's offset ``area * ratio / perimeter`` on every side."""
     (cx, cy), (w, h), angle = rect
@@ -165,4 +131,4 @@ class DBDetector(BaseDetector):
         boxes = boxes_from_probmap(prob, thresh=self.thresh, box_thresh=self.box_thresh,
                                    unclip=self.unclip)
         scale = np.array([sx, sy], dtype=np.float32)
-        return [Candidate(quad * scale, score) for quad, score in boxes]
+        return [Candidate(quad * scale, score, max(sx, sy)) for quad, score in boxes]

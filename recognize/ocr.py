@@ -127,7 +127,16 @@ class CTCRecognizer(BaseOCR):
         self.session = create_session(path, backend, threads=threads, shape_key=f"rec_h{INPUT_HEIGHT}")
         self.input_name = self.session.get_inputs()[0].name
         self.fold = fold_matrix(load_characters(self.session, spec))
+        # Classes that fold into blank, a plate character or a separator: a few dozen of the
+        # thousands, so folding gathers those and leaves "other" as the rest of the mass.
+        self.plate_classes = np.flatnonzero(self.fold[:, :-1].any(axis=1))
         self.batch_size = batch_size
+
+    def fold_probs(self, probs: np.ndarray) -> np.ndarray:
+        """(B, T, C) softmax outputs -> (B, T, 39) folded probabilities."""
+        kept = probs[:, :, self.plate_classes] @ self.fold[self.plate_classes, :-1]
+        other = np.clip(1.0 - kept.sum(axis=2, keepdims=True), 0.0, 1.0)
+        return np.concatenate([kept, other], axis=2)
 
     def read_chars(self, crops: list[np.ndarray]) -> list[CharRead]:
         # Sorting by aspect ratio keeps padding (wasted compute) small inside each batch.
@@ -136,7 +145,7 @@ class CTCRecognizer(BaseOCR):
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             probs = self.session.run(None, {self.input_name: prepare_batch([crops[i] for i in idx])})[0]
-            folded = probs @ self.fold
+            folded = self.fold_probs(probs)
             for i, seq in zip(idx, folded):
                 reads[i] = ctc_decode(seq)
         return [r for r in reads if r is not None]

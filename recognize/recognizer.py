@@ -18,24 +18,31 @@ import numpy as np
 
 from recognize.base import BoundingBox, Candidate, PlateResult
 from recognize.candidates import line_candidates, plausible, select
-from recognize.detector import DBDetector, background_spill, rectify
+from recognize.detector import DBDetector, expand_quad, line_height, line_width, rectify
 from recognize.formats import FormatMatcher
 from recognize.interpret import MIN_CHARS, Interpretation, interpret
 from recognize.ocr import CTCRecognizer
+from recognize.panel import panel_evidence
 
 
 @dataclass(frozen=True)
 class Preset:
-    """Model choice and detection scale; ``fast`` trades accuracy on small plates for speed."""
+    """Model choice and detection scale; ``fast`` trades accuracy on small plates for speed.
+
+    ``grey_variant`` also reads every line in grey (same recogniser batch, about twice the OCR
+    work): plate characters are one ink, so a coloured sticker, seal or emblem between the
+    character groups fades in grey while the characters stay.
+    """
 
     det_model: str
     det_limit_side: int
     rec_model: str
+    grey_variant: bool
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("v6-tiny", 640, "v6-tiny"),
-    "accurate": Preset("v6-small", 960, "v6-small"),
+    "fast": Preset("v6-tiny", 640, "v6-tiny", grey_variant=False),
+    "accurate": Preset("v6-small", 960, "v6-small", grey_variant=True),
 }
 
 REFINE_MIN_SCALE = 1.5  # re-detect at full resolution when detection saw the image this downscaled
@@ -73,6 +80,7 @@ class Recognizer:
         self.ocr = CTCRecognizer(p.rec_model, backend=backend, threads=threads)
         self.matcher = FormatMatcher(regions)
         self.min_confidence = min_confidence
+        self.grey_variant = p.grey_variant
 
     def read(self, image_bgr: np.ndarray) -> list[PlateResult]:
         return self.read_batch([image_bgr])[0]
@@ -92,7 +100,7 @@ class Recognizer:
                    limit_side: int | None = None) -> list[Candidate]:
         """Plate-shaped text lines of ``image``, in the coordinates of the image it was cut from."""
         shift = np.array(offset, dtype=np.float32)
-        found = [Candidate(c.quad + shift, c.score) for c in self.detector.detect(image, limit_side)]
+        found = [Candidate(c.quad + shift, c.score, c.map_px) for c in self.detector.detect(image, limit_side)]
         return [c for c in line_candidates(found) if plausible(c)]
 
     def refine(self, image: np.ndarray, coarse: list[Scored]) -> list[Candidate]:
@@ -109,21 +117,34 @@ class Recognizer:
             out += self.candidates(window, (x0, y0), min(max(window.shape[:2]), self.detector.limit_side))
         return out
 
+    def variants(self, image: np.ndarray, cand: Candidate) -> list[np.ndarray]:
+        """Crops of one line that the OCR reads; the best plate reading among them counts."""
+        import os
+        pad = float(os.environ.get('PAD', '0')) * cand.map_px / max(line_width(cand.quad), 1.0)
+        crop = rectify(image, expand_quad(cand.quad, pad, 0.0))
+        if not self.grey_variant:
+            return [crop]
+        return [crop, cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)]
+
     def score(self, batch: list[tuple[np.ndarray, list[Candidate]]]) -> list[list[Scored]]:
         """OCR every candidate of every image in one call, and interpret each line as a plate."""
-        crops = [rectify(image, c.quad) for image, cands in batch for c in cands]
-        reads = iter(self.ocr.read_chars(crops) if crops else [])
+        crops = [self.variants(image, c) for image, cands in batch for c in cands]
+        flat = [v for variants in crops for v in variants]
+        reads = iter(self.ocr.read_chars(flat) if flat else [])
+        per_line = iter([[next(reads) for _ in variants] for variants in crops])
         out: list[list[Scored]] = []
         for image, cands in batch:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             scored: list[Scored] = []
             for cand in cands:
-                read = next(reads)
-                if len(read.text) < MIN_CHARS:
+                line_reads = [r for r in next(per_line) if len(r.text) >= MIN_CHARS]
+                if not line_reads:
                     continue
-                light, spill = background_spill(gray, cand.quad)
-                interp = interpret(read, self.matcher, dark_on_light=light, spill=spill)
-                if interp is not None:
-                    scored.append(Scored(cand, interp))
+                panel = panel_evidence(gray, cand.quad)
+                found = [i for r in line_reads
+                         if (i := interpret(r, self.matcher, dark_on_light=panel.dark_on_light,
+                                            spill=panel.spill)) is not None]
+                if found:
+                    scored.append(Scored(cand, max(found, key=lambda i: i.confidence)))
             out.append(scored)
         return out

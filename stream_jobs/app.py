@@ -1,7 +1,8 @@
 """The Faust application that turns ``plate_reads`` into hits, journeys and charges.
 
-One app id for every worker: Faust splits the partitions of ``plate_reads`` among the workers
-of the group, so adding a worker adds capacity. The app is built by :func:`create_app` rather
+Every worker runs the same app: the Faust agent (closing charging days) and the batch consumers
+(screening, the per-plate job, segment statistics, webhooks) each form a consumer group, which
+splits the partitions among the workers, so adding a worker adds capacity. The app is built by :func:`create_app` rather
 than at import time because the broker address and the camera/segment/zone register come from
 the Gantry configuration of the running command.
 """
@@ -14,18 +15,18 @@ from pathlib import Path
 
 import faust
 
-log = logging.getLogger(__name__)
-
 from gantry.config import GantryConfig
-from stream_jobs import intake, tracking, transport
+from stream_jobs import transport
 from stream_jobs.charges import agents as charge_agents
 from stream_jobs.fastpath import BatchConsumer
 from stream_jobs.hotlist.screening import Screener
 from stream_jobs.hotlist.feed import HotlistFeed
-from stream_jobs.journeys import agents as journey_agents
+from stream_jobs.journeys.stats_job import SegmentStatsJob
+from stream_jobs.plate_job import PlateJob
 from stream_jobs.webhooks import Notifier
 from stream_jobs.hotlist.rules import HotlistIndex
 
+log = logging.getLogger(__name__)
 APP_ID = "gantry-jobs"
 
 
@@ -50,7 +51,9 @@ class Jobs:
 def create_app(
     config: GantryConfig, bootstrap_servers: str, *, worker_index: int = 0, data_dir: Path | None = None
 ) -> Jobs:
-    """Build the app with every job's agents and the fast-path services."""
+    """Build the app: a Faust agent closing charging days (keyed by zone, one message per charge),
+    and batch consumers (:mod:`stream_jobs.fastpath`) for the per-read volumes: screening, the
+    per-plate job, segment statistics and webhooks."""
     state_dir = data_dir or config.data_dir / "stream_jobs" / f"worker-{worker_index}"
     state_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -80,14 +83,14 @@ def create_app(
     cameras = frozenset(c.id for c in config.cameras)
     jobs = Jobs(app, config, feed, cameras)
     jobs.fast.append(Screener(bootstrap_servers, feed, cameras, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, loop=app.loop, beacon=app.beacon))
     if config.hotlist.subscribers:
         jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, loop=app.loop, beacon=app.beacon))
     for service in (feed, *jobs.fast):
         app.service(service)
 
-    intake.register(jobs, track=tracking.tracker(jobs))
-    for job in (journey_agents, charge_agents):
-        job.register(jobs)
+    charge_agents.register(jobs)
     return jobs
 
 

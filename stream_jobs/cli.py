@@ -90,7 +90,7 @@ def simulate(
 def bench_jobs(
     ctx: typer.Context,
     reads: int = typer.Option(20_000, help="about this many reads (from the simulator)"),
-    rate: float = typer.Option(5_000, help="reads per second offered; 0 = as fast as possible"),
+    rate: float = typer.Option(5_000, help="reads per second offered; 0 = a backlog loaded before the workers start (throughput)"),
     workers: int = typer.Option(2, help="worker processes (one per core)"),
     hotlist_size: int = typer.Option(0, help="pad the hotlist to this many entries"),
     webhook: bool = typer.Option(False, help="also time read -> webhook request at a local subscriber"),

@@ -1,131 +1,133 @@
-"""The per-plate job: de-duplication, lateness, journeys and zone charges.
+"""The per-plate rules: de-duplication, lateness, journeys and zone charges, without any I/O.
 
-One plate's history lives in one partition of the ``plates`` table, and therefore on one worker
-(:mod:`stream_jobs.intake` makes sure the read reaches that partition). Each new read is added to
-the plate's sightings and the journeys and charges are recomputed from the whole set; what has
-not been emitted before (journey ids, changed charges) is sent. Emission is idempotent by
-construction: stable ids, and charges carry a rising version.
-
-A plate's entry: ``sightings`` ([ts_ms, camera, read_id] within the horizon), ``journeys``
-(journey_id -> end ts_ms, already sent) and ``charges`` (charge_id -> [version, fingerprint,
-day ts_ms], last sent). The horizon covers the longest trip, a charging day and the lateness.
+One plate's history lives in one partition (the partition of ``plate_reads`` its reads are keyed
+to), so it is owned by one worker at a time. Each new read is added to the plate's sightings and
+the journeys and charges are recomputed from the whole set; what has not been emitted before
+(journey ids, changed charges) is returned for sending. Emission is idempotent by construction:
+stable ids, and charges carry a rising version.
 
 Event time rules: each partition keeps a watermark (the latest read time seen); a read older than
 the watermark minus ``allowed_lateness_s`` is late, goes to ``late_reads`` and changes nothing.
+
+The wiring (Kafka, the changelog that makes this state survive a crash) is in
+:mod:`stream_jobs.plate_job`; keeping it out of here lets the rules be tested on plain lists of
+reads in any order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from faust.types import EventT
 from prometheus_client import Counter
 
 from gantry import topics
+from gantry.config import GantryConfig
 from gantry.events import PlateRead, ZoneCharge, encode
-from gantry.observability import MESSAGES_OUT
-from stream_jobs.batching import in_partition_of
 from stream_jobs.charges.rules import charges, local_day
-from stream_jobs.intake import STAGE
-from stream_jobs.journeys.rules import pair
+from stream_jobs.journeys.rules import trips
 from stream_jobs.passages import Sighting, passages
 
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
-MARK_STEP_MS = 10_000
-TrackedRead = tuple[PlateRead, EventT]  # the read and the event that brought it
 
 
-def tracker(jobs) -> Callable[[list[TrackedRead]], None]:
-    """The per-plate step over a batch of reads, run in the partitions that own their plates (see
-    :mod:`stream_jobs.intake`).
+class Output(NamedTuple):
+    topic: str
+    key: bytes
+    value: bytes
 
-    Reads are handled one by one, in arrival order, exactly as if they came singly; only the
-    table traffic is batched (see :mod:`stream_jobs.batching`): each plate's entry is read once
-    and written once per batch. Outputs are queued with ``send_soon``: Faust flushes the producer
-    before it commits the batch's offsets, so nothing is acknowledged unsent.
-    """
-    app, config = jobs.app, jobs.config
-    settings = config.stream_jobs
-    lateness_ms = int(settings.allowed_lateness_s * 1000)
-    longest_trip_ms = int(max([s.max_travel_s for s in config.segments], default=0) * 1000)
-    horizon_ms = max(longest_trip_ms, CHARGING_DAY_MS) + lateness_ms + int(settings.dedup_window_s * 1000)
-    key = config.privacy.pseudonym_key().get_secret_value() if config.segments else ""
-    segments_at = {c.id: [s for s in config.segments if c.id in (s.from_camera, s.to_camera)] for c in config.cameras}
-    zones_at = {c.id: [z for z in config.zones if c.id in z.cameras] for c in config.cameras}
 
-    partitions = config.broker.partitions_for(topics.PLATE_READS)
-    plates = app.Table("plates", default=dict, partitions=partitions)
-    marks = app.Table("watermarks", default=int, partitions=partitions)
-    late, journeys, zone_charges = jobs.topic(topics.LATE_READS), jobs.topic(topics.JOURNEYS), jobs.topic(topics.ZONE_CHARGES)
-    live_marks: dict[int, int] = {}
+@dataclass
+class PlateHistory:
+    """What a plate's entry keeps: its sightings within the horizon, the journeys already sent
+    (journey_id -> end ts_ms) and the last charge versions sent (charge_id -> [version,
+    fingerprint, first read ts_ms])."""
 
-    def track(read: PlateRead, raw: bytes, partition: int, changed: dict[str, dict]) -> None:
-        watermark = max(live_marks.get(partition, 0), marks[f"partition:{partition}"])
+    sightings: list[Sighting] = field(default_factory=list)
+    journeys: dict[str, int] = field(default_factory=dict)
+    charges: dict[str, list] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"sightings": [s.to_json() for s in self.sightings], "journeys": self.journeys, "charges": self.charges}
+
+    @classmethod
+    def from_json(cls, data: dict) -> PlateHistory:
+        return cls([Sighting.from_json(s) for s in data["sightings"]], data["journeys"], data["charges"])
+
+
+@dataclass
+class PartitionState:
+    """The plates of one partition, its watermark, and the plates changed since the last save."""
+
+    plates: dict[str, PlateHistory] = field(default_factory=dict)
+    watermark: int = 0
+    changed: set[str] = field(default_factory=set)
+
+
+class Tracker:
+    """The per-plate step, configured once from the cameras, segments and zones."""
+
+    def __init__(self, config: GantryConfig) -> None:
+        settings = config.stream_jobs
+        self.dedup_window_s = settings.dedup_window_s
+        self.lateness_ms = int(settings.allowed_lateness_s * 1000)
+        longest_trip_ms = int(max([s.max_travel_s for s in config.segments], default=0) * 1000)
+        self.horizon_ms = max(longest_trip_ms, CHARGING_DAY_MS) + self.lateness_ms + int(settings.dedup_window_s * 1000)
+        self.key = config.privacy.pseudonym_key().get_secret_value() if config.segments else ""
+        self.segments_at = {c.id: [s for s in config.segments if c.id in (s.from_camera, s.to_camera)] for c in config.cameras}
+        self.zones_at = {c.id: [z for z in config.zones if c.id in z.cameras] for c in config.cameras}
+
+    def track(self, read: PlateRead, raw: bytes, state: PartitionState) -> list[Output]:
+        """What this read makes the job send, updating ``state`` (unless the read is late or a replay)."""
         sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
-        state = changed[read.plate] if read.plate in changed else plates[read.plate]
-        known = [Sighting.from_json(s) for s in state.get("sightings", [])]
+        history = state.plates.get(read.plate) or PlateHistory()
         # A read seen before is replayed after a crash, or delivered twice: it changes nothing,
         # but what it produced is sent again, in case the crash lost it (same ids, same versions).
-        replay = any(s.read_id == read.read_id for s in known)
+        replay = any(s.read_id == read.read_id for s in history.sightings)
+        watermark = state.watermark
         if replay:
             DUPLICATE_READS.inc()
-        elif sighting.ts_ms < watermark - lateness_ms:
+            known = history.sightings
+        elif sighting.ts_ms < watermark - self.lateness_ms:
             LATE_READS.inc()
-            late.send_soon(key=read.plate.encode(), value=raw)
-            return
+            return [Output(topics.LATE_READS, read.plate.encode(), raw)]
         else:
             watermark = max(watermark, sighting.ts_ms)
-            known = [s for s in known if s.ts_ms >= watermark - horizon_ms] + [sighting]
-        history = passages(known, settings.dedup_window_s)
-        sent_journeys = {j: end for j, end in state.get("journeys", {}).items() if end >= watermark - horizon_ms}
-        for segment in segments_at.get(read.camera_id, ()):
-            for journey in pair(read.plate, history, segment, key):
-                ends = (journey.from_read_id, journey.to_read_id)
-                if journey.journey_id not in sent_journeys or (replay and read.read_id in ends):
-                    journeys.send_soon(key=segment.id.encode(), value=encode(journey))
-                    MESSAGES_OUT.labels(STAGE, topics.JOURNEYS).inc()
-                    sent_journeys[journey.journey_id] = int(journey.end_ts.timestamp() * 1000)
-        versions = {c: v for c, v in state.get("charges", {}).items() if v[2] >= watermark - horizon_ms}
-        for zone in zones_at.get(read.camera_id, ()):
-            charge = charges(read.plate, history, zone).get(local_day(read.ts, zone.tariff))
+            known = [s for s in history.sightings if s.ts_ms >= watermark - self.horizon_ms] + [sighting]
+        horizon = watermark - self.horizon_ms
+        plate_passages = passages(known, self.dedup_window_s)
+        sent_journeys = {j: end for j, end in history.journeys.items() if end >= horizon}
+        outputs = []
+        for segment in self.segments_at.get(read.camera_id, ()):
+            for trip in trips(plate_passages, segment):
+                if trip.journey_id not in sent_journeys or (replay and read.read_id in trip.read_ids):
+                    journey = trip.journey(read.plate, self.key)
+                    outputs.append(Output(topics.JOURNEYS, segment.id.encode(), encode(journey)))
+                    sent_journeys[trip.journey_id] = trip.end.ts_ms
+        versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
+        for zone in self.zones_at.get(read.camera_id, ()):
+            charge = charges(read.plate, plate_passages, zone).get(local_day(read.ts, zone.tariff))
             if charge is not None:
-                _emit_charge(charge, versions, zone_charges, again=replay)
-        if replay:
-            return
-        changed[read.plate] = {"sightings": [s.to_json() for s in known], "journeys": sent_journeys, "charges": versions}
-        live_marks[partition] = watermark
-
-    def track_batch(batch: list[TrackedRead]) -> None:
-        changed: dict[str, dict] = {}
-        for read, event in batch:
-            track(read, event.value, event.message.partition, changed)
-        last_event_of = {read.plate: event for read, event in batch}
-        for plate, state in changed.items():
-            with in_partition_of(last_event_of[plate]):
-                plates[plate] = state
-        # The watermark is saved in steps: after a restart it may be a few seconds behind, which
-        # only makes the job more tolerant of lateness, never less.
-        for partition, event in {event.message.partition: event for _, event in batch}.items():
-            mark_key = f"partition:{partition}"
-            if live_marks.get(partition, 0) - marks[mark_key] >= MARK_STEP_MS:
-                with in_partition_of(event):
-                    marks[mark_key] = live_marks[partition]
-
-    return track_batch
+                outputs += _charge_outputs(charge, versions, again=replay)
+        if not replay:
+            state.plates[read.plate] = PlateHistory(known, sent_journeys, versions)
+            state.changed.add(read.plate)
+            state.watermark = watermark
+        return outputs
 
 
-def _emit_charge(charge: ZoneCharge, versions: dict[str, list], zone_charges, *, again: bool) -> None:
-    """Send the charge when it differs from the last version sent, with the next version number;
+def _charge_outputs(charge: ZoneCharge, versions: dict[str, list], *, again: bool) -> list[Output]:
+    """The charge when it differs from the last version sent, with the next version number;
     with ``again``, an unchanged charge is sent again under its current version."""
     fingerprint = charge.model_dump_json(exclude={"version"})
     version, last, _ = versions.get(charge.charge_id, [0, "", 0])
     if fingerprint == last:
-        if again:
-            zone_charges.send_soon(key=charge.zone_id.encode(), value=encode(charge.model_copy(update={"version": version})))
-        return
-    charge = charge.model_copy(update={"version": version + 1})
-    zone_charges.send_soon(key=charge.zone_id.encode(), value=encode(charge))
-    MESSAGES_OUT.labels(STAGE, topics.ZONE_CHARGES).inc()
-    versions[charge.charge_id] = [version + 1, fingerprint, int(charge.first_read_ts.timestamp() * 1000)]
+        if not again:
+            return []
+    else:
+        version += 1
+        versions[charge.charge_id] = [version, fingerprint, int(charge.first_read_ts.timestamp() * 1000)]
+    charge = charge.model_copy(update={"version": version})
+    return [Output(topics.ZONE_CHARGES, charge.zone_id.encode(), encode(charge))]

@@ -88,7 +88,7 @@ class Notifier(BatchConsumer):
     """
 
     group_id = "gantry-jobs-webhooks"
-    topic = topics.HOTLIST_HITS
+    sources = (topics.HOTLIST_HITS,)
 
     def __init__(self, bootstrap_servers: str, settings: HotlistConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)

@@ -21,7 +21,7 @@ from stream_jobs.intake import STAGE, admit
 
 class Screener(BatchConsumer):
     group_id = "gantry-jobs-screen"
-    topic = topics.PLATE_READS
+    sources = (topics.PLATE_READS,)
 
     def __init__(self, bootstrap_servers: str, feed: HotlistFeed, known_cameras: Collection[str], **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)

@@ -20,33 +20,53 @@ from gantry.privacy import pseudonymise
 from stream_jobs.passages import Passage
 
 
-def pair(plate: str, passages: Sequence[Passage], segment: Segment, key: str) -> list[Journey]:
-    """Every journey of this plate on this segment, in time order; ``passages`` sorted by time."""
-    journeys = []
+@dataclass(frozen=True)
+class Trip:
+    """A passage at a segment's from-camera and the to-camera passage that ended it.
+
+    Its id is known before the :class:`Journey` event is built, so the job can skip journeys it
+    has already sent without paying for the event (and the keyed hash of the plate) again.
+    """
+
+    segment: Segment
+    start: Passage
+    end: Passage
+
+    @property
+    def journey_id(self) -> str:
+        return stable_id("journey", self.segment.id, self.start.first.read_id, self.end.first.read_id)
+
+    @property
+    def read_ids(self) -> tuple[str, str]:
+        return self.start.first.read_id, self.end.first.read_id
+
+    def journey(self, plate: str, key: str) -> Journey:
+        travel_s = (self.end.ts_ms - self.start.ts_ms) / 1000
+        return Journey(
+            journey_id=self.journey_id,
+            segment_id=self.segment.id,
+            plate_pseudonym=pseudonymise(plate, key),
+            start_ts=self.start.first.ts,
+            end_ts=self.end.first.ts,
+            travel_s=travel_s,
+            speed_kmh=round(self.segment.distance_m / travel_s * 3.6, 3),
+            from_read_id=self.start.first.read_id,
+            to_read_id=self.end.first.read_id,
+        )
+
+
+def trips(passages: Sequence[Passage], segment: Segment) -> list[Trip]:
+    """Every trip of one plate along this segment, in time order; ``passages`` sorted by time."""
+    found = []
     start: Passage | None = None
     for p in passages:
         if p.camera_id == segment.from_camera:
             start = p
         elif p.camera_id == segment.to_camera and start is not None:
-            travel_s = (p.ts_ms - start.ts_ms) / 1000
-            if 0 < travel_s <= segment.max_travel_s:
-                journeys.append(_journey(plate, start, p, segment, key, travel_s))
+            if 0 < p.ts_ms - start.ts_ms <= segment.max_travel_s * 1000:
+                found.append(Trip(segment, start, p))
             start = None
-    return journeys
-
-
-def _journey(plate: str, start: Passage, end: Passage, segment: Segment, key: str, travel_s: float) -> Journey:
-    return Journey(
-        journey_id=stable_id("journey", segment.id, start.first.read_id, end.first.read_id),
-        segment_id=segment.id,
-        plate_pseudonym=pseudonymise(plate, key),
-        start_ts=start.first.ts,
-        end_ts=end.first.ts,
-        travel_s=travel_s,
-        speed_kmh=round(segment.distance_m / travel_s * 3.6, 3),
-        from_read_id=start.first.read_id,
-        to_read_id=end.first.read_id,
-    )
+    return found
 
 
 def interval_start(ts: datetime, interval_s: int) -> datetime:

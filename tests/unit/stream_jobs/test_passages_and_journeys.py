@@ -4,7 +4,7 @@ import pytest
 
 from gantry.config import Segment
 from gantry.privacy import pseudonymise
-from stream_jobs.journeys.rules import outlier_flags, pair, summarise
+from stream_jobs.journeys.rules import outlier_flags, summarise, trips
 from stream_jobs.passages import Sighting, passages
 
 T0 = int(datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp() * 1000)
@@ -28,7 +28,9 @@ def test_passages_do_not_depend_on_arrival_order():
 
 def test_journey_pairs_latest_from_passage_within_max_travel():
     history = passages([s(0, "a", "r1"), s(200, "a", "r2"), s(300, "b", "r3"), s(2000, "b", "r4")], 10)
-    [journey] = pair("AB12CDE", history, SEG, key="k")
+    [trip] = trips(history, SEG)
+    journey = trip.journey("AB12CDE", key="k")
+    assert journey.journey_id == trip.journey_id
     assert (journey.from_read_id, journey.to_read_id, journey.travel_s) == ("r2", "r3", 100.0)
     assert journey.speed_kmh == 36.0
     assert journey.plate_pseudonym == pseudonymise("AB12CDE", "k") != pseudonymise("AB12CDE", "other")
@@ -36,8 +38,8 @@ def test_journey_pairs_latest_from_passage_within_max_travel():
 
 
 def test_no_journey_beyond_max_travel_or_backwards():
-    assert pair("P", passages([s(0, "a", "r1"), s(601, "b", "r2")], 10), SEG, "k") == []
-    assert pair("P", passages([s(0, "b", "r1"), s(60, "a", "r2")], 10), SEG, "k") == []
+    assert trips(passages([s(0, "a", "r1"), s(601, "b", "r2")], 10), SEG) == []
+    assert trips(passages([s(0, "b", "r1"), s(60, "a", "r2")], 10), SEG) == []
 
 
 def test_mad_outliers_are_flagged_and_excluded():

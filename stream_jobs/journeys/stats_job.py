@@ -1,0 +1,116 @@
+"""Segment statistics: journeys, keyed by segment, summarised per event-time interval.
+
+A consumer group on ``journeys`` (keyed by segment, so a segment's intervals live on one worker)
+taking whole batches, like the per-plate job, since there is a journey for most reads. Each
+interval keeps its member journeys (id -> travel time, speed) in a changelog
+(:mod:`stream_jobs.changelog`), written once per batch. An interval's statistics are re-sent
+whenever journeys join it (once per batch), with the same ``stats_id``, so a dashboard always
+shows the current figures and the warehouse keeps the latest row. A journey replayed after a
+crash is recognised by its id, changes nothing and re-sends the interval's current figures (the
+crash may have lost them).
+
+Intervals are forgotten ``KEEP_INTERVALS_S`` after the latest journey a partition has seen: far
+longer than any journey can be late (see ``allowed_lateness_s``), so no interval is restarted
+with part of its journeys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiokafka import ConsumerRecord
+from kafka.admin import NewTopic
+
+from gantry import topics
+from gantry.config import GantryConfig, StreamJobsConfig
+from gantry.events import DeadLetter, Journey, encode
+from gantry.observability import MESSAGES_OUT
+from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
+from stream_jobs.intake import STAGE, parse_or_report
+from stream_jobs.journeys.rules import interval_start, segment_stats, summarise
+
+CHANGELOG = "gantry-jobs-segment-intervals-changelog"
+KEEP_INTERVALS_S = 2 * 86_400
+
+
+def internal_topics(config: GantryConfig) -> list[NewTopic]:
+    """The changelog, partitioned exactly like ``journeys``."""
+    return [changelog_topic(CHANGELOG, config.broker.partitions_for(topics.JOURNEYS))]
+
+
+@dataclass
+class Intervals:
+    """A partition's intervals: key ``segment|start`` -> {journey_id: [travel_s, speed_kmh]}."""
+
+    members: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+    forgotten: set[str] = field(default_factory=set)
+
+
+class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
+    group_id = "gantry-jobs-segment-stats"
+    sources = (topics.JOURNEYS,)
+    changelog = CHANGELOG
+    max_records = 5_000
+
+    def __init__(self, bootstrap_servers: str, settings: StreamJobsConfig, **kwargs) -> None:
+        super().__init__(bootstrap_servers, **kwargs)
+        self.interval_s = settings.stats_interval_s
+        self.outlier_mad_k = settings.outlier_mad_k
+        self.sent = MESSAGES_OUT.labels(STAGE, topics.SEGMENT_STATS)
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:
+        assert self.producer is not None
+        touched: dict[str, Intervals] = {}
+        opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
+        for record in records:
+            journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
+            if isinstance(journey, DeadLetter):
+                await self.producer.send(topics.DEAD_LETTERS, value=encode(journey))
+                continue
+            state = await self.state_of(record.partition)
+            key = f"{journey.segment_id}|{interval_start(journey.end_ts, self.interval_s).isoformat()}"
+            if key not in state.members:
+                state.members[key] = {}
+                opened[id(state)] = state
+            members = state.members[key]
+            if journey.journey_id not in members:  # else a replay: send the current figures again
+                members[journey.journey_id] = [journey.travel_s, journey.speed_kmh]
+                state.changed.add(key)
+            touched[key] = state
+        for key, state in touched.items():
+            segment_id, start = key.split("|")
+            stats = summarise([tuple(v) for v in state.members[key].values()], self.outlier_mad_k)
+            event = segment_stats(segment_id, datetime.fromisoformat(start), self.interval_s, stats)
+            await self.producer.send(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
+            self.sent.inc()
+        for state in opened.values():
+            _forget_old(state)
+        await self.save()
+
+    def load(self, entries: Mapping[bytes, bytes]) -> Intervals:
+        return Intervals({key.decode(): json.loads(value) for key, value in entries.items()})
+
+    def changes(self, state: Intervals) -> dict[bytes, bytes | None]:
+        entries: dict[bytes, bytes | None] = {
+            key.encode(): json.dumps(state.members[key], separators=(",", ":")).encode() for key in state.changed
+        }
+        entries.update({key.encode(): None for key in state.forgotten})
+        state.changed.clear()
+        state.forgotten.clear()
+        return entries
+
+
+def _forget_old(state: Intervals) -> None:
+    starts = {key: datetime.fromisoformat(key.split("|")[1]).timestamp() for key in state.members}
+    if not starts:
+        return
+    horizon = max(starts.values()) - KEEP_INTERVALS_S
+    for key, start in starts.items():
+        if start < horizon:
+            del state.members[key]
+            state.changed.discard(key)
+            state.forgotten.add(key)

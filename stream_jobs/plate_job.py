@@ -1,0 +1,100 @@
+"""The per-plate job as a consumer group: reads in, journeys, charges and late reads out.
+
+It runs the rules of :mod:`stream_jobs.tracking` over whole fetched batches of ``plate_reads``
+(see :mod:`stream_jobs.fastpath` for why not as a Faust agent). A plate's state lives in its
+read's partition and is kept in a changelog (:mod:`stream_jobs.changelog`): one entry per plate,
+written once per batch, plus the partition's watermark.
+
+Reads normally arrive keyed by plate, so a plate's reads share a partition. A read keyed otherwise
+is re-keyed onto an internal topic with the same partition count, and the group reads both
+topics with range assignment, which gives a member the same partition numbers of both: the
+re-keyed read lands in its plate's partition and state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+
+from aiokafka import ConsumerRecord
+from kafka.admin import NewTopic
+
+from gantry import topics
+from gantry.config import GantryConfig
+from gantry.events import DeadLetter, PlateRead, encode
+from gantry.observability import MESSAGES_IN, MESSAGES_OUT
+from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
+from stream_jobs.intake import STAGE, admit, parse_or_report
+from stream_jobs.tracking import PartitionState, PlateHistory, Tracker
+
+READS_BY_PLATE = "gantry-jobs-reads-by-plate"
+CHANGELOG = "gantry-jobs-plates-changelog"
+WATERMARK_KEY = b"#watermark"  # cannot be a plate: plates are letters and digits
+
+
+def internal_topics(config: GantryConfig) -> list[NewTopic]:
+    """The job's own topics, partitioned exactly like ``plate_reads``."""
+    partitions = config.broker.partitions_for(topics.PLATE_READS)
+    return [NewTopic(READS_BY_PLATE, partitions, 1), changelog_topic(CHANGELOG, partitions)]
+
+
+class PlateJob(StatefulBatchConsumer[PartitionState]):
+    group_id = "gantry-jobs-track"
+    sources = (topics.PLATE_READS, READS_BY_PLATE)
+    changelog = CHANGELOG
+    max_records = 5_000  # large batches: each plate's state is saved once per batch
+
+    def __init__(self, bootstrap_servers: str, config: GantryConfig, known_cameras: Collection[str], **kwargs) -> None:
+        super().__init__(bootstrap_servers, **kwargs)
+        self.tracker = Tracker(config)
+        self.known_cameras = known_cameras
+        self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic) for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS)}
+        self.received = MESSAGES_IN.labels(STAGE, topics.PLATE_READS)
+
+    async def handle(self, records: list[ConsumerRecord]) -> None:
+        assert self.producer is not None
+        for record in records:
+            read = await self._read_of(record)
+            if read is None:
+                continue
+            state = await self.state_of(record.partition)
+            for output in self.tracker.track(read, record.value, state):
+                await self.producer.send(output.topic, key=output.key, value=output.value)
+                self.sent[output.topic].inc()
+        await self.save()
+
+    async def _read_of(self, record: ConsumerRecord) -> PlateRead | None:
+        """The read to track now, or None: refused (the screener dead-letters those) or re-keyed."""
+        assert self.producer is not None
+        if record.topic == READS_BY_PLATE:
+            read = parse_or_report(PlateRead, record.value, STAGE, READS_BY_PLATE)
+            if isinstance(read, DeadLetter):
+                await self.producer.send(topics.DEAD_LETTERS, value=encode(read))
+                return None
+            return read
+        self.received.inc()
+        read = admit(record.value, self.known_cameras)
+        if isinstance(read, DeadLetter):
+            return None
+        if record.key != read.plate.encode():
+            await self.producer.send(READS_BY_PLATE, key=read.plate.encode(), value=record.value)
+            return None
+        return read
+
+    def load(self, entries: Mapping[bytes, bytes]) -> PartitionState:
+        state = PartitionState(watermark=int(entries.get(WATERMARK_KEY, 0)))
+        for key, value in entries.items():
+            if key != WATERMARK_KEY:
+                state.plates[key.decode()] = PlateHistory.from_json(json.loads(value))
+        return state
+
+    def changes(self, state: PartitionState) -> dict[bytes, bytes | None]:
+        if not state.changed:
+            return {}
+        entries: dict[bytes, bytes | None] = {
+            plate.encode(): json.dumps(state.plates[plate].to_json(), separators=(",", ":")).encode()
+            for plate in state.changed
+        }
+        entries[WATERMARK_KEY] = str(state.watermark).encode()
+        state.changed.clear()
+        return entries
