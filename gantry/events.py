@@ -34,8 +34,11 @@ def normalise_plate(text: str) -> str:
 
 
 def _utc_ms(ts: datetime) -> datetime:
-    ts = ts.astimezone(UTC)
-    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    if ts.microsecond % 1000:
+        ts = ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+    return ts
 
 
 def _plate(text: str) -> str:

@@ -38,7 +38,6 @@ class Candidate:
 
     quad: np.ndarray  # float32, shape (4, 2)
     score: float
-    map_px: float = 1.0  # image pixels per detection-map pixel: how coarsely the quad was found
 
     @property
     def bbox(self) -> BoundingBox:

@@ -46,7 +46,7 @@ def line_candidates(cands: list[Candidate], max_parts: int = MAX_PARTS) -> list[
             if same_line(chain[-1], nxt):
                 chain.append(nxt)
                 out.append(Candidate(merge_quads([c.quad for c in chain]),
-                                     min(c.score for c in chain), max(c.map_px for c in chain)))
+                                     min(c.score for c in chain)))
     return out
 
 

@@ -24,6 +24,9 @@ def recognition(
     preset: str = typer.Option("accurate", "--preset", help="fast | accurate"),
     backend: str = typer.Option("onnx-cpu", "--backend", help="onnx-cpu | onnx-cuda | tensorrt"),
     misses: Path = typer.Option(Path("eval-misses.json"), "--misses", help="Where to write misses."),
+    batch: int = typer.Option(8, "--batch", min=1,
+                              help="Images per recognizer call (the pool's recognize.batch_size)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Cores the recognizer may use (0: all)."),
 ) -> None:
     """Exact-match rate, false reads and throughput of plate recognition on DIRECTORY."""
     from rich.console import Console
@@ -38,7 +41,7 @@ def recognition(
     except AnnotationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    recognizer = Recognizer(preset=preset, backend=backend)
+    recognizer = Recognizer(preset=preset, backend=backend, threads=threads)
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
@@ -49,8 +52,9 @@ def recognition(
                 yield item
                 bar.advance(task)
 
-        report = evaluate(recognizer.read, samples, tracked)
-    summary = {"preset": preset, "backend": backend, **report.summary(), "misses_file": str(misses)}
+        report = evaluate(recognizer.read_batch, samples, tracked, batch=batch)
+    summary = {"preset": preset, "backend": backend, "batch": batch, "threads": recognizer.workers,
+               **report.summary(), "misses_file": str(misses)}
     misses.write_text(json.dumps(report.misses(), indent=2) + "\n", encoding="utf-8")
     err.print(f"misses written to {misses}")
     if as_json:

@@ -131,4 +131,4 @@ class DBDetector(BaseDetector):
         boxes = boxes_from_probmap(prob, thresh=self.thresh, box_thresh=self.box_thresh,
                                    unclip=self.unclip)
         scale = np.array([sx, sy], dtype=np.float32)
-        return [Candidate(quad * scale, score, max(sx, sy)) for quad, score in boxes]
+        return [Candidate(quad * scale, score) for quad, score in boxes]

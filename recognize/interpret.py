@@ -98,3 +98,15 @@ def interpret(read: CharRead, matcher: FormatMatcher, *, dark_on_light: bool,
         if best is None or conf > best.confidence:
             best = Interpretation(m.plate, conf, m.region)
     return best
+
+
+def best_interpretation(reads: list[CharRead], matcher: FormatMatcher, *, dark_on_light: bool,
+                        spill: float) -> Interpretation | None:
+    """Best plate reading among several reads of one line (crop variants).
+
+    Variants fail differently (a sticker read as a character in colour fades in grey), so
+    the reading that fits a plate best is kept rather than an average that each error drags.
+    """
+    found = [i for r in reads if len(r.text) >= MIN_CHARS
+             and (i := interpret(r, matcher, dark_on_light=dark_on_light, spill=spill)) is not None]
+    return max(found, key=lambda i: i.confidence, default=None)

@@ -23,6 +23,7 @@ PLATE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 SEPARATORS = " -.·:•_"
 INPUT_HEIGHT = 48
 MAX_INPUT_WIDTH = 480
+WIDTH_STEP = 32  # input widths are rounded up to this, so crops of similar shape share a batch
 
 
 def package_dir(package: str) -> Path:
@@ -102,14 +103,22 @@ def ctc_decode(folded: np.ndarray) -> CharRead:
     return CharRead("".join(text), tuple(probs), alternatives, PLATE_CHARSET)
 
 
-def prepare_batch(crops: list[np.ndarray]) -> np.ndarray:
-    """Resize crops to the model height, keep aspect, right-pad to a common width."""
-    widths = [
-        int(min(MAX_INPUT_WIDTH, max(16, np.ceil(INPUT_HEIGHT * c.shape[1] / max(c.shape[0], 1)))))
-        for c in crops
-    ]
-    batch = np.zeros((len(crops), 3, INPUT_HEIGHT, max(widths)), dtype=np.float32)
-    for i, (crop, w) in enumerate(zip(crops, widths)):
+def input_width(crop: np.ndarray) -> int:
+    """Model input width of a crop: its aspect at the model height, rounded up to WIDTH_STEP.
+
+    A crop is padded only up to its own rounded width, never to the width of other crops, so
+    its read does not depend on what else is in the batch (the recogniser's outputs do shift
+    with the padding it is given).
+    """
+    w = INPUT_HEIGHT * crop.shape[1] / max(crop.shape[0], 1)
+    return int(min(MAX_INPUT_WIDTH, max(WIDTH_STEP, np.ceil(w / WIDTH_STEP) * WIDTH_STEP)))
+
+
+def prepare_batch(crops: list[np.ndarray], width: int) -> np.ndarray:
+    """Resize crops to the model height keeping aspect (at most ``width``), right-pad to ``width``."""
+    batch = np.zeros((len(crops), 3, INPUT_HEIGHT, width), dtype=np.float32)
+    for i, crop in enumerate(crops):
+        w = int(min(width, max(16, np.ceil(INPUT_HEIGHT * crop.shape[1] / max(crop.shape[0], 1)))))
         resized = cv2.resize(crop, (w, INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
         batch[i, :, :, :w] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
     return batch
@@ -139,13 +148,16 @@ class CTCRecognizer(BaseOCR):
         return np.concatenate([kept, other], axis=2)
 
     def read_chars(self, crops: list[np.ndarray]) -> list[CharRead]:
-        # Sorting by aspect ratio keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1))
+        """Read crops in batches of equal input width (see :func:`input_width`)."""
+        by_width: dict[int, list[int]] = {}
+        for i, crop in enumerate(crops):
+            by_width.setdefault(input_width(crop), []).append(i)
         reads: list[CharRead | None] = [None] * len(crops)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            probs = self.session.run(None, {self.input_name: prepare_batch([crops[i] for i in idx])})[0]
-            folded = self.fold_probs(probs)
-            for i, seq in zip(idx, folded):
-                reads[i] = ctc_decode(seq)
+        for width, members in by_width.items():
+            for start in range(0, len(members), self.batch_size):
+                idx = members[start : start + self.batch_size]
+                blob = prepare_batch([crops[i] for i in idx], width)
+                folded = self.fold_probs(self.session.run(None, {self.input_name: blob})[0])
+                for i, seq in zip(idx, folded):
+                    reads[i] = ctc_decode(seq)
         return [r for r in reads if r is not None]

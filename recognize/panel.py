@@ -46,7 +46,7 @@ def panel_evidence(gray: np.ndarray, quad: np.ndarray) -> PanelEvidence:
     if inner.size == 0:
         return PanelEvidence(False, 1.0)
     t, _ = cv2.threshold(inner, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    best = PanelEvidence(False, 1.0)
+    found: list[PanelEvidence] = []
     for light in (True, False):
         mask = ((window > t) if light else (window <= t)).astype(np.uint8)
         _, labels = cv2.connectedComponents(mask, connectivity=4)
@@ -55,9 +55,11 @@ def panel_evidence(gray: np.ndarray, quad: np.ndarray) -> PanelEvidence:
         if counts.size < 2 or counts.max() < MIN_COVER * inner.size:
             continue
         main = labels == counts.argmax()
-        spill = float(np.concatenate([main[0], main[-1], main[:, 0], main[:, -1]]).mean())
-        if spill < best.spill:
-            best = PanelEvidence(light, spill)
+        found.append(PanelEvidence(light, float(np.concatenate([main[0], main[-1], main[:, 0],
+                                                                main[:, -1]]).mean())))
+    if not found:
+        return PanelEvidence(False, 1.0)
+    best = min(found, key=lambda e: e.spill)
     if not best.dark_on_light and best.spill > 0 and flat_surround(window, (y0, x0), t):
         return PanelEvidence(False, 0.0)
     return best

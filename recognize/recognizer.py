@@ -11,6 +11,8 @@ was split or clipped at the coarse scale is read whole.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -18,9 +20,9 @@ import numpy as np
 
 from recognize.base import BoundingBox, Candidate, PlateResult
 from recognize.candidates import line_candidates, plausible, select
-from recognize.detector import DBDetector, expand_quad, line_height, line_width, rectify
+from recognize.detector import DBDetector, rectify
 from recognize.formats import FormatMatcher
-from recognize.interpret import MIN_CHARS, Interpretation, interpret
+from recognize.interpret import MIN_CHARS, Interpretation, best_interpretation
 from recognize.ocr import CTCRecognizer
 from recognize.panel import panel_evidence
 
@@ -28,6 +30,10 @@ from recognize.panel import panel_evidence
 @dataclass(frozen=True)
 class Preset:
     """Model choice and detection scale; ``fast`` trades accuracy on small plates for speed.
+
+    Both use the v6-small models: the v6-tiny recogniser reads emblems and stickers as
+    characters far more often, and the v6-tiny detector clips plate ends at coarse scales
+    (see docs/benchmarks.md), so ``fast`` saves on detection scale instead.
 
     ``grey_variant`` also reads every line in grey (same recogniser batch, about twice the OCR
     work): plate characters are one ink, so a coloured sticker, seal or emblem between the
@@ -41,7 +47,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("v6-tiny", 640, "v6-tiny", grey_variant=False),
+    "fast": Preset("v6-small", 640, "v6-small", grey_variant=False),
     "accurate": Preset("v6-small", 960, "v6-small", grey_variant=True),
 }
 
@@ -67,7 +73,13 @@ def refine_window(box: BoundingBox, shape: tuple[int, ...]) -> tuple[int, int, i
 
 
 class Recognizer:
-    """Reads licence plates from BGR images."""
+    """Reads licence plates from BGR images.
+
+    ``threads`` is how many cores it may use (0: all).  They go to reading that many images
+    of a batch at once, each model call on one core: the models are too small to split well
+    over cores (the detector gains ~15 % from a second thread), and on a shared host a model
+    call spread over busy cores waits for the slowest one.
+    """
 
     def __init__(self, *, preset: str = "accurate", backend: str = "onnx-cpu",
                  regions: tuple[str, ...] = ("eu", "uk", "us", "br"), min_confidence: float = 0.5,
@@ -75,18 +87,30 @@ class Recognizer:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
         p = PRESETS[preset]
-        self.detector = DBDetector(p.det_model, backend=backend, threads=threads,
+        self.detector = DBDetector(p.det_model, backend=backend, threads=1,
                                    limit_side=p.det_limit_side)
-        self.ocr = CTCRecognizer(p.rec_model, backend=backend, threads=threads)
+        self.ocr = CTCRecognizer(p.rec_model, backend=backend, threads=1)
         self.matcher = FormatMatcher(regions)
         self.min_confidence = min_confidence
         self.grey_variant = p.grey_variant
+        self.workers = threads or os.cpu_count() or 1
+        self.pool = ThreadPoolExecutor(self.workers, "recognize") if self.workers > 1 else None
 
     def read(self, image_bgr: np.ndarray) -> list[PlateResult]:
         return self.read_batch([image_bgr])[0]
 
     def read_batch(self, images: list[np.ndarray]) -> list[list[PlateResult]]:
-        """Read every image; all line crops of the batch go through the OCR together."""
+        """Read every image, up to ``threads`` images at a time; results in input order."""
+        if self.pool is None or len(images) < 2:
+            return self.read_together(images)
+        shares = [images[i :: self.workers] for i in range(min(self.workers, len(images)))]
+        results: list[list[PlateResult]] = [[] for _ in images]
+        for i, share in enumerate(self.pool.map(self.read_together, shares)):
+            results[i :: self.workers] = share
+        return results
+
+    def read_together(self, images: list[np.ndarray]) -> list[list[PlateResult]]:
+        """Read images on one core; all their line crops go through the OCR together."""
         coarse = self.score([(im, self.candidates(im)) for im in images])
         refined = self.score([(im, self.refine(im, scored)) for im, scored in zip(images, coarse)])
         return [
@@ -100,7 +124,7 @@ class Recognizer:
                    limit_side: int | None = None) -> list[Candidate]:
         """Plate-shaped text lines of ``image``, in the coordinates of the image it was cut from."""
         shift = np.array(offset, dtype=np.float32)
-        found = [Candidate(c.quad + shift, c.score, c.map_px) for c in self.detector.detect(image, limit_side)]
+        found = [Candidate(c.quad + shift, c.score) for c in self.detector.detect(image, limit_side)]
         return [c for c in line_candidates(found) if plausible(c)]
 
     def refine(self, image: np.ndarray, coarse: list[Scored]) -> list[Candidate]:
@@ -119,9 +143,7 @@ class Recognizer:
 
     def variants(self, image: np.ndarray, cand: Candidate) -> list[np.ndarray]:
         """Crops of one line that the OCR reads; the best plate reading among them counts."""
-        import os
-        pad = float(os.environ.get('PAD', '0')) * cand.map_px / max(line_width(cand.quad), 1.0)
-        crop = rectify(image, expand_quad(cand.quad, pad, 0.0))
+        crop = rectify(image, cand.quad)
         if not self.grey_variant:
             return [crop]
         return [crop, cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)]
@@ -141,10 +163,9 @@ class Recognizer:
                 if not line_reads:
                     continue
                 panel = panel_evidence(gray, cand.quad)
-                found = [i for r in line_reads
-                         if (i := interpret(r, self.matcher, dark_on_light=panel.dark_on_light,
-                                            spill=panel.spill)) is not None]
-                if found:
-                    scored.append(Scored(cand, max(found, key=lambda i: i.confidence)))
+                best = best_interpretation(line_reads, self.matcher, spill=panel.spill,
+                                           dark_on_light=panel.dark_on_light)
+                if best is not None:
+                    scored.append(Scored(cand, best))
             out.append(scored)
         return out

@@ -89,12 +89,14 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         return state
 
     def changes(self, state: PartitionState) -> dict[bytes, bytes | None]:
-        if not state.changed:
+        if not state.changed and not state.dropped:
             return {}
         entries: dict[bytes, bytes | None] = {
             plate.encode(): json.dumps(state.plates[plate].to_json(), separators=(",", ":")).encode()
             for plate in state.changed
         }
+        entries.update({plate.encode(): None for plate in state.dropped})
         entries[WATERMARK_KEY] = str(state.watermark).encode()
         state.changed.clear()
+        state.dropped.clear()
         return entries

@@ -31,6 +31,7 @@ from stream_jobs.passages import Sighting, passages
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
+SWEEP_EVERY_MS = 3_600_000  # how often (in event time) plates not seen within the horizon are dropped
 
 
 class Output(NamedTuple):
@@ -59,11 +60,14 @@ class PlateHistory:
 
 @dataclass
 class PartitionState:
-    """The plates of one partition, its watermark, and the plates changed since the last save."""
+    """The plates of one partition, its watermark, and the plates changed or dropped since the
+    last save."""
 
     plates: dict[str, PlateHistory] = field(default_factory=dict)
     watermark: int = 0
     changed: set[str] = field(default_factory=set)
+    dropped: set[str] = field(default_factory=set)
+    swept_at: int = 0
 
 
 class Tracker:
@@ -115,7 +119,19 @@ class Tracker:
             state.plates[read.plate] = PlateHistory(known, sent_journeys, versions)
             state.changed.add(read.plate)
             state.watermark = watermark
+            if watermark - state.swept_at >= SWEEP_EVERY_MS:
+                self._sweep(state)
         return outputs
+
+    def _sweep(self, state: PartitionState) -> None:
+        """Drop the plates with no sighting within the horizon: nothing they hold can matter again
+        (a read that would pair with them is late), and a city sees millions of plates a day."""
+        horizon = state.watermark - self.horizon_ms
+        for plate in [p for p, h in state.plates.items() if max(s.ts_ms for s in h.sightings) < horizon]:
+            del state.plates[plate]
+            state.changed.discard(plate)
+            state.dropped.add(plate)
+        state.swept_at = state.watermark
 
 
 def _charge_outputs(charge: ZoneCharge, versions: dict[str, list], *, again: bool) -> list[Output]:

@@ -14,9 +14,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from faust.types import EventT
+
 from gantry import topics
 from gantry.events import DeadLetter, ZoneCharge, encode, now_utc
 from gantry.observability import MESSAGES_OUT
+from stream_jobs.batching import BATCH_MAX, BATCH_WITHIN_S, in_partition_of
 from stream_jobs.charges.rules import day_summary, days_to_close
 from stream_jobs.intake import STAGE, parse_or_report
 
@@ -34,29 +37,38 @@ def register(jobs) -> None:
 
     @app.agent(charges_topic, name="zone_days")
     async def close_days(stream) -> None:
-        async for raw in stream:
-            charge = parse_or_report(ZoneCharge, raw, STAGE, topics.ZONE_CHARGES)
-            if isinstance(charge, DeadLetter):
-                await dead_letters.send(value=encode(charge))
-                continue
-            zone = zones.get(charge.zone_id)
-            if zone is None:
-                continue  # a zone since removed from the configuration: nothing to close
-            ledger = days[f"zone:{zone.id}"] or {"watermark": 0.0, "open": {}, "closed": {}}
-            day, this = charge.charge_date.isoformat(), [charge.charge_id, charge.version]
-            if day not in ledger["closed"] and not days[f"charge:{charge.charge_id}"]:
-                days[f"charge:{charge.charge_id}"] = {"amount": str(charge.amount)}
-                count, total = ledger["open"].get(day, [0, "0"])
-                ledger["open"][day] = [count + 1, str(Decimal(total) + charge.amount)]
-            ledger["watermark"] = max(ledger["watermark"], charge.first_read_ts.timestamp())
-            for closing in days_to_close([date.fromisoformat(d) for d in ledger["open"]], ledger["watermark"],
-                                         zone.tariff, lateness_s):
-                count, total = ledger["open"].pop(closing.isoformat())
-                summary = day_summary(zone, closing, count, Decimal(total), now_utc())
-                ledger["closed"][closing.isoformat()] = {"summary": summary.model_dump_json(), "closer": this}
-            for closed in ledger["closed"].values():
-                if closed["closer"] == this:  # closed by this charge now, or before a crash lost the summary
-                    await days_topic.send(key=zone.id.encode(), value=closed["summary"].encode())
-                    MESSAGES_OUT.labels(STAGE, topics.ZONE_DAYS).inc()
-            ledger["closed"] = dict(sorted(ledger["closed"].items())[-KEEP_CLOSED_DAYS:])
-            days[f"zone:{zone.id}"] = ledger
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            writes: dict[str, tuple[dict, EventT]] = {}  # table entries this batch changed, and where
+
+            def entry(key: str) -> dict:
+                return writes[key][0] if key in writes else days[key]
+
+            for event in events:
+                charge = parse_or_report(ZoneCharge, event.value, STAGE, topics.ZONE_CHARGES)
+                if isinstance(charge, DeadLetter):
+                    dead_letters.send_soon(value=encode(charge))
+                    continue
+                zone = zones.get(charge.zone_id)
+                if zone is None:
+                    continue  # a zone since removed from the configuration: nothing to close
+                ledger = entry(f"zone:{zone.id}") or {"watermark": 0.0, "open": {}, "closed": {}}
+                day, this = charge.charge_date.isoformat(), [charge.charge_id, charge.version]
+                if day not in ledger["closed"] and not entry(f"charge:{charge.charge_id}"):
+                    writes[f"charge:{charge.charge_id}"] = ({"amount": str(charge.amount)}, event)
+                    count, total = ledger["open"].get(day, [0, "0"])
+                    ledger["open"][day] = [count + 1, str(Decimal(total) + charge.amount)]
+                ledger["watermark"] = max(ledger["watermark"], charge.first_read_ts.timestamp())
+                for closing in days_to_close([date.fromisoformat(d) for d in ledger["open"]], ledger["watermark"],
+                                             zone.tariff, lateness_s):
+                    count, total = ledger["open"].pop(closing.isoformat())
+                    summary = day_summary(zone, closing, count, Decimal(total), now_utc())
+                    ledger["closed"][closing.isoformat()] = {"summary": summary.model_dump_json(), "closer": this}
+                for closed in ledger["closed"].values():
+                    if closed["closer"] == this:  # closed by this charge now, or before a crash lost the summary
+                        days_topic.send_soon(key=zone.id.encode(), value=closed["summary"].encode())
+                        MESSAGES_OUT.labels(STAGE, topics.ZONE_DAYS).inc()
+                ledger["closed"] = dict(sorted(ledger["closed"].items())[-KEEP_CLOSED_DAYS:])
+                writes[f"zone:{zone.id}"] = (ledger, event)
+            for key, (value, event) in writes.items():
+                with in_partition_of(event):
+                    days[key] = value

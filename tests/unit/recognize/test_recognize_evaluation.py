@@ -44,8 +44,23 @@ def test_metrics_merge_o_and_zero(tmp_path: Path) -> None:
     box = BoundingBox(0, 0, 1, 1)
     answers = iter([[PlateResult("RK099AN", 0.9, "eu", box)],
                     [PlateResult("XX999XX", 0.9, "eu", box)]])
-    report = evaluate(lambda _: next(answers), load_dataset(tmp_path), warmup=0)
+    report = evaluate(lambda images: [next(answers) for _ in images], load_dataset(tmp_path), warmup=0)
     s = report.summary()
     assert s["exact_rate"] == 0.5 and s["strict_exact_rate"] == 0.0
     assert s["false_reads_per_image"] == 0.5
     assert [m["image"] for m in report.misses()] == ["b.jpg"]
+
+
+def test_batches_keep_sample_order(tmp_path: Path) -> None:
+    for name in "abc":
+        write_sample(tmp_path, name)
+    calls: list[int] = []
+
+    def read_batch(images: list[np.ndarray]) -> list[list[PlateResult]]:
+        calls.append(len(images))
+        return [[PlateResult("AB123CD", 0.9, "eu", BoundingBox(0, 0, 1, 1))] for _ in images]
+
+    report = evaluate(read_batch, load_dataset(tmp_path), warmup=0, batch=2)
+    assert calls == [2, 1]
+    assert [o.image for o in report.outcomes] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert report.summary()["exact_rate"] == 1.0

@@ -3,7 +3,7 @@
 from recognize_reads import make_read
 
 from recognize.formats import FormatMatcher
-from recognize.interpret import interpret, kept_positions
+from recognize.interpret import best_interpretation, interpret, kept_positions
 
 
 def test_kept_positions_trim_ends_and_one_inner() -> None:
@@ -47,3 +47,21 @@ def test_spill_lowers_confidence() -> None:
     panel = interpret(make_read("RK755AJ"), matcher, dark_on_light=True, spill=0.0)
     paint = interpret(make_read("RK755AJ"), matcher, dark_on_light=True, spill=1.0)
     assert panel is not None and paint is not None and paint.confidence < 0.5 * panel.confidence
+
+
+def test_best_of_crop_variants_wins() -> None:
+    # The colour crop reads a seal between the groups as "8"; the grey crop of the same line
+    # does not see it.  The variant that reads as a plate decides, not an average of both.
+    matcher = FormatMatcher(("eu",), {"eu": ("NLANNNN", "LLN{1,6}")})
+    colour = make_read("1B285790", {3: {"8": 0.9}})
+    grey = make_read("1B25790")
+    best = best_interpretation([colour, grey], matcher, dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "1B25790"
+    alone = best_interpretation([colour], matcher, dark_on_light=True, spill=0.0)
+    assert alone is not None and alone.plate != "1B25790"
+
+
+def test_no_variant_reads_as_a_plate() -> None:
+    matcher = FormatMatcher(("eu",), {"eu": ("LLNNNLL",)})
+    assert best_interpretation([make_read("AB"), make_read("HELLO")], matcher,
+                               dark_on_light=False, spill=1.0) is None

@@ -48,6 +48,17 @@ def test_blank_image_reads_nothing(recognizer) -> None:  # type: ignore[no-untyp
     assert recognizer.read_batch([np.zeros((64, 64, 3), np.uint8)]) == [[]]
 
 
+def test_batch_read_on_two_cores_keeps_order() -> None:
+    from recognize.recognizer import Recognizer
+
+    recognizer = Recognizer(preset="fast", threads=2)
+    images = [render_plate("AB12CDE"), np.full((240, 320, 3), 128, np.uint8),
+              render_plate("KM456XY"), render_plate("BRA2E19")]
+    batched = recognizer.read_batch(images)
+    assert [[r.plate for r in rs] for rs in batched] == [["AB12CDE"], [], ["KM456XY"], ["BRA2E19"]]
+    assert batched == [recognizer.read(im) for im in images]  # same reads, one image at a time
+
+
 def test_unknown_preset() -> None:
     from recognize.recognizer import Recognizer
 

@@ -1,0 +1,48 @@
+"""Recogniser output handling: folding model classes into plate characters, batch-independent reads."""
+
+import cv2
+import numpy as np
+import pytest
+
+from recognize.ocr import (MAX_INPUT_WIDTH, PLATE_CHARSET, WIDTH_STEP, CTCRecognizer, fold_matrix,
+                           input_width)
+
+
+def test_gathered_fold_equals_full_product() -> None:
+    characters = ["<blank>", *"abcXYZ09", "-", "€", "漢", "字", " "]
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(2, 5, len(characters)))
+    probs = (np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)).astype(np.float32)
+    ocr = CTCRecognizer.__new__(CTCRecognizer)
+    ocr.fold = fold_matrix(characters)
+    ocr.plate_classes = np.flatnonzero(ocr.fold[:, :-1].any(axis=1))
+    folded = ocr.fold_probs(probs)
+    assert folded.shape == (2, 5, len(PLATE_CHARSET) + 3)
+    np.testing.assert_allclose(folded, probs @ ocr.fold, atol=1e-5)
+
+
+def test_input_width_rounds_up_to_step_and_caps() -> None:
+    assert input_width(np.zeros((48, 100, 3), np.uint8)) == 128
+    assert input_width(np.zeros((24, 64, 3), np.uint8)) == 128
+    assert input_width(np.zeros((10, 2000, 3), np.uint8)) == MAX_INPUT_WIDTH
+    assert input_width(np.zeros((100, 5, 3), np.uint8)) == WIDTH_STEP
+
+
+def line(text: str, width: int) -> np.ndarray:
+    crop = np.full((48, width, 3), 255, np.uint8)
+    cv2.putText(crop, text, (6, 38), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3, cv2.LINE_AA)
+    return crop
+
+
+@pytest.fixture(scope="module")
+def ocr() -> CTCRecognizer:
+    return CTCRecognizer("v6-small", threads=1)
+
+
+def test_read_does_not_depend_on_the_rest_of_the_batch(ocr: CTCRecognizer) -> None:
+    plate = line("AB123CD", 200)
+    [alone] = ocr.read_chars([plate])
+    together = ocr.read_chars([line("KM45", 110), plate, line("XY987654321", 460)])
+    assert together[1].text == alone.text == "AB123CD"
+    np.testing.assert_allclose(together[1].alternatives, alone.alternatives, atol=1e-5)
+    assert [r.text for r in together][0] == "KM45"
