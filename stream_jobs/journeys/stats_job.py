@@ -2,8 +2,15 @@
 
 A consumer group on ``journeys`` (keyed by segment, so a segment's intervals live on one worker)
 taking whole batches, like the per-plate job, since there is a journey for most reads. Each
-interval keeps its member journeys (id -> travel time, speed) in a changelog
-(:mod:`stream_jobs.changelog`), written once per batch. An interval's statistics are re-sent
+interval keeps its member journeys in a changelog (:mod:`stream_jobs.changelog`), written once per
+batch.
+
+Outliers are decided here, per segment and interval (``outlier_mad_k`` median absolute
+deviations from the interval's median), since only here are a journey's peers known. The per-plate
+job sends a journey unflagged; when the interval's journeys make it an outlier (or no longer one),
+this job sends it again on ``journeys``, same ``journey_id``, with ``outlier`` set as it now
+stands, keyed by segment like the original, so the latest message of a journey carries its flag
+and the warehouse, which keeps the last row per journey, shows it. An interval's statistics are re-sent
 whenever journeys join it (once per batch), with the same ``stats_id``, so a dashboard always
 shows the current figures and the warehouse keeps the latest row. A journey replayed after a
 crash is recognised by its id, changes nothing and re-sends the interval's current figures (the
@@ -30,7 +37,7 @@ from gantry.events import DeadLetter, Journey, encode
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
 from stream_jobs.intake import STAGE, parse_or_report
-from stream_jobs.journeys.rules import interval_start, segment_stats, summarise
+from stream_jobs.journeys.rules import interval_start, outlier_flags, segment_stats, summarise
 
 CHANGELOG = "gantry-jobs-segment-intervals-changelog"
 KEEP_INTERVALS_S = 2 * 86_400
@@ -43,7 +50,8 @@ def internal_topics(config: GantryConfig) -> list[NewTopic]:
 
 @dataclass
 class Intervals:
-    """A partition's intervals: key ``segment|start`` -> {journey_id: [travel_s, speed_kmh]}."""
+    """A partition's intervals: key ``segment|start`` -> {journey_id: [travel_s, speed_kmh,
+    outlier flag last sent, the journey's JSON]}."""
 
     members: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
@@ -60,11 +68,13 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         super().__init__(bootstrap_servers, **kwargs)
         self.interval_s = settings.stats_interval_s
         self.outlier_mad_k = settings.outlier_mad_k
-        self.sent = MESSAGES_OUT.labels(STAGE, topics.SEGMENT_STATS)
+        self.sent_stats = MESSAGES_OUT.labels(STAGE, topics.SEGMENT_STATS)
+        self.sent_journeys = MESSAGES_OUT.labels(STAGE, topics.JOURNEYS)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.producer is not None
         touched: dict[str, Intervals] = {}
+        arrived: dict[str, dict[str, bool]] = {}  # per interval: journeys of this batch, flag as they came
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
         for record in records:
             journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
@@ -78,15 +88,19 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
                 opened[id(state)] = state
             members = state.members[key]
             if journey.journey_id not in members:  # else a replay: send the current figures again
-                members[journey.journey_id] = [journey.travel_s, journey.speed_kmh]
+                members[journey.journey_id] = [journey.travel_s, journey.speed_kmh, journey.outlier, record.value.decode()]
                 state.changed.add(key)
             touched[key] = state
+            arrived.setdefault(key, {})[journey.journey_id] = journey.outlier
         for key, state in touched.items():
             segment_id, start = key.split("|")
-            stats = summarise([tuple(v) for v in state.members[key].values()], self.outlier_mad_k)
+            for journey in _reflagged(state, key, arrived[key], self.outlier_mad_k):
+                await self.producer.send(topics.JOURNEYS, key=segment_id.encode(), value=encode(journey))
+                self.sent_journeys.inc()
+            stats = summarise([(m[0], m[1]) for m in state.members[key].values()], self.outlier_mad_k)
             event = segment_stats(segment_id, datetime.fromisoformat(start), self.interval_s, stats)
             await self.producer.send(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
-            self.sent.inc()
+            self.sent_stats.inc()
         for state in opened.values():
             _forget_old(state)
         await self.save()
@@ -102,6 +116,21 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         state.changed.clear()
         state.forgotten.clear()
         return entries
+
+
+def _reflagged(state: Intervals, key: str, arrived: dict[str, bool], k: float) -> list[Journey]:
+    """The journeys of an interval whose outlier flag the topic does not show as it now stands:
+    those the new members moved across the threshold, and those that just arrived (new, or sent
+    again after a crash) with another flag. Each goes out again with its current flag."""
+    members = state.members[key]
+    flags = dict(zip(members, outlier_flags([m[0] for m in members.values()], k)))
+    stale = []
+    for journey_id, member in members.items():
+        if member[2] != flags[journey_id] or arrived.get(journey_id, flags[journey_id]) != flags[journey_id]:
+            member[2] = flags[journey_id]
+            state.changed.add(key)
+            stale.append(Journey.model_validate_json(member[3]).model_copy(update={"outlier": member[2]}))
+    return stale
 
 
 def _forget_old(state: Intervals) -> None:

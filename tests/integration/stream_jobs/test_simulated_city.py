@@ -9,9 +9,11 @@ import pytest
 from jobs_helpers import Worker, read_topic, write_config
 
 from gantry import topics
+from gantry.config import StreamJobsConfig
 from gantry.events import HotlistHit, Journey, PlateRead, SegmentStats, ZoneCharge, ZoneDay, decode, encode
 from gantry.kafka import producer
 from stream_jobs.hotlist import store
+from stream_jobs.journeys.rules import outlier_flags
 from stream_jobs.simulator import Noise, simulate
 
 pytestmark = pytest.mark.integration
@@ -96,6 +98,21 @@ def test_overnight_run_closes_the_charging_day_and_fills_segment_stats(broker, t
         if stats.interval_start >= evening:
             latest[stats.stats_id] = stats
     assert {(s.segment_id, s.interval_start): s.count + s.outliers for s in latest.values()} == journeys_per_interval
+
+    # Each journey's latest message carries the outlier flag of the rule over its interval's journeys,
+    # and the statistics count exactly the flagged ones as outliers.
+    final: dict[str, Journey] = {}
+    for journey in map(lambda m: decode(Journey, m), read_topic(broker, topics.JOURNEYS, idle_s=3)):
+        if journey.end_ts >= evening:
+            final[journey.journey_id] = journey
+    by_interval: dict[tuple, list[Journey]] = {}
+    for j in final.values():
+        by_interval.setdefault((j.segment_id, datetime.fromtimestamp(j.end_ts.timestamp() // 300 * 300, UTC)), []).append(j)
+    for members in by_interval.values():
+        assert [j.outlier for j in members] == outlier_flags([j.travel_s for j in members], k=StreamJobsConfig().outlier_mad_k)
+    flagged = Counter(key for key, members in by_interval.items() for j in members if j.outlier)
+    assert sum(flagged.values()) > 0
+    assert {(s.segment_id, s.interval_start): s.outliers for s in latest.values() if s.outliers} == dict(flagged)
 
 
 def _interval(sim, read_id: str) -> datetime:
