@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from recognize.base import CharRead
 from recognize.formats import FormatMatcher
 
 MIN_CHARS, MAX_CHARS = 4, 8
 MAX_LEAD_DROP, MAX_TAIL_DROP, MAX_INNER_DROP = 2, 1, 1
-END_DROP_PENALTY = 0.6  # confidence kept when dropping a surely read end character (band, screw)
+LEAD_DROP_PENALTY = 0.6  # confidence kept when dropping a surely read leading character (band)...
+TAIL_DROP_PENALTY = 0.5  # ...trailing one (screw, frame edge): less often read as a letter...
 INNER_DROP_PENALTY = 0.3  # ...or inner one: bands and screws are read surely, stickers are not
 SPILL_WEIGHT = 0.6  # confidence lost by text whose background runs on (not a bounded plate panel)
 UNMATCHED_FACTOR = 0.6  # reads that fit no format (vanity plates) lose to a 1-substitution match...
@@ -48,13 +47,16 @@ def drop_cost(probs: tuple[float, ...], keep: list[int]) -> float:
     A character read at probability p is, with probability 1 - p, not a character at all
     (a sticker, an emblem), so its drop costs in proportion to p.  A surely read inner
     character costs more than one at the ends: country bands and screws at the ends are often
-    read as clear letters, whereas marks between character groups rarely look like one.
+    read as clear letters, whereas marks between character groups rarely look like one.  The
+    leading end is the cheapest: country bands, state/district codes and emblems sit on the
+    left of plates in most countries, while the right end usually ends with the last character.
     """
     first, last = keep[0], keep[-1]
     cost = 1.0
     for i, p in enumerate(probs):
         if i not in keep:
-            penalty = END_DROP_PENALTY if i < first or i > last else INNER_DROP_PENALTY
+            penalty = (LEAD_DROP_PENALTY if i < first else TAIL_DROP_PENALTY if i > last
+                       else INNER_DROP_PENALTY)
             cost *= 1.0 - (1.0 - penalty) * p
     return cost
 

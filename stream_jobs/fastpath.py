@@ -10,8 +10,10 @@ everything it produced is acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import abstractmethod
+from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -21,6 +23,7 @@ from mode import Service
 
 log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 20
+SLICE = 100  # records handled between turns of the event loop
 REBALANCE_TIMEOUT_MS = 10_000
 
 
@@ -93,6 +96,19 @@ class BatchConsumer(Service):
         for client in (self.consumer, self.producer):
             if client is not None:
                 await client.stop()
+
+
+async def paced(records: list[ConsumerRecord]) -> AsyncIterator[ConsumerRecord]:
+    """The records, giving the event loop a turn every ``SLICE`` of them.
+
+    Every consumer of a worker shares one event loop, and handling a big batch never waits on
+    anything, so without these turns the per-plate job would hold up screening (and so alerts)
+    for the whole batch.
+    """
+    for n, record in enumerate(records):
+        if n and not n % SLICE:
+            await asyncio.sleep(0)
+        yield record
 
 
 class _Revocations(ConsumerRebalanceListener):

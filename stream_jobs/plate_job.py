@@ -24,6 +24,7 @@ from gantry.config import GantryConfig
 from gantry.events import DeadLetter, PlateRead, encode
 from gantry.observability import MESSAGES_IN, MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
+from stream_jobs.fastpath import paced
 from stream_jobs.intake import STAGE, admit, parse_or_report
 from stream_jobs.tracking import PartitionState, PlateHistory, Tracker
 
@@ -53,7 +54,7 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.producer is not None
-        for record in records:
+        async for record in paced(records):
             read = await self._read_of(record)
             if read is None:
                 continue

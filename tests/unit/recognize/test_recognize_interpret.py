@@ -65,3 +65,11 @@ def test_no_variant_reads_as_a_plate() -> None:
     matcher = FormatMatcher(("eu",), {"eu": ("LLNNNLL",)})
     assert best_interpretation([make_read("AB"), make_read("HELLO")], matcher,
                                dark_on_light=False, spill=1.0) is None
+
+
+def test_inner_sticker_dropped_rather_than_a_surely_read_last_character() -> None:
+    # NLANNNN plate with a sticker read as "8" at 0.64 between the groups: dropping the surely
+    # read final "5" to fit NLANNNN as 4B28187 must not beat dropping the unsure sticker.
+    read = make_read("4B281875", {3: {"8": 0.64}})
+    best = interpret(read, FormatMatcher(("eu",), {"eu": ("NLANNNN",)}), dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "4B21875"

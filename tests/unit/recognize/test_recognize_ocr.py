@@ -4,8 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognize.ocr import (MAX_INPUT_WIDTH, PLATE_CHARSET, WIDTH_STEP, CTCRecognizer, fold_matrix,
-                           input_width)
+from recognize.ocr import MAX_INPUT_WIDTH, PLATE_CHARSET, WIDTH_STEP, CTCRecognizer, fold_matrix, input_width
 
 
 def test_gathered_fold_equals_full_product() -> None:
@@ -45,4 +44,4 @@ def test_read_does_not_depend_on_the_rest_of_the_batch(ocr: CTCRecognizer) -> No
     together = ocr.read_chars([line("KM45", 110), plate, line("XY987654321", 460)])
     assert together[1].text == alone.text == "AB123CD"
     np.testing.assert_allclose(together[1].alternatives, alone.alternatives, atol=1e-5)
-    assert [r.text for r in together][0] == "KM45"
+    assert together[0].text == "KM45"
