@@ -26,7 +26,8 @@ def test_hotlist_commands_and_hits(broker, tmp_path, workers):
     worker.wait_ready()
     exported = tmp_path / "export.csv"
     assert run_gantry(config, "hotlist", "export", str(exported)).returncode == 0
-    assert {(r["plate"], r["list"]) for r in csv.DictReader(exported.open())} == {("HL01ABC", "stolen"), ("HL04XYZ", "wanted")}
+    ours = [r for r in csv.DictReader(exported.open()) if r["plate"].startswith("HL")]  # the session broker is shared
+    assert {(r["plate"], r["list"]) for r in ours} == {("HL01ABC", "stolen"), ("HL04XYZ", "wanted")}
 
     # Added while the worker runs: usable moments later.
     assert run_gantry(config, "hotlist", "add", "--plate", "HL05QRS", "--list", "wanted").returncode == 0
