@@ -1,4 +1,4 @@
-"""Consumers that take ``plate_reads`` by the batch: hotlist screening, webhooks, the per-plate job.
+"""Consumers that take their topic by the batch: screening, the per-plate job, statistics, webhooks.
 
 Faust hands each fetched message to every agent in turn, one event at a time, and waits while an
 agent's buffer is full. That costs more per read than the rules themselves, and a backlog of
@@ -6,12 +6,16 @@ journey and charge work would hold up hits as well. So the high-volume consumers
 aiokafka consumer groups inside the worker process, each taking whole fetched batches, with a
 short fetch wait. At-least-once as everywhere: a batch's offsets are committed only after
 everything it produced is acknowledged.
+
+Each batch sets ``gantry_consumer_lag`` (per group, topic and partition) and observes
+``gantry_latency_seconds`` (per group: from the batch being fetched to its outputs acknowledged).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 
@@ -20,6 +24,8 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError
 from mode import Service
+
+from gantry.observability import LAG, LATENCY
 
 log = logging.getLogger(__name__)
 FETCH_MAX_WAIT_MS = 20
@@ -71,8 +77,14 @@ class BatchConsumer(Service):
             batches = await self.consumer.getmany(timeout_ms=100, max_records=self.max_records)
             if not batches:
                 continue
+            polled = time.monotonic()
             await self.handle([record for records in batches.values() for record in records])
             await self.producer.flush()
+            LATENCY.labels(self.group_id).observe(time.monotonic() - polled)
+            for tp, records in batches.items():
+                end = self.consumer.highwater(tp)
+                if end is not None:
+                    LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, end - records[-1].offset - 1))
             try:
                 await self.consumer.commit()
             except CommitFailedError as exc:

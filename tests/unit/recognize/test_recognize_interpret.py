@@ -73,3 +73,13 @@ def test_inner_sticker_dropped_rather_than_a_surely_read_last_character() -> Non
     read = make_read("4B281875", {3: {"8": 0.64}})
     best = interpret(read, FormatMatcher(("eu",), {"eu": ("NLANNNN",)}), dark_on_light=True, spill=0.0)
     assert best is not None and best.plate == "4B21875"
+
+
+def test_flat_dark_surround_vouches_for_plate_length_reads_only() -> None:
+    # A black plate on a black bumper and a chrome badge on black paint look alike around the
+    # text; only the plate-length read is treated as on a bounded panel.
+    matcher = FormatMatcher(("eu",), {"eu": ("LLLNNNN", "LLNNN")})
+    plate = interpret(make_read("WSQ3021"), matcher, dark_on_light=False, spill=1.0, flat_surround=True)
+    badge = interpret(make_read("ES350"), matcher, dark_on_light=False, spill=1.0, flat_surround=True)
+    assert plate is not None and plate.confidence > 0.9
+    assert badge is not None and badge.confidence < 0.5
