@@ -61,8 +61,8 @@ def expand_quad(quad: np.ndarray, fx: float, fy: float) -> np.ndarray:
 
 def rectify(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective-warp the quad to an upright rectangle."""
-    w = max(int(round(line_width(quad))), 1)
-    h = max(int(round(line_height(quad))), 1)
+    w = max(round(line_width(quad)), 1)
+    h = max(round(line_height(quad)), 1)
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
     return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR,
@@ -118,8 +118,8 @@ class DBDetector(BaseDetector):
         """Resize so the longest side is ``limit_side`` (multiples of 32) and normalise."""
         h, w = image_bgr.shape[:2]
         scale = (limit_side or self.limit_side) / max(h, w)
-        nh = max(32, int(round(h * scale / 32)) * 32)
-        nw = max(32, int(round(w * scale / 32)) * 32)
+        nh = max(32, round(h * scale / 32) * 32)
+        nw = max(32, round(w * scale / 32) * 32)
         resized = cv2.resize(image_bgr, (nw, nh)).astype(np.float32)
         blob = ((resized - MEAN) / STD).transpose(2, 0, 1)[None]
         return blob, w / nw, h / nh

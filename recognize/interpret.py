@@ -22,6 +22,7 @@ LEAD_DROP_PENALTY = 0.6  # confidence kept when dropping a surely read leading c
 TAIL_DROP_PENALTY = 0.5  # ...trailing one (screw, frame edge): less often read as a letter...
 INNER_DROP_PENALTY = 0.3  # ...or inner one: bands and screws are read surely, stickers are not
 SPILL_WEIGHT = 0.6  # confidence lost by text whose background runs on (not a bounded plate panel)
+FLAT_MIN_CHARS = 6  # plate-length reads on a flat dark surround count as on a bounded panel
 UNMATCHED_FACTOR = 0.6  # reads that fit no format (vanity plates) lose to a 1-substitution match...
 VANITY_MIN_CHAR = 0.8  # ...need every character read at least this surely...
 VANITY_MIN_CHARS = 5  # ...this many characters...
@@ -76,11 +77,13 @@ def kept_positions(n: int) -> Iterator[list[int]]:
 
 
 def interpret(read: CharRead, matcher: FormatMatcher, *, dark_on_light: bool,
-              spill: float) -> Interpretation | None:
+              spill: float, flat_surround: bool = False) -> Interpretation | None:
     """Best plate reading of an OCR line, or None if it does not look like a plate.
 
     Lines that fit no format are only kept as vanity plates when the read and the
-    plate-panel evidence are both strong.
+    plate-panel evidence are both strong.  A flat dark surround (see :mod:`recognize.panel`)
+    waives the spill only for readings of ``FLAT_MIN_CHARS`` or more: light-on-dark plates are
+    that long in most countries, while badges on dark paint (C300, ES350, 328i) are shorter.
     """
     n = len(read.text)
     best: Interpretation | None = None
@@ -91,24 +94,25 @@ def interpret(read: CharRead, matcher: FormatMatcher, *, dark_on_light: bool,
         # Plates mix letters and digits; all-letter words (brands, signs) only become a plate
         # through a forced O->0 or S->5, so they are judged as vanity plates instead.
         return best
-    panel = 1.0 - SPILL_WEIGHT * spill
     for keep in kept_positions(n):
         m = matcher.match(subset_read(read, keep))
         if m is None:
             continue
-        conf = m.score * drop_cost(read.char_probs, keep) * panel
+        run_on = 0.0 if flat_surround and len(keep) >= FLAT_MIN_CHARS else spill
+        conf = m.score * drop_cost(read.char_probs, keep) * (1.0 - SPILL_WEIGHT * run_on)
         if best is None or conf > best.confidence:
             best = Interpretation(m.plate, conf, m.region)
     return best
 
 
 def best_interpretation(reads: list[CharRead], matcher: FormatMatcher, *, dark_on_light: bool,
-                        spill: float) -> Interpretation | None:
+                        spill: float, flat_surround: bool = False) -> Interpretation | None:
     """Best plate reading among several reads of one line (crop variants).
 
     Variants fail differently (a sticker read as a character in colour fades in grey), so
     the reading that fits a plate best is kept rather than an average that each error drags.
     """
     found = [i for r in reads if len(r.text) >= MIN_CHARS
-             and (i := interpret(r, matcher, dark_on_light=dark_on_light, spill=spill)) is not None]
+             and (i := interpret(r, matcher, dark_on_light=dark_on_light, spill=spill,
+                                 flat_surround=flat_surround)) is not None]
     return max(found, key=lambda i: i.confidence, default=None)

@@ -5,7 +5,9 @@ shortly outside the text.  Badges, lettering on paint, signs and watermarks most
 background that runs on.  Dark panels (black, dark blue) break that rule: they are mounted on
 dark bumpers or sit in shadow, so their edge is often invisible.  What still marks them is a
 flat surround: just outside light characters on a dark panel there is nothing but panel,
-whereas light text on a car, a sign or a scene has other structure next to it.
+whereas light text on a sign, a watermark or a busy scene has other structure next to it.
+Light lettering on flat dark paint (a chrome badge on a black car) passes that test too, so
+the interpretation only trusts it for plate-length reads (see ``interpret.FLAT_MIN_CHARS``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ FLAT_SPREAD = 0.3  # ring's 10-90 % grey spread, relative to the text contrast, 
 class PanelEvidence:
     dark_on_light: bool
     spill: float  # share of the window's border the text background reaches (0 = bounded panel)
+    flat_surround: bool = False  # light text in a flat dark ring: a dark panel, or dark paint
 
 
 def panel_evidence(gray: np.ndarray, quad: np.ndarray) -> PanelEvidence:
@@ -34,8 +37,9 @@ def panel_evidence(gray: np.ndarray, quad: np.ndarray) -> PanelEvidence:
 
     The line is grown by ``SPILL_MARGIN`` line heights; for both polarities the largest
     component covering at least ``MIN_COVER`` of the text box is taken as background and its
-    spill is the share of the grown window's border it reaches.  Light text whose ring of
-    ``FLAT_MARGIN`` line heights is flat counts as on a bounded (dark) panel, whatever the spill.
+    spill is the share of the grown window's border it reaches.  For light text whose
+    background runs on, ``flat_surround`` says whether its ring of ``FLAT_MARGIN`` line heights
+    is flat.
     """
     h, w = line_height(quad), line_width(quad)
     fx = min(0.6, SPILL_MARGIN * h / max(w, 1e-6))
@@ -61,7 +65,7 @@ def panel_evidence(gray: np.ndarray, quad: np.ndarray) -> PanelEvidence:
         return PanelEvidence(False, 1.0)
     best = min(found, key=lambda e: e.spill)
     if not best.dark_on_light and best.spill > 0 and flat_surround(window, (y0, x0), t):
-        return PanelEvidence(False, 0.0)
+        return PanelEvidence(False, best.spill, flat_surround=True)
     return best
 
 

@@ -164,7 +164,8 @@ class Recognizer:
                     continue
                 panel = panel_evidence(gray, cand.quad)
                 best = best_interpretation(line_reads, self.matcher, spill=panel.spill,
-                                           dark_on_light=panel.dark_on_light)
+                                           dark_on_light=panel.dark_on_light,
+                                           flat_surround=panel.flat_surround)
                 if best is not None:
                     scored.append(Scored(cand, best))
             out.append(scored)
