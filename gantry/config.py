@@ -10,6 +10,7 @@ error names the file, the line and the key to fix.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -80,11 +82,31 @@ class WarehouseConfig(Section):
     retention_days: RetentionConfig = RetentionConfig()
 
 
+_PLATE_FORMAT = re.compile(r"([LNA](\{\d+(,\d+)?\})?)+")
+
+
+def _plate_format(text: str) -> str:
+    if not _PLATE_FORMAT.fullmatch(text):
+        raise ValueError(f"{text!r} is not a plate format: use L (letter), N (digit) and A (either), "
+                         "each optionally repeated {m} or {m,n}, e.g. LLN{1,4}")
+    return text
+
+
+PlateFormat = Annotated[str, AfterValidator(_plate_format)]
+
+
 class RecognizeConfig(Section):
     actors: int = Field(default=1, ge=1, description="Ray actors in the recognizer pool")
     backend: Literal["onnx-cpu", "onnx-cuda", "tensorrt"] = "onnx-cpu"
-    preset: Literal["fast", "accurate"] = "accurate"
-    regions: tuple[str, ...] = ("eu", "uk", "us", "br")
+    preset: Literal["fast", "accurate"] = Field(
+        default="fast", description="fast: detection at 640 px; accurate: 960 px and a grey crop of every line too (docs/recognize.md)"
+    )
+    regions: tuple[str, ...] = Field(
+        default=("eu", "uk", "us", "br"), description="plate formats tried, in preference order for ties"
+    )
+    formats: dict[str, list[PlateFormat]] = Field(
+        default_factory=dict, description="extra regions, or replacements of built-in ones: region -> formats"
+    )
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     batch_size: int = Field(default=8, ge=1)
     track_gap_s: float = Field(default=1.5, gt=0, description="event-time gap that ends a vehicle's track")

@@ -19,33 +19,43 @@ def _main() -> None:
 
 @eval_app.command("recognition")
 def recognition(
+    ctx: typer.Context,
     directory: Path = typer.Argument(..., help="Folder of NAME.jpg + NAME.txt (OpenALPR benchmark layout)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object as the last stdout line."),
-    preset: str = typer.Option("accurate", "--preset", help="fast | accurate"),
-    backend: str = typer.Option("onnx-cpu", "--backend", help="onnx-cpu | onnx-cuda | tensorrt"),
+    preset: str | None = typer.Option(None, "--preset",
+                                      help="fast | accurate (default: recognize.preset of the configuration)"),
+    backend: str | None = typer.Option(None, "--backend",
+                                       help="onnx-cpu | onnx-cuda | tensorrt (default: recognize.backend)"),
     misses: Path = typer.Option(Path("eval-misses.json"), "--misses", help="Where to write misses."),
-    batch: int = typer.Option(8, "--batch", min=1,
-                              help="Images per recognizer call (the pool's recognize.batch_size)."),
+    batch: int | None = typer.Option(None, "--batch", min=1,
+                                     help="Images per recognizer call (default: recognize.batch_size, as the pool)."),
     threads: int = typer.Option(0, "--threads", min=0, help="Cores the recognizer may use (0: all)."),
 ) -> None:
     """Exact-match rate, false reads and throughput of plate recognition on DIRECTORY."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from gantry.cli_support import config_of
     from recognize.evaluation import AnnotationError, Sample, evaluate, load_dataset
     from recognize.recognizer import Recognizer
 
     err = Console(stderr=True)
+    settings = config_of(ctx).recognize
+    batch = batch or settings.batch_size
+    try:
+        recognizer = Recognizer.configured(settings, preset=preset, backend=backend, threads=threads)
+    except ValueError as exc:  # an unknown preset, backend or region
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     try:
         samples = load_dataset(directory)
     except AnnotationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    recognizer = Recognizer(preset=preset, backend=backend, threads=threads)
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"recognition ({preset})", total=len(samples))
+        task = bar.add_task(f"recognition ({recognizer.preset})", total=len(samples))
 
         def tracked(items: Iterable[Sample]) -> Iterable[Sample]:
             for item in items:
@@ -53,7 +63,7 @@ def recognition(
                 bar.advance(task)
 
         report = evaluate(recognizer.read_batch, samples, tracked, batch=batch)
-    summary = {"preset": preset, "backend": backend, "batch": batch, "threads": recognizer.workers,
+    summary = {"preset": recognizer.preset, "backend": recognizer.backend, "batch": batch, "threads": recognizer.workers,
                **report.summary(), "misses_file": str(misses)}
     misses.write_text(json.dumps(report.misses(), indent=2) + "\n", encoding="utf-8")
     err.print(f"misses written to {misses}")

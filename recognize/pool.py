@@ -44,13 +44,7 @@ class FrameReader:
     def __init__(self, settings: RecognizeConfig, threads: int) -> None:
         from recognize.recognizer import Recognizer
 
-        self.recognizer = Recognizer(
-            preset=settings.preset,
-            backend=settings.backend,
-            regions=tuple(settings.regions),
-            min_confidence=settings.min_confidence,
-            threads=threads,
-        )
+        self.recognizer = Recognizer.configured(settings, threads=threads)
 
     def ping(self) -> bool:
         return True

@@ -12,16 +12,18 @@ was split or clipped at the coarse scale is read whole.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from gantry.config import RecognizeConfig
 from recognize.base import BoundingBox, Candidate, PlateResult
 from recognize.candidates import line_candidates, plausible, select
 from recognize.detector import DBDetector, rectify
-from recognize.formats import FormatMatcher
+from recognize.formats import DEFAULT_FORMATS, FormatMatcher
 from recognize.interpret import MIN_CHARS, Interpretation, best_interpretation
 from recognize.ocr import CTCRecognizer
 from recognize.panel import panel_evidence
@@ -81,20 +83,29 @@ class Recognizer:
     call spread over busy cores waits for the slowest one.
     """
 
-    def __init__(self, *, preset: str = "accurate", backend: str = "onnx-cpu",
+    def __init__(self, *, preset: str = "fast", backend: str = "onnx-cpu",
                  regions: tuple[str, ...] = ("eu", "uk", "us", "br"), min_confidence: float = 0.5,
-                 threads: int = 0) -> None:
+                 threads: int = 0, formats: Mapping[str, Iterable[str]] | None = None) -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
         p = PRESETS[preset]
+        self.preset, self.backend = preset, backend
         self.detector = DBDetector(p.det_model, backend=backend, threads=1,
                                    limit_side=p.det_limit_side)
         self.ocr = CTCRecognizer(p.rec_model, backend=backend, threads=1)
-        self.matcher = FormatMatcher(regions)
+        self.matcher = FormatMatcher(regions, DEFAULT_FORMATS | dict(formats or {}))
         self.min_confidence = min_confidence
         self.grey_variant = p.grey_variant
         self.workers = threads or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.workers, "recognize") if self.workers > 1 else None
+
+    @classmethod
+    def configured(cls, settings: RecognizeConfig, *, preset: str | None = None, backend: str | None = None,
+                   threads: int = 0) -> Recognizer:
+        """The recogniser the ``recognize`` section describes (what the pool runs)."""
+        return cls(preset=preset or settings.preset, backend=backend or settings.backend,
+                   regions=tuple(settings.regions), min_confidence=settings.min_confidence,
+                   formats=settings.formats, threads=threads)
 
     def read(self, image_bgr: np.ndarray) -> list[PlateResult]:
         return self.read_batch([image_bgr])[0]

@@ -104,3 +104,10 @@ def test_endpoints_come_from_config_or_the_running_stack(tmp_path):
     assert endpoints(config).warehouse_dsn == "http://h:2"
     override = config.model_copy(update={"broker": config.broker.model_copy(update={"bootstrap_servers": "k:9"})})
     assert endpoints(override).bootstrap_servers == "k:9"
+
+
+def test_plate_formats_are_checked_at_load(tmp_path):
+    with pytest.raises(ConfigError, match=r"recognize.formats.ca.1: Value error, 'LL-NN' is not a plate format"):
+        load_config(write(tmp_path, CITY + "recognize:\n  formats:\n    ca: [LLLLNNN, LL-NN]\n"))
+    config = load_config(write(tmp_path, CITY + "recognize:\n  regions: [ca]\n  formats:\n    ca: [LLLLNNN, 'L{2}N{3,4}']\n"))
+    assert config.recognize.formats == {"ca": ["LLLLNNN", "L{2}N{3,4}"]}

@@ -129,3 +129,15 @@ def test_dataset_smoke() -> None:
     from recognize.evaluation import load_dataset
 
     assert len(load_dataset(DATASET)) > 0
+
+
+def test_a_region_added_in_the_configuration_is_read() -> None:
+    from gantry.config import RecognizeConfig
+    from recognize.recognizer import Recognizer
+
+    image = render_plate("A1B2C3D")  # LNLNLNL: no built-in format of the EU, UK, US or Brazil
+    default = Recognizer.configured(RecognizeConfig(), threads=1)
+    assert [r.plate for r in default.read(image)] != ["A1B2C3D"]
+    configured = Recognizer.configured(RecognizeConfig(regions=("eu", "xx"), formats={"xx": ["LNLNLNL"]}), threads=1)
+    [result] = configured.read(image)
+    assert (result.plate, result.region) == ("A1B2C3D", "xx")
