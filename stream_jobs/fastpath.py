@@ -28,7 +28,6 @@ from mode import Service
 from gantry.observability import LAG, LATENCY
 
 log = logging.getLogger(__name__)
-FETCH_MAX_WAIT_MS = 20
 SLICE = 100  # records handled between turns of the event loop
 REBALANCE_TIMEOUT_MS = 10_000
 
@@ -39,6 +38,9 @@ class BatchConsumer(Service):
     group_id: str
     sources: tuple[str, ...]  # the topics consumed
     max_records = 500  # per batch
+    # How long the broker may hold a fetch while a partition is quiet: short for alerts, longer
+    # where a quarter second does not matter, since every empty fetch costs both sides CPU.
+    fetch_max_wait_ms = 20
     max_batch_seconds: float = 10.0  # handling one batch takes at most this long
 
     def __init__(self, bootstrap_servers: str, **kwargs) -> None:
@@ -54,7 +56,7 @@ class BatchConsumer(Service):
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
             # A killed worker must not hold up the others for long: the broker waits this long

@@ -63,6 +63,7 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
     group_id = "gantry-jobs-segment-stats"
     sources = (topics.JOURNEYS,)
     changelog = CHANGELOG
+    fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
     max_records = 5_000
 
     def __init__(self, bootstrap_servers: str, settings: StreamJobsConfig, **kwargs) -> None:
