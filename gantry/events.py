@@ -210,6 +210,21 @@ class ZoneDay(Event):
     closed_at: UtcMs
 
 
+class ZoneDayPart(Event):
+    """One ``plate_reads`` partition's share of a zone's charging day (internal to the stream jobs).
+
+    Sent once that partition's reads are past the day's end plus ``allowed_lateness_s``: from
+    then on its charges for the day cannot change, so the day closes when every partition's
+    part has come, however unevenly the partitions progress.
+    """
+
+    zone_id: Id
+    charge_date: date
+    partition: int = Field(ge=0)
+    charges: int = Field(ge=0)
+    total_amount: Decimal = Field(ge=0, decimal_places=2)
+
+
 class DeadLetter(Event):
     """A message a reader could not use, with the reason, on topic ``dead_letters``."""
 

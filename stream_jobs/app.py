@@ -51,7 +51,7 @@ class Jobs:
 def create_app(
     config: GantryConfig, bootstrap_servers: str, *, worker_index: int = 0, data_dir: Path | None = None
 ) -> Jobs:
-    """Build the app: a Faust agent closing charging days (keyed by zone, one message per charge),
+    """Build the app: a Faust agent closing charging days (a message per zone, day and partition),
     and batch consumers (:mod:`stream_jobs.fastpath`) for the per-read volumes: screening, the
     per-plate job, segment statistics and webhooks."""
     state_dir = data_dir or config.data_dir / "stream_jobs" / f"worker-{worker_index}"

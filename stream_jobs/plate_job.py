@@ -3,7 +3,8 @@
 It runs the rules of :mod:`stream_jobs.tracking` over whole fetched batches of ``plate_reads``
 (see :mod:`stream_jobs.fastpath` for why not as a Faust agent). A plate's state lives in its
 read's partition and is kept in a changelog (:mod:`stream_jobs.changelog`): one entry per plate,
-written once per batch, plus the partition's watermark.
+written once per batch, plus the partition's watermark and its charges per zone-day
+(:mod:`stream_jobs.charges.days`).
 
 Reads normally arrive keyed by plate, so a plate's reads share a partition. A read keyed otherwise
 is re-keyed onto an internal topic with the same partition count, and the group reads both
@@ -26,17 +27,20 @@ from gantry.observability import MESSAGES_IN, MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
 from stream_jobs.fastpath import paced
 from stream_jobs.intake import STAGE, admit, parse_or_report
-from stream_jobs.tracking import PartitionState, PlateHistory, Tracker
+from stream_jobs.charges.days import DayLedger
+from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker
 
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
 CHANGELOG = "gantry-jobs-plates-changelog"
 WATERMARK_KEY = b"#watermark"  # cannot be a plate: plates are letters and digits
+DAYS_KEY = b"#days"
 
 
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
     """The job's own topics, partitioned exactly like ``plate_reads``."""
     partitions = config.broker.partitions_for(topics.PLATE_READS)
-    return [NewTopic(READS_BY_PLATE, partitions, 1), changelog_topic(CHANGELOG, partitions)]
+    return [NewTopic(READS_BY_PLATE, partitions, 1), changelog_topic(CHANGELOG, partitions),
+            NewTopic(ZONE_DAY_PARTS, config.broker.partitions_for(topics.ZONE_CHARGES), 1)]
 
 
 class PlateJob(StatefulBatchConsumer[PartitionState]):
@@ -50,7 +54,8 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         super().__init__(bootstrap_servers, **kwargs)
         self.tracker = Tracker(config)
         self.known_cameras = known_cameras
-        self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic) for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS)}
+        self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic)
+                     for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS, ZONE_DAY_PARTS)}
         self.received = MESSAGES_IN.labels(STAGE, topics.PLATE_READS)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
@@ -83,10 +88,17 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
             return None
         return read
 
+    async def state_of(self, partition: int) -> PartitionState:
+        state = await super().state_of(partition)
+        state.partition = partition
+        return state
+
     def load(self, entries: Mapping[bytes, bytes]) -> PartitionState:
         state = PartitionState(watermark=int(entries.get(WATERMARK_KEY, 0)))
+        if DAYS_KEY in entries:
+            state.days = DayLedger.from_json(json.loads(entries[DAYS_KEY]))
         for key, value in entries.items():
-            if key != WATERMARK_KEY:
+            if key not in (WATERMARK_KEY, DAYS_KEY):
                 state.plates[key.decode()] = PlateHistory.from_json(json.loads(value))
         return state
 
@@ -99,6 +111,9 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         }
         entries.update({plate.encode(): None for plate in state.dropped})
         entries[WATERMARK_KEY] = str(state.watermark).encode()
+        if state.days.changed:
+            entries[DAYS_KEY] = json.dumps(state.days.to_json(), separators=(",", ":")).encode()
+            state.days.changed = False
         state.changed.clear()
         state.dropped.clear()
         return entries

@@ -8,6 +8,8 @@ stable ids, and charges carry a rising version.
 
 Event time rules: each partition keeps a watermark (the latest read time seen); a read older than
 the watermark minus ``allowed_lateness_s`` is late, goes to ``late_reads`` and changes nothing.
+When the watermark passes a charging day's end plus that lateness, the partition's share of the
+day is sent (:mod:`stream_jobs.charges.days`).
 
 The wiring (Kafka, the changelog that makes this state survive a crash) is in
 :mod:`stream_jobs.plate_job`; keeping it out of here lets the rules be tested on plain lists of
@@ -23,7 +25,8 @@ from prometheus_client import Counter
 
 from gantry import topics
 from gantry.config import GantryConfig
-from gantry.events import PlateRead, ZoneCharge, encode
+from gantry.events import PlateRead, ZoneCharge, ZoneDayPart, encode
+from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.rules import charges, local_day
 from stream_jobs.journeys.rules import trips
 from stream_jobs.passages import Sighting, passages
@@ -31,6 +34,7 @@ from stream_jobs.passages import Sighting, passages
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
+ZONE_DAY_PARTS = "gantry-jobs-zone-day-parts"  # internal: each partition's share of a charging day
 SWEEP_EVERY_MS = 3_600_000  # how often (in event time) plates not seen within the horizon are dropped
 
 
@@ -60,11 +64,13 @@ class PlateHistory:
 
 @dataclass
 class PartitionState:
-    """The plates of one partition, its watermark, and the plates changed or dropped since the
-    last save."""
+    """The plates of one partition, its watermark, its charges per zone-day, and the plates
+    changed or dropped since the last save."""
 
+    partition: int = 0
     plates: dict[str, PlateHistory] = field(default_factory=dict)
     watermark: int = 0
+    days: DayLedger = field(default_factory=DayLedger)
     changed: set[str] = field(default_factory=set)
     dropped: set[str] = field(default_factory=set)
     swept_at: int = 0
@@ -82,6 +88,7 @@ class Tracker:
         self.key = config.privacy.pseudonym_key().get_secret_value() if config.segments else ""
         self.segments_at = {c.id: [s for s in config.segments if c.id in (s.from_camera, s.to_camera)] for c in config.cameras}
         self.zones_at = {c.id: [z for z in config.zones if c.id in z.cameras] for c in config.cameras}
+        self.zones = list(config.zones)
 
     def track(self, read: PlateRead, raw: bytes, state: PartitionState) -> list[Output]:
         """What this read makes the job send, updating ``state`` (unless the read is late or a replay)."""
@@ -115,13 +122,17 @@ class Tracker:
             charge = charges(read.plate, plate_passages, zone).get(local_day(read.ts, zone.tariff))
             if charge is not None:
                 outputs += _charge_outputs(charge, versions, again=replay)
-        if not replay:
-            state.plates[read.plate] = PlateHistory(known, sent_journeys, versions)
-            state.changed.add(read.plate)
-            state.watermark = watermark
-            if watermark - state.swept_at >= SWEEP_EVERY_MS:
-                self._sweep(state)
-        return outputs
+                if not replay:
+                    state.days.record(charge)
+        if replay:
+            return outputs + [_part_output(p) for p in state.days.sent_by(read.read_id)]
+        state.plates[read.plate] = PlateHistory(known, sent_journeys, versions)
+        state.changed.add(read.plate)
+        parts = state.days.advance(self.zones, state.partition, state.watermark, watermark, self.lateness_ms, read.read_id)
+        state.watermark = watermark
+        if watermark - state.swept_at >= SWEEP_EVERY_MS:
+            self._sweep(state)
+        return outputs + [_part_output(p) for p in parts]
 
     def _sweep(self, state: PartitionState) -> None:
         """Drop the plates with no sighting within the horizon: nothing they hold can matter again
@@ -132,6 +143,10 @@ class Tracker:
             state.changed.discard(plate)
             state.dropped.add(plate)
         state.swept_at = state.watermark
+
+
+def _part_output(part: ZoneDayPart) -> Output:
+    return Output(ZONE_DAY_PARTS, part.zone_id.encode(), encode(part))
 
 
 def _charge_outputs(charge: ZoneCharge, versions: dict[str, list], *, again: bool) -> list[Output]:

@@ -103,11 +103,6 @@ def charges(plate: str, passages: Sequence[Passage], zone: Zone) -> dict[date, Z
     return result
 
 
-def days_to_close(open_days: Sequence[date], watermark: float, tariff: Tariff, lateness_s: float) -> list[date]:
-    """The open days whose end, plus the allowed lateness, the zone's watermark (epoch s) has passed."""
-    return sorted(d for d in open_days if day_end(d, tariff).timestamp() + lateness_s <= watermark)
-
-
 def day_summary(zone: Zone, day: date, charges: int, total: Decimal, closed_at: datetime) -> ZoneDay:
     return ZoneDay(
         zone_id=zone.id,

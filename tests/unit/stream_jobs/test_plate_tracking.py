@@ -3,15 +3,16 @@ duplicates, a replay of already-tracked reads, and the state dropped by a sweep.
 
 import random
 import zlib
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from gantry import topics
 from gantry.config import GantryConfig
-from gantry.events import Journey, PlateRead, ZoneCharge, decode, encode
+from gantry.events import Journey, PlateRead, ZoneCharge, ZoneDayPart, decode, encode
 from stream_jobs.simulator import Noise, simulate
-from stream_jobs.tracking import PartitionState, Tracker
+from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, Tracker
 
 PARTITIONS = 4
 
@@ -24,7 +25,7 @@ def pseudonym_key(monkeypatch):
 def run(sim, reads: list[PlateRead], config: GantryConfig) -> list:
     """Every output of the tracker for these reads, with plates spread over partitions like Kafka."""
     tracker = Tracker(config)
-    states = [PartitionState() for _ in range(PARTITIONS)]
+    states = [PartitionState(partition=p) for p in range(PARTITIONS)]
     outputs = []
     for read in reads:
         state = states[zlib.crc32(read.plate.encode()) % PARTITIONS]
@@ -91,3 +92,16 @@ def test_reads_are_tracked_in_any_order():
     config = GantryConfig.model_validate(sim.city | {"stream_jobs": {"allowed_lateness_s": 3 * 3600}})
     journeys, charges, late = answers(run(sim, shuffled, config))
     assert (journeys, charges, late) == (sim.expected.journeys, sim.expected.charges, set())
+
+
+def test_each_partition_sends_its_share_of_a_day_once_past_it():
+    evening = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday afternoon to Tuesday morning
+    sim = simulate(cameras=6, vehicles=120, hours=20, seed=11, start=evening, noise=Noise(duplicates=0.05))
+    outputs = run(sim, sim.reads, city_config(sim))
+    parts = [decode(ZoneDayPart, o.value) for o in outputs if o.topic == ZONE_DAY_PARTS]
+    monday = [Decimal(amount) for (_, _, day), (_, _, amount) in sim.expected.charges.items() if day == "2026-11-30"]
+    shares = {p.partition: (p.charges, p.total_amount) for p in parts if p.charge_date == date(2026, 11, 30)}
+    assert sorted(shares) == list(range(PARTITIONS))  # every partition, once
+    assert sum(c for c, _ in shares.values()) == len(monday)
+    assert sum(t for _, t in shares.values()) == sum(monday)
+    assert not [p for p in parts if p.charge_date == date(2026, 12, 1)]  # Tuesday is still open

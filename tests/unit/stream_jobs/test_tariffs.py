@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from gantry.config import load_config
-from stream_jobs.charges.rules import charges, day_end, days_to_close, is_charging, price
+from stream_jobs.charges.days import DayLedger
+from stream_jobs.charges.rules import charges, day_end, is_charging, price
 from stream_jobs.passages import Sighting, passages
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "gantry.yaml"
@@ -59,9 +60,17 @@ def test_one_charge_per_day_with_first_read_and_count(zones):
     assert charge.amount == Decimal("15.00") and charge.status == "charged"
 
 
-def test_a_day_closes_only_after_its_local_end_plus_lateness(zones):
-    tariff = zones["congestion"].tariff  # London: in summer a day ends at 23:00 UTC
-    summer_day, next_day = date(2027, 7, 5), date(2027, 7, 6)
-    end = utc(2027, 7, 5, 23, 0).timestamp()
-    assert days_to_close([summer_day, next_day], end + 299, tariff, lateness_s=300) == []
-    assert days_to_close([next_day, summer_day], end + 300, tariff, lateness_s=300) == [summer_day]
+def test_a_partitions_day_part_is_sent_once_past_its_local_end_plus_lateness(zones):
+    zone = zones["congestion"]  # London: in summer a day ends at 23:00 UTC
+    end_ms = int(utc(2027, 7, 5, 23, 0).timestamp() * 1000)
+    ledger = DayLedger()
+    charge = charges("AB12CDE", passages([Sighting(end_ms - 8 * 3_600_000, "cam-holborn", "r1")], 10), zone)
+    ledger.record(next(iter(charge.values())))
+    first = ledger.advance([zone], 3, end_ms - 7 * 3_600_000, end_ms + 299_999, 300_000, "r2")
+    assert first == []
+    [part] = ledger.advance([zone], 3, end_ms + 299_999, end_ms + 300_000, 300_000, "r3")
+    assert (part.charge_date, part.partition, part.charges, part.total_amount) == (date(2027, 7, 5), 3, 1, Decimal("15.00"))
+    assert ledger.advance([zone], 3, end_ms + 300_000, end_ms + 3_600_000, 300_000, "r4") == []
+    assert ledger.sent_by("r3") == [part]  # a replay of the read that sent it sends it again
+    [empty] = ledger.advance([zone], 3, end_ms + 3_600_000, end_ms + 86_400_000 + 300_000, 300_000, "r5")
+    assert (empty.charge_date, empty.charges, empty.total_amount) == (date(2027, 7, 6), 0, Decimal("0.00"))
