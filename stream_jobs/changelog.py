@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from kafka.admin import NewTopic
 
-from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.fastpath import BatchConsumer, paced
 from stream_jobs.transport import true_end_offsets
 
 log = logging.getLogger(__name__)
@@ -41,26 +41,33 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
     def __init__(self, bootstrap_servers: str, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
         self.states: dict[int, S] = {}
+        self.owned: set[int] = set()  # partition numbers, as of the last rebalance
 
     @abstractmethod
-    def load(self, entries: Mapping[bytes, bytes]) -> S:
+    def load(self, partition: int, entries: Mapping[bytes, bytes]) -> S:
         """The state of a partition from its changelog entries (latest value per key)."""
 
     @abstractmethod
     def changes(self, state: S) -> Mapping[bytes, bytes | None]:
         """The entries changed since the last call (None deletes), forgetting them."""
 
+    async def owned_records(self, records: list[ConsumerRecord]) -> AsyncIterator[ConsumerRecord]:
+        """The records of partitions this member still owns (a rebalance may come mid-batch:
+        then another member handles the rest, from a state this one must not touch)."""
+        async for record in paced(records):
+            if record.partition in self.owned:
+                yield record
+
     async def state_of(self, partition: int) -> S:
         if partition not in self.states:
-            self.states[partition] = self.load(await self._restore(partition))
+            self.states[partition] = self.load(partition, await self._restore(partition))
         return self.states[partition]
 
     async def save(self) -> None:
         """Write the changed entries of every owned partition; call at the end of ``handle``."""
-        assert self.producer is not None and self.consumer is not None
-        owned = {tp.partition for tp in self.consumer.assignment()}
+        assert self.producer is not None
         for partition, state in self.states.items():
-            if partition in owned:
+            if partition in self.owned:
                 for key, value in self.changes(state).items():
                     await self.producer.send(self.changelog, key=key, value=value, partition=partition)
 
@@ -87,3 +94,7 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self.states.pop(tp.partition, None)
+            self.owned.discard(tp.partition)
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        self.owned |= {tp.partition for tp in partitions}

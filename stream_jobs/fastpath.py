@@ -98,7 +98,10 @@ class BatchConsumer(Service):
         """Wait here for whatever the handler needs first."""
 
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        """Forget what was kept for partitions that another member now owns."""
+        """Forget what was kept for partitions that another member may own now."""
+
+    def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        """Take note of the partitions this member owns now."""
 
     @abstractmethod
     async def handle(self, records: list[ConsumerRecord]) -> None: ...
@@ -133,4 +136,4 @@ class _Revocations(ConsumerRebalanceListener):
         self.owner.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return
+        self.owner.on_assigned(set(assigned))

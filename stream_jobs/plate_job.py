@@ -25,7 +25,6 @@ from gantry.config import GantryConfig
 from gantry.events import DeadLetter, PlateRead, encode
 from gantry.observability import MESSAGES_IN, MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
-from stream_jobs.fastpath import paced
 from stream_jobs.intake import STAGE, admit, parse_or_report
 from stream_jobs.charges.days import DayLedger
 from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker
@@ -60,7 +59,7 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.producer is not None
-        async for record in paced(records):
+        async for record in self.owned_records(records):
             read = await self._read_of(record)
             if read is None:
                 continue
@@ -88,13 +87,8 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
             return None
         return read
 
-    async def state_of(self, partition: int) -> PartitionState:
-        state = await super().state_of(partition)
-        state.partition = partition
-        return state
-
-    def load(self, entries: Mapping[bytes, bytes]) -> PartitionState:
-        state = PartitionState(watermark=int(entries.get(WATERMARK_KEY, 0)))
+    def load(self, partition: int, entries: Mapping[bytes, bytes]) -> PartitionState:
+        state = PartitionState(partition, watermark=int(entries.get(WATERMARK_KEY, 0)))
         if DAYS_KEY in entries:
             state.days = DayLedger.from_json(json.loads(entries[DAYS_KEY]))
         for key, value in entries.items():

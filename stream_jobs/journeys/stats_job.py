@@ -36,7 +36,6 @@ from gantry.config import GantryConfig, StreamJobsConfig
 from gantry.events import DeadLetter, Journey, encode
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
-from stream_jobs.fastpath import paced
 from stream_jobs.intake import STAGE, parse_or_report
 from stream_jobs.journeys.rules import interval_start, outlier_flags, segment_stats, summarise
 
@@ -78,7 +77,7 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         touched: dict[str, Intervals] = {}
         arrived: dict[str, dict[str, bool]] = {}  # per interval: journeys of this batch, flag as they came
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
-        async for record in paced(records):
+        async for record in self.owned_records(records):
             journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
             if isinstance(journey, DeadLetter):
                 await self.producer.send(topics.DEAD_LETTERS, value=encode(journey))
@@ -107,7 +106,7 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
             _forget_old(state)
         await self.save()
 
-    def load(self, entries: Mapping[bytes, bytes]) -> Intervals:
+    def load(self, partition: int, entries: Mapping[bytes, bytes]) -> Intervals:
         return Intervals({key.decode(): json.loads(value) for key, value in entries.items()})
 
     def changes(self, state: Intervals) -> dict[bytes, bytes | None]:
