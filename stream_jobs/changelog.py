@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from kafka.admin import NewTopic
 
 from stream_jobs.fastpath import BatchConsumer, paced
-from stream_jobs.transport import true_end_offsets
+from stream_jobs.transport import read_to_end
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -78,14 +78,11 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
         await reader.start()
         try:
             reader.assign([tp])
-            await reader.seek_to_beginning(tp)
-            end = (await true_end_offsets(self.bootstrap_servers, await reader.end_offsets([tp])))[tp]
-            while await reader.position(tp) < end:
-                for record in (await reader.getmany(tp, timeout_ms=500, max_records=10_000)).get(tp, []):
-                    if record.value is None:
-                        entries.pop(record.key, None)
-                    else:
-                        entries[record.key] = record.value
+            async for record in read_to_end(reader, self.bootstrap_servers, [tp]):
+                if record.value is None:
+                    entries.pop(record.key, None)
+                else:
+                    entries[record.key] = record.value
         finally:
             await reader.stop()
         log.info("%s: partition %d restored, %d entries", self.changelog, partition, len(entries))

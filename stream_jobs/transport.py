@@ -15,9 +15,9 @@ Select it with the ``gantry-kafka://`` broker scheme.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -45,6 +45,18 @@ async def true_end_offsets(bootstrap_servers: list[str] | str, reported: Mapping
     finally:
         await reader.stop()
     return ends
+
+
+async def read_to_end(consumer: AIOKafkaConsumer, bootstrap_servers: str,
+                      partitions: list[TopicPartition]) -> AsyncIterator[ConsumerRecord]:
+    """Every record of the assigned ``partitions``, from the beginning to their true end: how a
+    worker loads a compacted topic (the hotlist, a job's changelog) before it may use it."""
+    await consumer.seek_to_beginning(*partitions)
+    ends = await true_end_offsets(bootstrap_servers, await consumer.end_offsets(partitions))
+    while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+        for records in (await consumer.getmany(*partitions, timeout_ms=200, max_records=10_000)).values():
+            for record in records:
+                yield record
 
 
 class GantryConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from mode import Service
 
 from gantry import topics
 from gantry.errors import InvalidEvent
 from gantry.events import HotlistEntry, decode
 from stream_jobs.hotlist.rules import HotlistIndex
+from stream_jobs.transport import read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,8 @@ class HotlistFeed(Service):
         await self._consumer.start()
         partitions = await self._wait_for_partitions()
         self._consumer.assign(partitions)
-        await self._consumer.seek_to_beginning(*partitions)
-        ends = await self._consumer.end_offsets(partitions)
-        while [tp for tp, end in ends.items() if await self._consumer.position(tp) < end]:
-            await self._apply(await self._consumer.getmany(timeout_ms=200, max_records=10_000))
+        async for record in read_to_end(self._consumer, self.bootstrap_servers, partitions):
+            self._apply(record)
         log.info("hotlist loaded: %d entries", len(self.index))
         self.loaded.set()
 
@@ -61,19 +60,19 @@ class HotlistFeed(Service):
         await self.loaded.wait()
         assert self._consumer is not None
         while not self.should_stop:
-            await self._apply(await self._consumer.getmany(timeout_ms=50, max_records=10_000))
+            for records in (await self._consumer.getmany(timeout_ms=50, max_records=10_000)).values():
+                for record in records:
+                    self._apply(record)
 
-    async def _apply(self, batches: dict) -> None:
-        for records in batches.values():
-            for record in records:
-                key = record.key.decode() if record.key else ""
-                if record.value is None:
-                    self.index.remove(key)
-                    continue
-                try:
-                    self.index.put(decode(HotlistEntry, record.value))
-                except InvalidEvent as exc:
-                    log.warning("ignoring bad hotlist entry %s at offset %s: %s", key, record.offset, exc)
+    def _apply(self, record: ConsumerRecord) -> None:
+        key = record.key.decode() if record.key else ""
+        if record.value is None:
+            self.index.remove(key)
+            return
+        try:
+            self.index.put(decode(HotlistEntry, record.value))
+        except InvalidEvent as exc:
+            log.warning("ignoring bad hotlist entry %s at offset %s: %s", key, record.offset, exc)
 
     async def on_stop(self) -> None:
         if self._consumer is not None:
