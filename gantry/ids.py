@@ -12,5 +12,5 @@ import hashlib
 
 def stable_id(*parts: object) -> str:
     """A 32-hex-character id from the parts, order-sensitive and collision-resistant."""
-    joined = "\x1f".join("" if p is None else str(p) for p in parts)
+    joined = "\x1f".join(["" if p is None else str(p) for p in parts])
     return hashlib.blake2b(joined.encode(), digest_size=16).hexdigest()

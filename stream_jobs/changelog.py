@@ -65,11 +65,11 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
 
     async def save(self) -> None:
         """Write the changed entries of every owned partition; call at the end of ``handle``."""
-        assert self.producer is not None
+        assert self.outbox is not None
         for partition, state in self.states.items():
             if partition in self.owned:
                 for key, value in self.changes(state).items():
-                    await self.producer.send(self.changelog, key=key, value=value, partition=partition)
+                    await self.outbox.put(self.changelog, key=key, value=value, partition=partition)
 
     async def _restore(self, partition: int) -> dict[bytes, bytes]:
         tp = TopicPartition(self.changelog, partition)

@@ -58,24 +58,24 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         self.received = MESSAGES_IN.labels(STAGE, topics.PLATE_READS)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
-        assert self.producer is not None
+        assert self.outbox is not None
         async for record in self.owned_records(records):
             read = await self._read_of(record)
             if read is None:
                 continue
             state = await self.state_of(record.partition)
             for output in self.tracker.track(read, record.value, state):
-                await self.producer.send(output.topic, key=output.key, value=output.value)
+                await self.outbox.put(output.topic, key=output.key, value=output.value)
                 self.sent[output.topic].inc()
         await self.save()
 
     async def _read_of(self, record: ConsumerRecord) -> PlateRead | None:
         """The read to track now, or None: refused (the screener dead-letters those) or re-keyed."""
-        assert self.producer is not None
+        assert self.outbox is not None
         if record.topic == READS_BY_PLATE:
             read = parse_or_report(PlateRead, record.value, STAGE, READS_BY_PLATE)
             if isinstance(read, DeadLetter):
-                await self.producer.send(topics.DEAD_LETTERS, value=encode(read))
+                await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
                 return None
             return read
         self.received.inc()
@@ -83,7 +83,7 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         if isinstance(read, DeadLetter):
             return None
         if record.key != read.plate.encode():
-            await self.producer.send(READS_BY_PLATE, key=read.plate.encode(), value=record.value)
+            await self.outbox.put(READS_BY_PLATE, key=read.plate.encode(), value=record.value)
             return None
         return read
 

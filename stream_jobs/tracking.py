@@ -119,7 +119,8 @@ class Tracker:
                     sent_journeys[trip.journey_id] = trip.end.ts_ms
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):
-            charge = charges(read.plate, plate_passages, zone).get(local_day(read.ts, zone.tariff))
+            day = local_day(read.ts, zone.tariff)
+            charge = charges(read.plate, plate_passages, zone, only=day).get(day)
             if charge is not None:
                 outputs += _charge_outputs(charge, versions, again=replay)
                 if not replay:

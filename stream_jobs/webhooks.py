@@ -103,7 +103,7 @@ class Notifier(BatchConsumer):
         for record in records:
             hit = parse_or_report(HotlistHit, record.value, STAGE, topics.HOTLIST_HITS)
             if isinstance(hit, DeadLetter):
-                await self.producer.send(topics.DEAD_LETTERS, value=encode(hit))
+                await self.outbox.put(topics.DEAD_LETTERS, value=encode(hit))
             else:
                 hits.append((record.value, hit))
         work = [(raw, hit, route) for raw, hit in hits for route in self.routes if route.wants(hit)]
@@ -115,7 +115,7 @@ class Notifier(BatchConsumer):
             ERRORS.labels(STAGE, "webhook_failed").inc()
             letter = dead_letter(raw, f"subscriber {route.subscriber.id}: {failure}", stage=STAGE,
                                  source_topic=topics.HOTLIST_HITS)
-            await self.producer.send(topics.WEBHOOK_DEAD_LETTERS, key=hit.hit_id.encode(), value=encode(letter))
+            await self.outbox.put(topics.WEBHOOK_DEAD_LETTERS, key=hit.hit_id.encode(), value=encode(letter))
 
     async def _deliver(self, route: Route, hit: HotlistHit) -> str | None:
         with DELIVERY_SECONDS.time():

@@ -71,16 +71,20 @@ def charge_id(zone_id: str, plate: str, day: date) -> str:
     return stable_id("charge", zone_id, plate, day.isoformat())
 
 
-def charges(plate: str, passages: Sequence[Passage], zone: Zone) -> dict[date, ZoneCharge]:
-    """The charge of every charging day on which the plate passed a zone camera in charging hours.
+def charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | None = None) -> dict[date, ZoneCharge]:
+    """The charge of every charging day on which the plate passed a zone camera in charging hours
+    (with ``only``, of that local day alone: all a new read can change).
 
     ``version`` is left at 1: the job numbers the versions it actually emits.
     """
     cameras = set(zone.cameras)
     by_day: dict[date, list[Passage]] = {}
     for p in passages:
-        if p.camera_id in cameras and is_charging(p.first.ts, zone.tariff):
-            by_day.setdefault(local_day(p.first.ts, zone.tariff), []).append(p)
+        if p.camera_id not in cameras:
+            continue
+        day = local_day(p.first.ts, zone.tariff)
+        if (only is None or day == only) and is_charging(p.first.ts, zone.tariff):
+            by_day.setdefault(day, []).append(p)
     result = {}
     for day, day_passages in by_day.items():
         first = min(day_passages, key=lambda p: p.first)

@@ -33,14 +33,14 @@ class Screener(BatchConsumer):
         await self.feed.loaded.wait()  # no read is screened against a half-loaded hotlist
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
-        assert self.producer is not None
+        assert self.outbox is not None
         for record in records:
             MESSAGES_IN.labels(STAGE, topics.PLATE_READS).inc()
             read = admit(record.value, self.known_cameras, partition=record.partition, offset=record.offset)
             if isinstance(read, DeadLetter):
                 ERRORS.labels(STAGE, "invalid_read").inc()
-                await self.producer.send(topics.DEAD_LETTERS, value=encode(read))
+                await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
                 continue
             for hit in match(read, self.hotlist):
-                await self.producer.send(topics.HOTLIST_HITS, key=hit.plate.encode(), value=encode(hit))
+                await self.outbox.put(topics.HOTLIST_HITS, key=hit.plate.encode(), value=encode(hit))
                 MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS).inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import UTC, datetime
 
 from gantry.config import Segment
@@ -32,7 +33,7 @@ class Trip:
     start: Passage
     end: Passage
 
-    @property
+    @cached_property  # asked for up to three times per read: whether sent, the event, the record of it
     def journey_id(self) -> str:
         return stable_id("journey", self.segment.id, self.start.first.read_id, self.end.first.read_id)
 

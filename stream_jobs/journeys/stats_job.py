@@ -73,14 +73,14 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         self.sent_journeys = MESSAGES_OUT.labels(STAGE, topics.JOURNEYS)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
-        assert self.producer is not None
+        assert self.outbox is not None
         touched: dict[str, Intervals] = {}
         arrived: dict[str, dict[str, bool]] = {}  # per interval: journeys of this batch, flag as they came
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
         async for record in self.owned_records(records):
             journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
             if isinstance(journey, DeadLetter):
-                await self.producer.send(topics.DEAD_LETTERS, value=encode(journey))
+                await self.outbox.put(topics.DEAD_LETTERS, value=encode(journey))
                 continue
             state = await self.state_of(record.partition)
             key = f"{journey.segment_id}|{interval_start(journey.end_ts, self.interval_s).isoformat()}"
@@ -96,11 +96,11 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         for key, state in touched.items():
             segment_id, start = key.split("|")
             for journey in _reflagged(state, key, arrived[key], self.outlier_mad_k):
-                await self.producer.send(topics.JOURNEYS, key=segment_id.encode(), value=encode(journey))
+                await self.outbox.put(topics.JOURNEYS, key=segment_id.encode(), value=encode(journey))
                 self.sent_journeys.inc()
             stats = summarise([(m[0], m[1]) for m in state.members[key].values()], self.outlier_mad_k)
             event = segment_stats(segment_id, datetime.fromisoformat(start), self.interval_s, stats)
-            await self.producer.send(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
+            await self.outbox.put(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
             self.sent_stats.inc()
         for state in opened.values():
             _forget_old(state)
