@@ -94,7 +94,7 @@ class Subscriber(ThreadingHTTPServer):
 
 
 def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook: bool = False,
-              progress: bool = True) -> dict:
+              progress: bool = True, partitions: int = 4) -> dict:
     sim = simulate(cameras=8, vehicles=max(1, int(reads / READS_PER_VEHICLE)), hours=3, seed=1)
     expected = sim.expected
     subscriber = Subscriber() if webhook else None
@@ -104,7 +104,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
         hotlist = {"subscribers": [{"id": "bench", "url": f"http://127.0.0.1:{subscriber.server_port}/",
                                     "secret_env": "GANTRY_BENCH_WEBHOOK_SECRET"}]} if subscriber else {}
         config.write_text(yaml.safe_dump(sim.city | {
-            "data_dir": tmp, "broker": {"bootstrap_servers": bootstrap, "partitions": 4},
+            "data_dir": tmp, "broker": {"bootstrap_servers": bootstrap, "partitions": partitions},
             "warehouse": {"dsn": f"chdb:///{tmp}/warehouse"}, "hotlist": hotlist,
         }))
         ensure_topics(load_config(config), bootstrap)
@@ -145,6 +145,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
     return {
         "reads": len(sim.reads),
         "workers": workers,
+        "partitions": partitions,
         "hotlist_entries": max(hotlist_size, len(sim.hotlist)),
         "offered_reads_per_s": rate or "backlog",
         "sent_reads_per_s": round(len(sim.reads) / sent.duration, 1),

@@ -92,12 +92,13 @@ def bench_jobs(
     reads: int = typer.Option(20_000, help="about this many reads (from the simulator)"),
     rate: float = typer.Option(5_000, help="reads per second offered; 0 = a backlog loaded before the workers start (throughput)"),
     workers: int = typer.Option(2, help="worker processes (one per core)"),
+    partitions: int = typer.Option(4, help="partitions per topic (the unit the workers split)"),
     hotlist_size: int = typer.Option(0, help="pad the hotlist to this many entries"),
     webhook: bool = typer.Option(False, help="also time read -> webhook request at a local subscriber"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Throughput of all three jobs and read -> hit latency, on a private broker started for the run."""
-    result = run_bench(reads=reads, rate=rate, workers=workers, hotlist_size=hotlist_size, webhook=webhook,
+    result = run_bench(reads=reads, rate=rate, workers=workers, partitions=partitions, hotlist_size=hotlist_size, webhook=webhook,
                        progress=not as_json)
     if as_json:
         print(json.dumps(result))

@@ -33,6 +33,7 @@ from gantry.observability import LAG, LATENCY
 log = logging.getLogger(__name__)
 SLICE = 100  # records handled between turns of the event loop
 REBALANCE_TIMEOUT_MS = 10_000
+PLACED_KEYS = 100_000  # keyed partitions an outbox remembers
 
 
 class Outbox:
@@ -48,14 +49,15 @@ class Outbox:
         self.producer = producer
         self.partitioner = DefaultPartitioner()
         self.partitions: dict[str, list[int]] = {}
+        self.placed: dict[tuple[str, bytes], int] = {}
         self.open: dict[tuple[str, int], BatchBuilder] = {}
         self.sent: list[asyncio.Future] = []
 
     async def put(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None) -> None:
         if partition is None:
-            if topic not in self.partitions:
-                self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
-            partition = self.partitioner(key, self.partitions[topic], self.partitions[topic])
+            partition = self.placed.get((topic, key)) if key is not None else None
+            if partition is None:
+                partition = await self._place(topic, key)
         batch = self.open.get((topic, partition))
         if batch is None:
             batch = self.open[topic, partition] = self.producer.create_batch()
@@ -64,6 +66,17 @@ class Outbox:
             batch = self.open[topic, partition] = self.producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None) is None:
                 raise ValueError(f"a message for {topic} is larger than a whole record batch")
+
+    async def _place(self, topic: str, key: bytes | None) -> int:
+        """The partition of a keyed message, remembered: most keys (segments, zones) recur."""
+        if topic not in self.partitions:
+            self.partitions[topic] = sorted(await self.producer.partitions_for(topic))
+        partition = self.partitioner(key, self.partitions[topic], self.partitions[topic])
+        if key is not None:
+            if len(self.placed) >= PLACED_KEYS:
+                self.placed.clear()
+            self.placed[topic, key] = partition
+        return partition
 
     async def send(self) -> asyncio.Future:
         """Send what is still open; the future is done when the broker has acknowledged it all."""

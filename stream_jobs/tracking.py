@@ -28,7 +28,7 @@ from gantry.config import GantryConfig
 from gantry.events import PlateRead, ZoneCharge, ZoneDayPart, encode
 from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.rules import charges, local_day
-from stream_jobs.journeys.rules import trips
+from stream_jobs.journeys.rules import interval_key, trips
 from stream_jobs.passages import Sighting, passages
 
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
@@ -82,6 +82,7 @@ class Tracker:
     def __init__(self, config: GantryConfig) -> None:
         settings = config.stream_jobs
         self.dedup_window_s = settings.dedup_window_s
+        self.stats_interval_s = settings.stats_interval_s
         self.lateness_ms = int(settings.allowed_lateness_s * 1000)
         longest_trip_ms = int(max([s.max_travel_s for s in config.segments], default=0) * 1000)
         self.horizon_ms = max(longest_trip_ms, CHARGING_DAY_MS) + self.lateness_ms + int(settings.dedup_window_s * 1000)
@@ -115,7 +116,8 @@ class Tracker:
             for trip in trips(plate_passages, segment):
                 if trip.journey_id not in sent_journeys or (replay and read.read_id in trip.read_ids):
                     journey = trip.journey(read.plate, self.key)
-                    outputs.append(Output(topics.JOURNEYS, segment.id.encode(), encode(journey)))
+                    key = interval_key(segment.id, trip.end.ts_ms, self.stats_interval_s).encode()
+                    outputs.append(Output(topics.JOURNEYS, key, encode(journey)))
                     sent_journeys[trip.journey_id] = trip.end.ts_ms
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):

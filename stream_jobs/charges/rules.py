@@ -35,10 +35,12 @@ def hours_on(day: date, tariff: Tariff) -> list[ChargingHours]:
 
 def is_charging(ts: datetime, tariff: Tariff) -> bool:
     local = ts.astimezone(ZoneInfo(tariff.timezone))
-    clock = local.time().replace(tzinfo=None)
-    return any(
-        h.start <= clock and (h.end == time(0) or clock < h.end) for h in hours_on(local.date(), tariff)
-    )
+    return _within(local.time(), hours_on(local.date(), tariff))
+
+
+def _within(clock: time, hours: list[ChargingHours]) -> bool:
+    """Whether a local wall-clock time falls in one of the day's charging hours (end 00:00: midnight)."""
+    return any(h.start <= clock and (h.end == time(0) or clock < h.end) for h in hours)
 
 
 def day_end(day: date, tariff: Tariff) -> datetime:
@@ -78,12 +80,19 @@ def charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | No
     ``version`` is left at 1: the job numbers the versions it actually emits.
     """
     cameras = set(zone.cameras)
+    tz = ZoneInfo(zone.tariff.timezone)
+    hours: dict[date, list[ChargingHours]] = {}
     by_day: dict[date, list[Passage]] = {}
     for p in passages:
         if p.camera_id not in cameras:
             continue
-        day = local_day(p.first.ts, zone.tariff)
-        if (only is None or day == only) and is_charging(p.first.ts, zone.tariff):
+        local = p.first.ts.astimezone(tz)
+        day = local.date()
+        if only is not None and day != only:
+            continue
+        if day not in hours:
+            hours[day] = hours_on(day, zone.tariff)
+        if _within(local.time(), hours[day]):
             by_day.setdefault(day, []).append(p)
     result = {}
     for day, day_passages in by_day.items():

@@ -70,9 +70,18 @@ def trips(passages: Sequence[Passage], segment: Segment) -> list[Trip]:
     return found
 
 
-def interval_start(ts: datetime, interval_s: int) -> datetime:
-    epoch = int(ts.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % interval_s, UTC)
+def interval_key(segment_id: str, end_ms: int, interval_s: int) -> str:
+    """``segment|interval start in epoch seconds``: the statistics interval a journey ending at
+    ``end_ms`` counts in. Journeys are keyed by it on their topic, so a busy segment's intervals
+    spread over partitions (and workers), while each interval stays on one."""
+    end_s = end_ms // 1000
+    return f"{segment_id}|{end_s - end_s % interval_s}"
+
+
+def interval_of(key: str) -> tuple[str, datetime]:
+    """The segment and start of an :func:`interval_key`."""
+    segment_id, start = key.rsplit("|", 1)
+    return segment_id, datetime.fromtimestamp(int(start), UTC)
 
 
 def outlier_flags(travel_times: Sequence[float], k: float) -> list[bool]:

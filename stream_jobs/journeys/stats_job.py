@@ -1,15 +1,17 @@
-"""Segment statistics: journeys, keyed by segment, summarised per event-time interval.
+"""Segment statistics: journeys, keyed by segment and interval, summarised per event-time interval.
 
-A consumer group on ``journeys`` (keyed by segment, so a segment's intervals live on one worker)
+A consumer group on ``journeys`` (keyed by segment and interval, so an interval lives on one worker)
 taking whole batches, like the per-plate job, since there is a journey for most reads. Each
-interval keeps its member journeys in a changelog (:mod:`stream_jobs.changelog`), written once per
-batch.
+interval's member journeys are kept in a changelog (:mod:`stream_jobs.changelog`), one entry per
+journey (key ``segment|interval start|journey_id``), written when the journey joins and again only
+when its outlier flag changes: an entry per interval would be rewritten, all members included, by
+every batch that touches it.
 
 Outliers are decided here, per segment and interval (``outlier_mad_k`` median absolute
 deviations from the interval's median), since only here are a journey's peers known. The per-plate
 job sends a journey unflagged; when the interval's journeys make it an outlier (or no longer one),
 this job sends it again on ``journeys``, same ``journey_id``, with ``outlier`` set as it now
-stands, keyed by segment like the original, so the latest message of a journey carries its flag
+stands, keyed like the original, so the latest message of a journey carries its flag
 and the warehouse, which keeps the last row per journey, shows it. An interval's statistics are re-sent
 whenever journeys join it (once per batch), with the same ``stats_id``, so a dashboard always
 shows the current figures and the warehouse keeps the latest row. A journey replayed after a
@@ -26,7 +28,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from aiokafka import ConsumerRecord
 from kafka.admin import NewTopic
@@ -37,9 +38,9 @@ from gantry.events import DeadLetter, Journey, encode
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
 from stream_jobs.intake import STAGE, parse_or_report
-from stream_jobs.journeys.rules import interval_start, outlier_flags, segment_stats, summarise
+from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
 
-CHANGELOG = "gantry-jobs-segment-intervals-changelog"
+CHANGELOG = "gantry-jobs-segment-journeys-changelog"
 KEEP_INTERVALS_S = 2 * 86_400
 
 
@@ -51,11 +52,12 @@ def internal_topics(config: GantryConfig) -> list[NewTopic]:
 @dataclass
 class Intervals:
     """A partition's intervals: key ``segment|start`` -> {journey_id: [travel_s, speed_kmh,
-    outlier flag last sent, the journey's JSON]}."""
+    outlier flag last sent, the journey's JSON]}, and the members (interval key, journey_id)
+    changed or forgotten since the last save."""
 
-    members: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    changed: set[str] = field(default_factory=set)
-    forgotten: set[str] = field(default_factory=set)
+    members: dict[str, dict[str, list]] = field(default_factory=dict)
+    changed: set[tuple[str, str]] = field(default_factory=set)
+    forgotten: set[tuple[str, str]] = field(default_factory=set)
 
 
 class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
@@ -83,23 +85,23 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(journey))
                 continue
             state = await self.state_of(record.partition)
-            key = f"{journey.segment_id}|{interval_start(journey.end_ts, self.interval_s).isoformat()}"
+            key = interval_key(journey.segment_id, int(journey.end_ts.timestamp() * 1000), self.interval_s)
             if key not in state.members:
                 state.members[key] = {}
                 opened[id(state)] = state
             members = state.members[key]
             if journey.journey_id not in members:  # else a replay: send the current figures again
                 members[journey.journey_id] = [journey.travel_s, journey.speed_kmh, journey.outlier, record.value.decode()]
-                state.changed.add(key)
+                state.changed.add((key, journey.journey_id))
             touched[key] = state
             arrived.setdefault(key, {})[journey.journey_id] = journey.outlier
         for key, state in touched.items():
-            segment_id, start = key.split("|")
+            segment_id, start = interval_of(key)
             for journey in _reflagged(state, key, arrived[key], self.outlier_mad_k):
-                await self.outbox.put(topics.JOURNEYS, key=segment_id.encode(), value=encode(journey))
+                await self.outbox.put(topics.JOURNEYS, key=key.encode(), value=encode(journey))
                 self.sent_journeys.inc()
             stats = summarise([(m[0], m[1]) for m in state.members[key].values()], self.outlier_mad_k)
-            event = segment_stats(segment_id, datetime.fromisoformat(start), self.interval_s, stats)
+            event = segment_stats(segment_id, start, self.interval_s, stats)
             await self.outbox.put(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
             self.sent_stats.inc()
         for state in opened.values():
@@ -107,13 +109,18 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         await self.save()
 
     def load(self, partition: int, entries: Mapping[bytes, bytes]) -> Intervals:
-        return Intervals({key.decode(): json.loads(value) for key, value in entries.items()})
+        state = Intervals()
+        for entry, value in entries.items():
+            key, journey_id = entry.decode().rsplit("|", 1)
+            state.members.setdefault(key, {})[journey_id] = json.loads(value)
+        return state
 
     def changes(self, state: Intervals) -> dict[bytes, bytes | None]:
         entries: dict[bytes, bytes | None] = {
-            key.encode(): json.dumps(state.members[key], separators=(",", ":")).encode() for key in state.changed
+            f"{key}|{journey_id}".encode(): json.dumps(state.members[key][journey_id], separators=(",", ":")).encode()
+            for key, journey_id in state.changed
         }
-        entries.update({key.encode(): None for key in state.forgotten})
+        entries.update({f"{key}|{journey_id}".encode(): None for key, journey_id in state.forgotten})
         state.changed.clear()
         state.forgotten.clear()
         return entries
@@ -129,18 +136,18 @@ def _reflagged(state: Intervals, key: str, arrived: dict[str, bool], k: float) -
     for journey_id, member in members.items():
         if member[2] != flags[journey_id] or arrived.get(journey_id, flags[journey_id]) != flags[journey_id]:
             member[2] = flags[journey_id]
-            state.changed.add(key)
+            state.changed.add((key, journey_id))
             stale.append(Journey.model_validate_json(member[3]).model_copy(update={"outlier": member[2]}))
     return stale
 
 
 def _forget_old(state: Intervals) -> None:
-    starts = {key: datetime.fromisoformat(key.split("|")[1]).timestamp() for key in state.members}
+    starts = {key: interval_of(key)[1].timestamp() for key in state.members}
     if not starts:
         return
     horizon = max(starts.values()) - KEEP_INTERVALS_S
     for key, start in starts.items():
         if start < horizon:
-            del state.members[key]
-            state.changed.discard(key)
-            state.forgotten.add(key)
+            for journey_id in state.members.pop(key):
+                state.changed.discard((key, journey_id))
+                state.forgotten.add((key, journey_id))
