@@ -48,8 +48,11 @@ class Outputs(threading.Thread):
 
     def __init__(self, bootstrap: str) -> None:
         super().__init__(daemon=True)
+        # A short fetch wait: the broker holds a fetch of a quiet partition for the whole wait
+        # (500 ms by default), which would show up as hit latency that the jobs never added.
         self.consumer = KafkaConsumer(topics.HOTLIST_HITS, topics.JOURNEYS, topics.ZONE_CHARGES,
-                                      bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+                                      bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                      fetch_max_wait_ms=10)
         self.seen: dict[str, set[bytes]] = {t: set() for t in (topics.HOTLIST_HITS, topics.JOURNEYS, topics.ZONE_CHARGES)}
         self.hit_arrivals: dict[str, float] = {}
         self.first_new = 0.0

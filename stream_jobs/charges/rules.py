@@ -18,6 +18,7 @@ from gantry.ids import stable_id
 from stream_jobs.passages import Passage
 
 CENT = Decimal("0.01")
+MIDNIGHT = time(0)
 
 
 def local_day(ts: datetime, tariff: Tariff) -> date:
@@ -40,12 +41,12 @@ def is_charging(ts: datetime, tariff: Tariff) -> bool:
 
 def _within(clock: time, hours: list[ChargingHours]) -> bool:
     """Whether a local wall-clock time falls in one of the day's charging hours (end 00:00: midnight)."""
-    return any(h.start <= clock and (h.end == time(0) or clock < h.end) for h in hours)
+    return any(h.start <= clock and (h.end == MIDNIGHT or clock < h.end) for h in hours)
 
 
 def day_end(day: date, tariff: Tariff) -> datetime:
     """The UTC instant a local charging day ends (the next local midnight)."""
-    return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(tariff.timezone)).astimezone(UTC)
+    return datetime.combine(day + timedelta(days=1), MIDNIGHT, ZoneInfo(tariff.timezone)).astimezone(UTC)
 
 
 def _applies(rule: PlateException, plate: str, day: date) -> bool:
