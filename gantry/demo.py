@@ -141,7 +141,7 @@ def _stream(config: GantryConfig, city: City, seed: int) -> Outcome:
 QUERIES = {
     "reads": "SELECT count(DISTINCT read_id) FROM plate_reads",
     "hits": "SELECT count(DISTINCT hit_id) FROM hotlist_hits",
-    "journeys": "SELECT count(DISTINCT journey_id) FROM journeys",
+    "journeys": "SELECT count() FROM journeys FINAL WHERE NOT withdrawn",
     "charges": "SELECT count(DISTINCT charge_id) FROM zone_charges FINAL WHERE status = 'charged'",
 }
 

@@ -161,6 +161,9 @@ class Journey(Event):
     from_read_id: Id
     to_read_id: Id
     outlier: bool = False
+    # A read that arrived out of order showed the journey's passage began earlier: the journey is
+    # replaced by one with another id (and travel time) and must no longer count.
+    withdrawn: bool = False
 
 
 class SegmentStats(Event):

@@ -53,6 +53,7 @@ def simulate(
     kafka: bool = typer.Option(False, "--kafka", help="also send the hotlist and reads to the broker"),
     duplicates: float = typer.Option(0.0, help="share of reads delivered twice"),
     extra_reads: float = typer.Option(0.0, help="share of passages read a second time"),
+    early_second_looks: float = typer.Option(0.0, help="share of those second looks delivered before the first"),
     disorder_s: float = typer.Option(0.0, help="delivery-order jitter in event-time seconds"),
     misreads: float = typer.Option(0.0, help="share of reads with one OCR-confusable character swapped"),
     late: int = typer.Option(0, help="reads two days late, delivered last"),
@@ -61,7 +62,8 @@ def simulate(
 
     Run the jobs with the city's cameras, segments and zone (city.yaml merged into your config).
     """
-    noise = Noise(duplicates, extra_reads, disorder_s, misreads, late)
+    noise = Noise(duplicates=duplicates, extra_reads=extra_reads, early_second_looks=early_second_looks,
+                  disorder_s=disorder_s, misreads=misreads, late=late)
     sim = run_simulation(cameras, vehicles, hours, seed, noise)
     out.mkdir(parents=True, exist_ok=True)
     (out / "reads.jsonl").write_bytes(b"".join(encode(r) + b"\n" for r in sim.reads))

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -53,7 +53,8 @@ class Outbox:
         self.open: dict[tuple[str, int], BatchBuilder] = {}
         self.sent: list[asyncio.Future] = []
 
-    async def put(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None) -> None:
+    async def put(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None,
+                  headers: Sequence[tuple[str, bytes]] = ()) -> None:
         if partition is None:
             partition = self.placed.get((topic, key)) if key is not None else None
             if partition is None:
@@ -61,10 +62,11 @@ class Outbox:
         batch = self.open.get((topic, partition))
         if batch is None:
             batch = self.open[topic, partition] = self.producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+        headers = list(headers)  # the record builder takes lists only
+        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: send, start another
             self.sent.append(await self.producer.send_batch(batch, topic, partition=partition))
             batch = self.open[topic, partition] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None) is None:
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 raise ValueError(f"a message for {topic} is larger than a whole record batch")
 
     async def _place(self, topic: str, key: bytes | None) -> int:

@@ -30,7 +30,7 @@ from stream_jobs.charges.days import DayLedger
 from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker
 
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
-CHANGELOG = "gantry-jobs-plates-changelog"
+CHANGELOG = "gantry-jobs-plate-histories-changelog"
 WATERMARK_KEY = b"#watermark"  # cannot be a plate: plates are letters and digits
 DAYS_KEY = b"#days"
 

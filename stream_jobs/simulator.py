@@ -31,6 +31,7 @@ SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "
 class Noise:
     duplicates: float = 0.0  # share of reads delivered twice (same read_id)
     extra_reads: float = 0.0  # share of passages read again 1-3 s later (new read_id)
+    early_second_looks: float = 0.0  # share of those second looks delivered before the first
     disorder_s: float = 0.0  # delivery order jitter, in event-time seconds
     misreads: float = 0.0  # share of reads with one OCR-confusable character swapped
     late: int = 0  # reads two days old, delivered at the end
@@ -115,10 +116,13 @@ def simulate(cameras: int, vehicles: int, hours: float, seed: int, noise: Noise 
     _expect_charges(expected, [r for r, _ in primaries], layout["zones"][0]["cameras"])
 
     delivery = [r for r, _ in sorted(primaries, key=lambda pair: pair[1])]
-    for extra, _ in extras:  # a camera's second look at a vehicle comes after its first
+    for extra, _ in extras:  # a camera's second look at a vehicle comes after its first, mostly
         position = next(i for i, r in enumerate(delivery) if r.camera_id == extra.camera_id and r.plate == extra.plate
                         and abs((r.ts - extra.ts).total_seconds()) < 4)
-        delivery.insert(position + 1 + rng.randrange(0, 20), extra)
+        if noise.early_second_looks and rng.random() < noise.early_second_looks:
+            delivery.insert(position, extra)
+        else:
+            delivery.insert(position + 1 + rng.randrange(0, 20), extra)
     delivery += [r for r in delivery if rng.random() < noise.duplicates]
     for _ in range(noise.late):
         stale = read(_plates(rng, 1, prefix="LT")[0], layout["zones"][0]["cameras"][0], start - timedelta(days=2))

@@ -24,12 +24,12 @@ from typing import NamedTuple
 from prometheus_client import Counter
 
 from gantry import topics
-from gantry.config import GantryConfig
+from gantry.config import GantryConfig, Segment
 from gantry.events import PlateRead, ZoneCharge, ZoneDayPart, encode
 from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.rules import charges, local_day
-from stream_jobs.journeys.rules import interval_key, trips
-from stream_jobs.passages import Sighting, passages
+from stream_jobs.journeys.rules import Trip, interval_key, trips
+from stream_jobs.passages import Passage, Sighting, passages
 
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
@@ -47,11 +47,11 @@ class Output(NamedTuple):
 @dataclass
 class PlateHistory:
     """What a plate's entry keeps: its sightings within the horizon, the journeys already sent
-    (journey_id -> end ts_ms) and the last charge versions sent (charge_id -> [version,
-    fingerprint, first read ts_ms])."""
+    (journey_id -> [end ts_ms, segment_id, from_read_id, to_read_id, 1 if withdrawn else 0]) and
+    the last charge versions sent (charge_id -> [version, fingerprint, first read ts_ms])."""
 
     sightings: list[Sighting] = field(default_factory=list)
-    journeys: dict[str, int] = field(default_factory=dict)
+    journeys: dict[str, list] = field(default_factory=dict)
     charges: dict[str, list] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -110,15 +110,16 @@ class Tracker:
             known = [s for s in history.sightings if s.ts_ms >= watermark - self.horizon_ms] + [sighting]
         horizon = watermark - self.horizon_ms
         plate_passages = passages(known, self.dedup_window_s)
-        sent_journeys = {j: end for j, end in history.journeys.items() if end >= horizon}
+        sent_journeys = {j: list(sent) for j, sent in history.journeys.items() if sent[0] >= horizon}
         outputs = []
         for segment in self.segments_at.get(read.camera_id, ()):
-            for trip in trips(plate_passages, segment):
-                if trip.journey_id not in sent_journeys or (replay and read.read_id in trip.read_ids):
-                    journey = trip.journey(read.plate, self.key)
-                    key = interval_key(segment.id, trip.end.ts_ms, self.stats_interval_s).encode()
-                    outputs.append(Output(topics.JOURNEYS, key, encode(journey)))
-                    sent_journeys[trip.journey_id] = trip.end.ts_ms
+            current = {trip.journey_id: trip for trip in trips(plate_passages, segment)}
+            for journey_id, trip in current.items():
+                sent = sent_journeys.get(journey_id)
+                if sent is None or sent[4] or (replay and read.read_id in trip.read_ids):
+                    outputs.append(self._journey_output(trip, read.plate))
+                    sent_journeys[journey_id] = [trip.end.ts_ms, segment.id, *trip.read_ids, 0]
+            outputs += self._withdrawals(segment, current, sent_journeys, known, read.plate, again=replay)
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):
             day = local_day(read.ts, zone.tariff)
@@ -136,6 +137,36 @@ class Tracker:
         if watermark - state.swept_at >= SWEEP_EVERY_MS:
             self._sweep(state)
         return outputs + [_part_output(p) for p in parts]
+
+    def _journey_output(self, trip: Trip, plate: str, withdrawn: bool = False) -> Output:
+        journey = trip.journey(plate, self.key)
+        if withdrawn:
+            journey = journey.model_copy(update={"withdrawn": True})
+        return Output(topics.JOURNEYS, interval_key(trip.segment.id, trip.end.ts_ms, self.stats_interval_s).encode(),
+                      encode(journey))
+
+    def _withdrawals(self, segment: Segment, current: dict[str, Trip], sent_journeys: dict[str, list],
+                     sightings: list[Sighting], plate: str, *, again: bool) -> list[Output]:
+        """Journeys sent on this segment that the plate's passages no longer make, sent again
+        marked ``withdrawn``; with ``again``, those withdrawn before are sent again too.
+
+        Out of order, a camera's second look at a car can arrive before its first: the passage,
+        represented by its earliest read, then starts later than it will, and a journey is sent
+        under the second look's read_id. When the first look arrives, the passage moves, the
+        journey gets another id and travel time, and the one sent before must not stay counted.
+        A journey whose reads have left the horizon is kept: nothing can change it any more.
+        """
+        by_read = {s.read_id: s for s in sightings}
+        outputs = []
+        for journey_id, sent in sent_journeys.items():
+            end_ms, segment_id, from_read_id, to_read_id, withdrawn = sent
+            if segment_id != segment.id or journey_id in current or (withdrawn and not again):
+                continue
+            if from_read_id in by_read and to_read_id in by_read:
+                trip = Trip(segment, Passage(by_read[from_read_id], 1), Passage(by_read[to_read_id], 1))
+                outputs.append(self._journey_output(trip, plate, withdrawn=True))
+                sent[4] = 1
+        return outputs
 
     def _sweep(self, state: PartitionState) -> None:
         """Drop the plates with no sighting within the horizon: nothing they hold can matter again

@@ -39,7 +39,7 @@ confidence FROM hotlist_hits FINAL WHERE ts >= {start:DateTime64(3)} AND ts < {e
 AND (empty({list:String}) OR `list` = {list:String}) ORDER BY ts, hit_id"""
 _JOURNEYS_QUERY = """SELECT journey_id, segment_id, plate_pseudonym, start_ts, end_ts, travel_s, speed_kmh,
 from_read_id, to_read_id, outlier FROM journeys FINAL
-WHERE start_ts >= {start:DateTime64(3)} AND start_ts < {end:DateTime64(3)}
+WHERE NOT withdrawn AND start_ts >= {start:DateTime64(3)} AND start_ts < {end:DateTime64(3)}
 AND (empty({segment:String}) OR segment_id = {segment:String}) ORDER BY start_ts, journey_id"""
 
 

@@ -50,6 +50,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ],
     ),
     Migration(6, "webhook delivery failures", lambda r: [schema.WEBHOOK_FAILURES.create(r)]),
+    Migration(7, "withdrawn journeys", lambda r: ["ALTER TABLE journeys ADD COLUMN IF NOT EXISTS withdrawn Bool DEFAULT false"]),
 )
 
 ANALYST_ROLE = "gantry_analyst"

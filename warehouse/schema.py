@@ -75,7 +75,7 @@ JOURNEYS = Table(
     "journeys",
     f"""v UInt8, journey_id String, segment_id LowCardinality(String), plate_pseudonym String,
     start_ts {TS}, end_ts {TS}, travel_s Float64, speed_kmh Float64, from_read_id String,
-    to_read_id String, outlier Bool""",
+    to_read_id String, outlier Bool, withdrawn Bool DEFAULT false""",
     _REPLACING,
     "toYYYYMM(start_ts)",
     "(segment_id, start_ts, journey_id)",

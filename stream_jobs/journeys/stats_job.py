@@ -42,6 +42,9 @@ from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags,
 
 CHANGELOG = "gantry-jobs-segment-journeys-changelog"
 KEEP_INTERVALS_S = 2 * 86_400
+WITHDRAWN = 4  # a member's withdrawn mark
+OWN_HEADERS = [("gantry-origin", b"segment-stats")]  # marks this job's re-sends, which it skips
+OWN_HEADER = OWN_HEADERS[0]
 
 
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
@@ -52,8 +55,9 @@ def internal_topics(config: GantryConfig) -> list[NewTopic]:
 @dataclass
 class Intervals:
     """A partition's intervals: key ``segment|start`` -> {journey_id: [travel_s, speed_kmh,
-    outlier flag last sent, the journey's JSON]}, and the members (interval key, journey_id)
-    changed or forgotten since the last save."""
+    outlier flag last sent, the journey's JSON, 1 if withdrawn else 0]}, and the members
+    (interval key, journey_id) changed or forgotten since the last save. A withdrawn journey stays
+    a member, marked, so that this job knows what it last said of it."""
 
     members: dict[str, dict[str, list]] = field(default_factory=dict)
     changed: set[tuple[str, str]] = field(default_factory=set)
@@ -77,9 +81,12 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
         touched: dict[str, Intervals] = {}
-        arrived: dict[str, dict[str, bool]] = {}  # per interval: journeys of this batch, flag as they came
+        arrived: dict[str, dict[str, bool | None]] = {}  # per interval: this batch's journeys, flag as they came
+        withdrawn: list[tuple[str, list]] = []  # (interval, member) withdrawn by this batch
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
         async for record in self.owned_records(records):
+            if OWN_HEADER in record.headers:
+                continue  # this job's own re-sends: already counted
             journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
             if isinstance(journey, DeadLetter):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(journey))
@@ -89,24 +96,43 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
             if key not in state.members:
                 state.members[key] = {}
                 opened[id(state)] = state
-            members = state.members[key]
-            if journey.journey_id not in members:  # else a replay: send the current figures again
-                members[journey.journey_id] = [journey.travel_s, journey.speed_kmh, journey.outlier, record.value.decode()]
-                state.changed.add((key, journey.journey_id))
+            member = state.members[key].get(journey.journey_id)
             touched[key] = state
-            arrived.setdefault(key, {})[journey.journey_id] = journey.outlier
+            arrivals = arrived.setdefault(key, {})
+            if journey.withdrawn:
+                if member is not None and not member[WITHDRAWN]:
+                    member[WITHDRAWN] = 1
+                    state.changed.add((key, journey.journey_id))
+                    withdrawn.append((key, member))
+            elif member is None or member[WITHDRAWN]:
+                state.members[key][journey.journey_id] = [journey.travel_s, journey.speed_kmh, journey.outlier,
+                                                          record.value.decode(), 0]
+                state.changed.add((key, journey.journey_id))
+                # restored after a withdrawal: re-sent whatever its flag, to follow this job's withdrawal
+                arrivals[journey.journey_id] = None if member is not None else journey.outlier
+            else:  # a replay: its flag is checked, and the interval's current figures go out again
+                arrivals[journey.journey_id] = journey.outlier
+        for key, member in withdrawn:
+            # Sent again by this job, so that it follows any outlier flag this job sent before.
+            update = {"outlier": bool(member[2]), "withdrawn": True}
+            await self._resend(key, Journey.model_validate_json(member[3]).model_copy(update=update))
         for key, state in touched.items():
             segment_id, start = interval_of(key)
             for journey in _reflagged(state, key, arrived[key], self.outlier_mad_k):
-                await self.outbox.put(topics.JOURNEYS, key=key.encode(), value=encode(journey))
-                self.sent_journeys.inc()
-            stats = summarise([(m[0], m[1]) for m in state.members[key].values()], self.outlier_mad_k)
-            event = segment_stats(segment_id, start, self.interval_s, stats)
+                await self._resend(key, journey)
+            active = [(m[0], m[1]) for m in state.members[key].values() if not m[WITHDRAWN]]
+            event = segment_stats(segment_id, start, self.interval_s, summarise(active, self.outlier_mad_k))
             await self.outbox.put(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
             self.sent_stats.inc()
         for state in opened.values():
             _forget_old(state)
         await self.save()
+
+    async def _resend(self, key: str, journey: Journey) -> None:
+        """A journey again, keyed like the original so that it follows it."""
+        assert self.outbox is not None
+        await self.outbox.put(topics.JOURNEYS, key=key.encode(), value=encode(journey), headers=OWN_HEADERS)
+        self.sent_journeys.inc()
 
     def load(self, partition: int, entries: Mapping[bytes, bytes]) -> Intervals:
         state = Intervals()
@@ -126,11 +152,12 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         return entries
 
 
-def _reflagged(state: Intervals, key: str, arrived: dict[str, bool], k: float) -> list[Journey]:
+def _reflagged(state: Intervals, key: str, arrived: dict[str, bool | None], k: float) -> list[Journey]:
     """The journeys of an interval whose outlier flag the topic does not show as it now stands:
     those the new members moved across the threshold, and those that just arrived (new, or sent
-    again after a crash) with another flag. Each goes out again with its current flag."""
-    members = state.members[key]
+    again after a crash) with another flag (None: whatever their flag). Each goes out again with
+    its current flag. Withdrawn journeys take no part."""
+    members = {journey_id: m for journey_id, m in state.members[key].items() if not m[WITHDRAWN]}
     flags = dict(zip(members, outlier_flags([m[0] for m in members.values()], k)))
     stale = []
     for journey_id, member in members.items():

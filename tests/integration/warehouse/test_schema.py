@@ -18,7 +18,7 @@ from gantry.events import encode
 from gantry.privacy import pseudonymise
 from warehouse import schema
 from warehouse.batch import Batch, Message
-from warehouse.export import DayNotClosed, export_billing, export_hits
+from warehouse.export import DayNotClosed, export_billing, export_hits, export_journeys
 from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
 from warehouse.privacy import erase_plate
 from warehouse.retention import table_policies
@@ -91,7 +91,7 @@ def test_low_confidence_reads_are_counted_per_minute_after_an_upgrade(warehouse)
     confidences = [0.5, 0.79, 0.8, 0.95]  # two of every four reads are below 0.8
     before = [r.model_copy(update={"confidence": confidences[i % 4]}) for i, r in enumerate(reads("cam-l", 120))]
     load(warehouse, "plate_reads", before)  # 07:00 and 07:01, counted before the column existed
-    assert [m.split(":")[0] for m in migrate(warehouse, RetentionConfig()).applied] == ["5", "6"]
+    assert [m.split(":")[0] for m in migrate(warehouse, RetentionConfig()).applied] == ["5", "6", "7"]
     after = [r.model_copy(update={"ts": r.ts + timedelta(minutes=2)}) for r in before[:60]]
     load(warehouse, "plate_reads", after)  # 07:02, counted by the changed view
     load(warehouse, "plate_reads", after)  # delivered twice
@@ -161,6 +161,16 @@ def test_hits_export_covers_the_time_range(warehouse, tmp_path):
     load(warehouse, "hotlist_hits", [hit(r) for r in reads("cam-h", 120)])
     path = export_hits(warehouse, T0, T0 + timedelta(minutes=1), "csv", tmp_path)
     assert pa_csv.read_csv(path).num_rows == 60
+
+
+def test_journeys_export_leaves_out_withdrawn_journeys(warehouse, tmp_path):
+    migrate(warehouse, RetentionConfig())
+    trip = reads("cam-j", 4, plate="JO12RNY")
+    kept, replaced = journey(trip[0], trip[1], KEY), journey(trip[2], trip[3], KEY)
+    load(warehouse, "journeys", [kept, replaced])
+    load(warehouse, "journeys", [replaced.model_copy(update={"withdrawn": True})])  # its latest message
+    path = export_journeys(warehouse, T0, T0 + timedelta(hours=1), "csv", tmp_path)
+    assert pa_csv.read_csv(path).column("journey_id").to_pylist() == [kept.journey_id]
 
 
 def test_erasure_removes_the_plate_everywhere_and_is_audited(warehouse):
