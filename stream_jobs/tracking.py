@@ -110,7 +110,7 @@ class Tracker:
             known = [s for s in history.sightings if s.ts_ms >= watermark - self.horizon_ms] + [sighting]
         horizon = watermark - self.horizon_ms
         plate_passages = passages(known, self.dedup_window_s)
-        sent_journeys = {j: list(sent) for j, sent in history.journeys.items() if sent[0] >= horizon}
+        sent_journeys = {j: sent for j, sent in history.journeys.items() if sent[0] >= horizon}
         outputs = []
         for segment in self.segments_at.get(read.camera_id, ()):
             current = {trip.journey_id: trip for trip in trips(plate_passages, segment)}
@@ -156,16 +156,17 @@ class Tracker:
         journey gets another id and travel time, and the one sent before must not stay counted.
         A journey whose reads have left the horizon is kept: nothing can change it any more.
         """
+        gone = [(journey_id, sent) for journey_id, sent in sent_journeys.items()
+                if sent[1] == segment.id and journey_id not in current and (again or not sent[4])]
+        if not gone:
+            return []
         by_read = {s.read_id: s for s in sightings}
         outputs = []
-        for journey_id, sent in sent_journeys.items():
-            end_ms, segment_id, from_read_id, to_read_id, withdrawn = sent
-            if segment_id != segment.id or journey_id in current or (withdrawn and not again):
-                continue
+        for journey_id, (end_ms, _, from_read_id, to_read_id, _) in gone:
             if from_read_id in by_read and to_read_id in by_read:
                 trip = Trip(segment, Passage(by_read[from_read_id], 1), Passage(by_read[to_read_id], 1))
                 outputs.append(self._journey_output(trip, plate, withdrawn=True))
-                sent[4] = 1
+                sent_journeys[journey_id] = [end_ms, segment.id, from_read_id, to_read_id, 1]
         return outputs
 
     def _sweep(self, state: PartitionState) -> None:
