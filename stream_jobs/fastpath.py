@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SLICE = 100  # records handled between turns of the event loop
 REBALANCE_TIMEOUT_MS = 10_000
 PLACED_KEYS = 100_000  # keyed partitions an outbox remembers
+RECORD_BATCH_BYTES = 512 * 1024  # the broker handles a few large record batches for less than many small ones
 
 
 class Outbox:
@@ -109,7 +110,8 @@ class BatchConsumer(Service):
         self.settling: asyncio.Future | None = None  # the last batch's commit, once acknowledged
 
     async def on_start(self) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=1)
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=1,
+                                         max_batch_size=RECORD_BATCH_BYTES)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group_id,
