@@ -111,6 +111,8 @@ class Tracker:
         horizon = watermark - self.horizon_ms
         plate_passages = passages(known, self.dedup_window_s)
         sent_journeys = {j: sent for j, sent in history.journeys.items() if sent[0] >= horizon}
+        # The plate's latest read only adds trips; one that arrives out of order may move a passage.
+        in_order = not replay and all(s.ts_ms < sighting.ts_ms for s in history.sightings)
         outputs = []
         for segment in self.segments_at.get(read.camera_id, ()):
             current = {trip.journey_id: trip for trip in trips(plate_passages, segment)}
@@ -119,7 +121,8 @@ class Tracker:
                 if sent is None or sent[4] or (replay and read.read_id in trip.read_ids):
                     outputs.append(self._journey_output(trip, read.plate))
                     sent_journeys[journey_id] = [trip.end.ts_ms, segment.id, *trip.read_ids, 0]
-            outputs += self._withdrawals(segment, current, sent_journeys, known, read.plate, again=replay)
+            if not in_order:
+                outputs += self._withdrawals(segment, current, sent_journeys, known, read.plate, again=replay)
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):
             day = local_day(read.ts, zone.tariff)
