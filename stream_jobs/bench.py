@@ -207,7 +207,7 @@ def _start_worker(config: Path, index: int) -> tuple[subprocess.Popen, int]:
     code = ("import sys; from gantry.config import load_config; from stream_jobs.worker import run_worker; "
             "run_worker(load_config(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(config), str(index), str(port)], env=env,
-                            stdout=open(f"/tmp/worker{index}.log","w"), stderr=subprocess.STDOUT)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return proc, port
 
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> None:
     """Block until the worker is stopped (SIGTERM/SIGINT); raises GantryError on bad setup."""
-    for chatty in ("faust", "mode", "kafka"):
+    for chatty in ("aiokafka", "faust", "mode", "kafka"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     bootstrap = endpoints(config).bootstrap_servers
     ensure_topics(config, bootstrap)
@@ -27,4 +27,4 @@ def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> Non
     jobs = create_app(config, bootstrap, worker_index=worker_index)
     server = serve_health(health_port, ready=lambda: ready(jobs))
     log.info("stream jobs worker %d: health on port %d", worker_index, server.server_port)
-    faust.Worker(jobs.app, loglevel="INFO", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    faust.Worker(jobs.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
