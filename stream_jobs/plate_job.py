@@ -47,7 +47,7 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
     sources = (topics.PLATE_READS, READS_BY_PLATE)
     changelog = CHANGELOG
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
-    max_records = 5_000  # large batches: each plate's state is saved once per batch
+    max_records = 20_000  # large batches: each plate's state is saved once per batch
 
     def __init__(self, bootstrap_servers: str, config: GantryConfig, known_cameras: Collection[str], **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)

@@ -69,7 +69,7 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
     sources = (topics.JOURNEYS,)
     changelog = CHANGELOG
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
-    max_records = 5_000
+    max_records = 20_000
 
     def __init__(self, bootstrap_servers: str, settings: StreamJobsConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
