@@ -14,9 +14,9 @@ re-keyed read lands in its plate's partition and state.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 
+import orjson
 from aiokafka import ConsumerRecord
 from kafka.admin import NewTopic
 
@@ -90,23 +90,23 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
     def load(self, partition: int, entries: Mapping[bytes, bytes]) -> PartitionState:
         state = PartitionState(partition, watermark=int(entries.get(WATERMARK_KEY, 0)))
         if DAYS_KEY in entries:
-            state.days = DayLedger.from_json(json.loads(entries[DAYS_KEY]))
+            state.days = DayLedger.from_json(orjson.loads(entries[DAYS_KEY]))
         for key, value in entries.items():
             if key not in (WATERMARK_KEY, DAYS_KEY):
-                state.plates[key.decode()] = PlateHistory.from_json(json.loads(value))
+                state.plates[key.decode()] = PlateHistory.from_json(orjson.loads(value))
         return state
 
     def changes(self, state: PartitionState) -> dict[bytes, bytes | None]:
         if not state.changed and not state.dropped:
             return {}
         entries: dict[bytes, bytes | None] = {
-            plate.encode(): json.dumps(state.plates[plate].to_json(), separators=(",", ":")).encode()
+            plate.encode(): orjson.dumps(state.plates[plate].to_json())
             for plate in state.changed
         }
         entries.update({plate.encode(): None for plate in state.dropped})
         entries[WATERMARK_KEY] = str(state.watermark).encode()
         if state.days.changed:
-            entries[DAYS_KEY] = json.dumps(state.days.to_json(), separators=(",", ":")).encode()
+            entries[DAYS_KEY] = orjson.dumps(state.days.to_json())
             state.days.changed = False
         state.changed.clear()
         state.dropped.clear()

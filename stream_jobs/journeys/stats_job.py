@@ -25,10 +25,10 @@ with part of its journeys.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import orjson
 from aiokafka import ConsumerRecord
 from kafka.admin import NewTopic
 
@@ -138,12 +138,12 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         state = Intervals()
         for entry, value in entries.items():
             key, journey_id = entry.decode().rsplit("|", 1)
-            state.members.setdefault(key, {})[journey_id] = json.loads(value)
+            state.members.setdefault(key, {})[journey_id] = orjson.loads(value)
         return state
 
     def changes(self, state: Intervals) -> dict[bytes, bytes | None]:
         entries: dict[bytes, bytes | None] = {
-            f"{key}|{journey_id}".encode(): json.dumps(state.members[key][journey_id], separators=(",", ":")).encode()
+            f"{key}|{journey_id}".encode(): orjson.dumps(state.members[key][journey_id])
             for key, journey_id in state.changed
         }
         entries.update({f"{key}|{journey_id}".encode(): None for key, journey_id in state.forgotten})
