@@ -14,6 +14,7 @@ re-keyed read lands in its plate's partition and state.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping
 
 import orjson
@@ -23,7 +24,7 @@ from kafka.admin import NewTopic
 from gantry import topics
 from gantry.config import GantryConfig
 from gantry.events import DeadLetter, PlateRead, encode
-from gantry.observability import MESSAGES_IN, MESSAGES_OUT
+from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
 from stream_jobs.intake import STAGE, admit, parse_or_report
 from stream_jobs.charges.days import DayLedger
@@ -55,10 +56,10 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         self.known_cameras = known_cameras
         self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic)
                      for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS, ZONE_DAY_PARTS)}
-        self.received = MESSAGES_IN.labels(STAGE, topics.PLATE_READS)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
+        sent: Counter[str] = Counter()
         async for record in self.owned_records(records):
             read = await self._read_of(record)
             if read is None:
@@ -66,7 +67,9 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
             state = await self.state_of(record.partition)
             for output in self.tracker.track(read, record.value, state):
                 await self.outbox.put(output.topic, key=output.key, value=output.value)
-                self.sent[output.topic].inc()
+                sent[output.topic] += 1
+        for topic, count in sent.items():
+            self.sent[topic].inc(count)
         await self.save()
 
     async def _read_of(self, record: ConsumerRecord) -> PlateRead | None:
@@ -78,7 +81,6 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
                 return None
             return read
-        self.received.inc()
         read = admit(record.value, self.known_cameras)
         if isinstance(read, DeadLetter):
             return None

@@ -28,14 +28,16 @@ class Screener(BatchConsumer):
         self.feed = feed
         self.hotlist = feed.index
         self.known_cameras = known_cameras
+        self.received = MESSAGES_IN.labels(STAGE, topics.PLATE_READS)
+        self.sent = MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS)
 
     async def before_consuming(self) -> None:
         await self.feed.loaded.wait()  # no read is screened against a half-loaded hotlist
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
+        self.received.inc(len(records))  # every read counts here once (the per-plate job sees them too)
         for record in records:
-            MESSAGES_IN.labels(STAGE, topics.PLATE_READS).inc()
             read = admit(record.value, self.known_cameras, partition=record.partition, offset=record.offset)
             if isinstance(read, DeadLetter):
                 ERRORS.labels(STAGE, "invalid_read").inc()
@@ -43,4 +45,4 @@ class Screener(BatchConsumer):
                 continue
             for hit in match(read, self.hotlist):
                 await self.outbox.put(topics.HOTLIST_HITS, key=hit.plate.encode(), value=encode(hit))
-                MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS).inc()
+                self.sent.inc()
