@@ -115,12 +115,14 @@ class Tracker:
         in_order = not replay and all(s.ts_ms < sighting.ts_ms for s in history.sightings)
         outputs = []
         for segment in self.segments_at.get(read.camera_id, ()):
-            current = {trip.journey_id: trip for trip in trips(plate_passages, segment)}
-            for journey_id, trip in current.items():
-                sent = sent_journeys.get(journey_id)
-                if sent is None or sent[4] or (replay and read.read_id in trip.read_ids):
+            # Trips are known by their reads: their ids (a hash) are only worked out to be sent.
+            current = {trip.read_ids: trip for trip in trips(plate_passages, segment)}
+            withdrawn = {(sent[2], sent[3]): sent[4] for sent in sent_journeys.values() if sent[1] == segment.id}
+            for read_ids, trip in current.items():
+                unsent_or_withdrawn = withdrawn.get(read_ids, True)
+                if unsent_or_withdrawn or (replay and read.read_id in read_ids):
                     outputs.append(self._journey_output(trip, read.plate))
-                    sent_journeys[journey_id] = [trip.end.ts_ms, segment.id, *trip.read_ids, 0]
+                    sent_journeys[trip.journey_id] = [trip.end.ts_ms, segment.id, *read_ids, 0]
             if not in_order:
                 outputs += self._withdrawals(segment, current, sent_journeys, known, read.plate, again=replay)
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
@@ -148,7 +150,7 @@ class Tracker:
         return Output(topics.JOURNEYS, interval_key(trip.segment.id, trip.end.ts_ms, self.stats_interval_s).encode(),
                       encode(journey))
 
-    def _withdrawals(self, segment: Segment, current: dict[str, Trip], sent_journeys: dict[str, list],
+    def _withdrawals(self, segment: Segment, current: dict[tuple[str, str], Trip], sent_journeys: dict[str, list],
                      sightings: list[Sighting], plate: str, *, again: bool) -> list[Output]:
         """Journeys sent on this segment that the plate's passages no longer make, sent again
         marked ``withdrawn``; with ``again``, those withdrawn before are sent again too.
@@ -160,7 +162,7 @@ class Tracker:
         A journey whose reads have left the horizon is kept: nothing can change it any more.
         """
         gone = [(journey_id, sent) for journey_id, sent in sent_journeys.items()
-                if sent[1] == segment.id and journey_id not in current and (again or not sent[4])]
+                if sent[1] == segment.id and (sent[2], sent[3]) not in current and (again or not sent[4])]
         if not gone:
             return []
         by_read = {s.read_id: s for s in sightings}
