@@ -11,8 +11,6 @@ Two modes:
   as fast as the workers take them, so the reads are loaded onto ``plate_reads`` before the
   workers start, and throughput is reads divided by the time from the first output to the last
   expected one: how fast the workers drain a backlog, the way a consumer's capacity is measured.
-  The steady rate leaves out the start (workers joining, the first rebalance) and the end (the
-  last partitions draining): 80% of the reads over the time from 10% to 90% of the outputs.
 """
 
 from __future__ import annotations
@@ -159,8 +157,6 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
             for proc, _ in procs:
                 proc.wait(30)
     elapsed = outputs.new_at[-1] - (outputs.new_at[0] if backlog else sent.started)
-    steady = {} if not backlog else {"steady_reads_per_s": round(
-        0.8 * len(sim.reads) / (outputs.new_at[int(0.9 * len(outputs.new_at)) - 1] - outputs.new_at[len(outputs.new_at) // 10]), 1)}
     latencies = {} if backlog else {
         **_percentiles("hit_latency", sent.at, outputs.hit_arrivals),
         **(_percentiles("webhook_latency", sent.at, subscriber.arrivals) if subscriber else {}),
@@ -173,7 +169,6 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
         "offered_reads_per_s": rate or "backlog",
         "sent_reads_per_s": round(len(sim.reads) / sent.duration, 1),
         "sustained_reads_per_s": round(len(sim.reads) / elapsed, 1),
-        **steady,
         "complete": all(len(outputs.seen[t]) >= n for t, n in wanted.items()),
         "outputs": {t: f"{len(outputs.seen[t])}/{n}" for t, n in wanted.items()},
         # CPU the workers used per read, start-up included: steadier than reads/s on a shared machine

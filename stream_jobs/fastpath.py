@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -44,6 +44,10 @@ class Outbox:
     entry each, twice what the jobs' own rules cost per output; whole record batches cost a
     fraction of it. Keyed messages go to the partition the default (murmur2) partitioner picks,
     like every other producer of these topics, so plates stay together.
+
+    The producer takes one record batch per partition at a time and waits for the broker before
+    the next, so full batches are handed over in the background, in order, while the handler
+    goes on with its batch (and the next).
     """
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
@@ -52,7 +56,8 @@ class Outbox:
         self.partitions: dict[str, list[int]] = {}
         self.placed: dict[tuple[str, bytes], int] = {}
         self.open: dict[tuple[str, int], BatchBuilder] = {}
-        self.sent: list[asyncio.Future] = []
+        self.full: list[tuple[str, int, BatchBuilder]] = []
+        self.handing_over: asyncio.Future | None = None  # the last send()'s hand-over to the producer
 
     async def put(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None,
                   headers: Sequence[tuple[str, bytes]] = ()) -> None:
@@ -64,8 +69,8 @@ class Outbox:
         if batch is None:
             batch = self.open[topic, partition] = self.producer.create_batch()
         headers = list(headers)  # the record builder takes lists only
-        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: send, start another
-            self.sent.append(await self.producer.send_batch(batch, topic, partition=partition))
+        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: start another
+            self.full.append((topic, partition, batch))
             batch = self.open[topic, partition] = self.producer.create_batch()
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 raise ValueError(f"a message for {topic} is larger than a whole record batch")
@@ -81,13 +86,22 @@ class Outbox:
             self.placed[topic, key] = partition
         return partition
 
-    async def send(self) -> asyncio.Future:
-        """Send what is still open; the future is done when the broker has acknowledged it all."""
-        for (topic, partition), batch in self.open.items():
-            self.sent.append(await self.producer.send_batch(batch, topic, partition=partition))
-        self.open.clear()
-        sent, self.sent = self.sent, []
-        return asyncio.gather(*sent)
+    def send(self) -> Awaitable[None]:
+        """Send everything put so far; awaiting the result waits until the broker has acknowledged it."""
+        batches = [*self.full, *((topic, partition, batch) for (topic, partition), batch in self.open.items())]
+        self.full, self.open = [], {}
+        self.handing_over = asyncio.ensure_future(self._hand_over(self.handing_over, batches))
+        return self._acknowledged(self.handing_over)
+
+    async def _hand_over(self, previous: asyncio.Future | None,
+                         batches: list[tuple[str, int, BatchBuilder]]) -> list[asyncio.Future]:
+        if previous is not None:
+            await previous  # the earlier messages of each partition go first
+        return [await self.producer.send_batch(batch, topic, partition=partition) for topic, partition, batch in batches]
+
+    @staticmethod
+    async def _acknowledged(handing_over: asyncio.Future) -> None:
+        await asyncio.gather(*await handing_over)
 
 
 class BatchConsumer(Service):
@@ -143,7 +157,7 @@ class BatchConsumer(Service):
                 continue
             polled = time.monotonic()
             await self.handle([record for records in batches.values() for record in records])
-            acknowledged = await self.outbox.send()
+            acknowledged = self.outbox.send()
             await self.settled()  # commits stay in order: the previous batch's first
             self.settling = asyncio.ensure_future(self._settle(acknowledged, batches, polled))
         await self.settled()
@@ -154,7 +168,7 @@ class BatchConsumer(Service):
             await self.settling
             self.settling = None
 
-    async def _settle(self, acknowledged: asyncio.Future, batches: dict[TopicPartition, list[ConsumerRecord]],
+    async def _settle(self, acknowledged: Awaitable[None], batches: dict[TopicPartition, list[ConsumerRecord]],
                       polled: float) -> None:
         """Commit a batch once its outputs are acknowledged; the next batch is handled meanwhile,
         so the broker's round trips do not leave the worker idle."""

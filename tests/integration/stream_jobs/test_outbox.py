@@ -45,7 +45,7 @@ def test_keyed_messages_land_where_every_other_producer_puts_them_in_order(broke
             for key, value in sent:
                 await outbox.put(topic, value, key=key)
             await outbox.put(topic, b"pinned", partition=2)
-            await (await outbox.send())
+            await outbox.send()
         finally:
             await producer.stop()
 
