@@ -164,9 +164,11 @@ class BatchConsumer(Service):
 
     async def settled(self) -> None:
         """Wait for the last batch's outputs to be acknowledged and its offsets committed."""
-        if self.settling is not None:
-            await self.settling
-            self.settling = None
+        settling = self.settling  # the revocation listener may wait here too, while a new batch settles
+        if settling is not None:
+            await settling
+            if self.settling is settling:
+                self.settling = None
 
     async def _settle(self, acknowledged: Awaitable[None], batches: dict[TopicPartition, list[ConsumerRecord]],
                       polled: float) -> None:
