@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SLICE = 100  # records handled between turns of the event loop
 REBALANCE_TIMEOUT_MS = 10_000
 PLACED_KEYS = 100_000  # keyed partitions an outbox remembers
+NO_HEADERS: list[tuple[str, bytes]] = []  # never changed: the builder only reads it
 RECORD_BATCH_BYTES = 512 * 1024  # the broker handles a few large record batches for less than many small ones
 
 
@@ -60,7 +61,7 @@ class Outbox:
         self.handing_over: asyncio.Future | None = None  # the last send()'s hand-over to the producer
 
     async def put(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None,
-                  headers: Sequence[tuple[str, bytes]] = ()) -> None:
+                  headers: list[tuple[str, bytes]] | None = None) -> None:
         if partition is None:
             partition = self.placed.get((topic, key)) if key is not None else None
             if partition is None:
@@ -68,7 +69,7 @@ class Outbox:
         batch = self.open.get((topic, partition))
         if batch is None:
             batch = self.open[topic, partition] = self.producer.create_batch()
-        headers = list(headers)  # the record builder takes lists only
+        headers = headers or NO_HEADERS  # the record builder takes lists only
         if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: start another
             self.full.append((topic, partition, batch))
             batch = self.open[topic, partition] = self.producer.create_batch()
