@@ -27,6 +27,7 @@ from stream_jobs.transport import read_to_end
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
+RESTORE_FETCH_WAIT_MS = 20
 
 
 def changelog_topic(name: str, partitions: int) -> NewTopic:
@@ -74,7 +75,10 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
     async def _restore(self, partition: int) -> dict[bytes, bytes]:
         tp = TopicPartition(self.changelog, partition)
         entries: dict[bytes, bytes] = {}
-        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False)
+        # A short fetch wait: the broker holds a fetch of an empty or finished partition for the
+        # whole wait (500 ms by default), and the partition's input waits for its state.
+        reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                                  fetch_max_wait_ms=RESTORE_FETCH_WAIT_MS)
         await reader.start()
         try:
             reader.assign([tp])

@@ -115,6 +115,7 @@ class BatchConsumer(Service):
     # where a quarter second does not matter, since every empty fetch costs both sides CPU.
     fetch_max_wait_ms = 20
     max_batch_seconds: float = 10.0  # handling one batch takes at most this long
+    batch_every_s: float = 0.0  # at most one batch this often: for jobs whose cost is mostly per batch
 
     def __init__(self, bootstrap_servers: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -161,6 +162,7 @@ class BatchConsumer(Service):
             acknowledged = self.outbox.send()
             await self.settled()  # commits stay in order: the previous batch's first
             self.settling = asyncio.ensure_future(self._settle(acknowledged, batches, polled))
+            await asyncio.sleep(max(0.0, polled + self.batch_every_s - time.monotonic()))
         await self.settled()
 
     async def settled(self) -> None:

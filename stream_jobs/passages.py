@@ -8,13 +8,16 @@ replays cannot change the answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Sighting:
-    """The little the stateful jobs keep of a read: when, where, and its idempotency key."""
+class Sighting(NamedTuple):
+    """The little the stateful jobs keep of a read: when, where, and its idempotency key.
+
+    A named tuple, not a dataclass: the per-plate job makes one per read and sorts a plate's
+    sightings on every read, and tuples are built and compared in C.
+    """
 
     ts_ms: int
     camera_id: str
@@ -32,9 +35,11 @@ class Sighting:
         return cls(int(item[0]), str(item[1]), str(item[2]))
 
 
-@dataclass(frozen=True)
-class Passage:
-    """A vehicle passing a camera: its first sighting stands for it, ``reads`` is how many merged."""
+class Passage(NamedTuple):
+    """A vehicle passing a camera: its first sighting stands for it, ``reads`` is how many merged.
+
+    Passages order by their first sighting (time first), which no two passages share.
+    """
 
     first: Sighting
     reads: int
@@ -67,4 +72,4 @@ def passages(sightings: set[Sighting] | list[Sighting], dedup_window_s: float) -
                 result.append(Passage(first, count))
                 first, last, count = s, s, 1
         result.append(Passage(first, count))
-    return sorted(result, key=lambda p: p.first)
+    return sorted(result)

@@ -24,10 +24,10 @@ from typing import NamedTuple
 from prometheus_client import Counter
 
 from gantry import topics
-from gantry.config import GantryConfig, Segment
-from gantry.events import PlateRead, ZoneCharge, ZoneDayPart, encode
+from gantry.config import GantryConfig, Segment, Zone
+from gantry.events import PlateRead, ZoneDayPart, encode
 from stream_jobs.charges.days import DayLedger
-from stream_jobs.charges.rules import charges, local_day
+from stream_jobs.charges.rules import DayCharge, charge_id, day_charges, local_day, zone_charge
 from stream_jobs.journeys.rules import Trip, interval_key, trips
 from stream_jobs.passages import Passage, Sighting, passages
 
@@ -48,7 +48,7 @@ class Output(NamedTuple):
 class PlateHistory:
     """What a plate's entry keeps: its sightings within the horizon, the journeys already sent
     (journey_id -> [end ts_ms, segment_id, from_read_id, to_read_id, 1 if withdrawn else 0]) and
-    the last charge versions sent (charge_id -> [version, fingerprint, first read ts_ms])."""
+    the last charge versions sent (charge_id -> [version, what it said, first read ts_ms])."""
 
     sightings: list[Sighting] = field(default_factory=list)
     journeys: dict[str, list] = field(default_factory=dict)
@@ -128,11 +128,9 @@ class Tracker:
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):
             day = local_day(read.ts, zone.tariff)
-            charge = charges(read.plate, plate_passages, zone, only=day).get(day)
-            if charge is not None:
-                outputs += _charge_outputs(charge, versions, again=replay)
-                if not replay:
-                    state.days.record(charge)
+            owed = day_charges(read.plate, plate_passages, zone, only=day).get(day)
+            if owed is not None:
+                outputs += _charge_outputs(read.plate, zone, owed, versions, state.days, again=replay)
         if replay:
             return outputs + [_part_output(p) for p in state.days.sent_by(read.read_id)]
         state.plates[read.plate] = PlateHistory(known, sent_journeys, versions)
@@ -189,16 +187,22 @@ def _part_output(part: ZoneDayPart) -> Output:
     return Output(ZONE_DAY_PARTS, part.zone_id.encode(), encode(part))
 
 
-def _charge_outputs(charge: ZoneCharge, versions: dict[str, list], *, again: bool) -> list[Output]:
-    """The charge when it differs from the last version sent, with the next version number;
-    with ``again``, an unchanged charge is sent again under its current version."""
-    fingerprint = charge.model_dump_json(exclude={"version"})
-    version, last, _ = versions.get(charge.charge_id, [0, "", 0])
-    if fingerprint == last:
+def _charge_outputs(plate: str, zone: Zone, owed: DayCharge, versions: dict[str, list], days: DayLedger, *,
+                    again: bool) -> list[Output]:
+    """The charge when it differs from the last version sent, with the next version number (and
+    in the day's ledger); with ``again`` (a replay), an unchanged charge is sent again under its
+    current version."""
+    charge_key = charge_id(zone.id, plate, owed.day)
+    # Everything a charge says beyond its id: a read id stands for the read's time and camera.
+    terms = f"{owed.first.first.read_id}|{owed.reads}|{owed.vehicle_class}|{owed.status}|{owed.amount}|{zone.tariff.currency}"
+    version, last, _ = versions.get(charge_key, [0, "", 0])
+    if terms == last:
         if not again:
             return []
     else:
         version += 1
-        versions[charge.charge_id] = [version, fingerprint, int(charge.first_read_ts.timestamp() * 1000)]
-    charge = charge.model_copy(update={"version": version})
+        versions[charge_key] = [version, terms, owed.first.ts_ms]
+    charge = zone_charge(plate, zone, owed, version)
+    if not again:
+        days.record(charge)
     return [Output(topics.ZONE_CHARGES, charge.zone_id.encode(), encode(charge))]

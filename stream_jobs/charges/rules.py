@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from gantry.config import WEEKDAYS, ChargingHours, PlateException, Tariff, Zone
@@ -74,12 +75,21 @@ def charge_id(zone_id: str, plate: str, day: date) -> str:
     return stable_id("charge", zone_id, plate, day.isoformat())
 
 
-def charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | None = None) -> dict[date, ZoneCharge]:
-    """The charge of every charging day on which the plate passed a zone camera in charging hours
-    (with ``only``, of that local day alone: all a new read can change).
+class DayCharge(NamedTuple):
+    """What a plate owes a zone for one local day, before it becomes a :class:`ZoneCharge` event:
+    cheap to build and compare, since most reads of a charged plate change nothing."""
 
-    ``version`` is left at 1: the job numbers the versions it actually emits.
-    """
+    day: date
+    first: Passage  # the day's first passage in charging hours
+    reads: int  # passages in charging hours that day
+    vehicle_class: str
+    status: str
+    amount: Decimal
+
+
+def day_charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | None = None) -> dict[date, DayCharge]:
+    """What the plate owes for every local day on which it passed a zone camera in charging hours
+    (with ``only``, for that day alone: all a new read can change)."""
     cameras = set(zone.cameras)
     tz = ZoneInfo(zone.tariff.timezone)
     hours: dict[date, list[ChargingHours]] = {}
@@ -95,26 +105,27 @@ def charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | No
             hours[day] = hours_on(day, zone.tariff)
         if _within(local.time(), hours[day]):
             by_day.setdefault(day, []).append(p)
-    result = {}
-    for day, day_passages in by_day.items():
-        first = min(day_passages, key=lambda p: p.first)
-        cls, status, amount = price(plate, day, zone.tariff)
-        result[day] = ZoneCharge(
-            charge_id=charge_id(zone.id, plate, day),
-            zone_id=zone.id,
-            plate=plate,
-            charge_date=day,
-            vehicle_class=cls,
-            status=status,
-            amount=amount,
-            currency=zone.tariff.currency,
-            first_read_ts=first.first.ts,
-            first_camera_id=first.camera_id,
-            first_read_id=first.first.read_id,
-            read_count=len(day_passages),
-            version=1,
-        )
-    return result
+    return {day: DayCharge(day, min(day_passages), len(day_passages), *price(plate, day, zone.tariff))
+            for day, day_passages in by_day.items()}
+
+
+def zone_charge(plate: str, zone: Zone, owed: DayCharge, version: int = 1) -> ZoneCharge:
+    """The event for a day's charge; the job numbers the versions it actually emits."""
+    return ZoneCharge(
+        charge_id=charge_id(zone.id, plate, owed.day),
+        zone_id=zone.id,
+        plate=plate,
+        charge_date=owed.day,
+        vehicle_class=owed.vehicle_class,
+        status=owed.status,
+        amount=owed.amount,
+        currency=zone.tariff.currency,
+        first_read_ts=owed.first.first.ts,
+        first_camera_id=owed.first.camera_id,
+        first_read_id=owed.first.first.read_id,
+        read_count=owed.reads,
+        version=version,
+    )
 
 
 def day_summary(zone: Zone, day: date, charges: int, total: Decimal, closed_at: datetime) -> ZoneDay:

@@ -21,6 +21,7 @@ from stream_jobs.hotlist.rules import HotlistIndex
 from stream_jobs.transport import read_to_end
 
 log = logging.getLogger(__name__)
+POLL_MS = 50  # how soon a change to the hotlist reaches the screening
 
 
 class HotlistFeed(Service):
@@ -34,8 +35,11 @@ class HotlistFeed(Service):
         self._consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
+        # The broker holds a fetch of a quiet topic for the whole wait (500 ms by default): the
+        # start-up load and every change after it would wait that long.
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, group_id=None,
+            fetch_max_wait_ms=POLL_MS,
         )
         await self._consumer.start()
         partitions = await self._wait_for_partitions()
@@ -60,7 +64,7 @@ class HotlistFeed(Service):
         await self.loaded.wait()
         assert self._consumer is not None
         while not self.should_stop:
-            for records in (await self._consumer.getmany(timeout_ms=50, max_records=10_000)).values():
+            for records in (await self._consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)).values():
                 for record in records:
                     self._apply(record)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from datetime import UTC, datetime
 
 from gantry.config import Segment
@@ -19,6 +19,9 @@ from gantry.events import Journey, SegmentStats
 from gantry.ids import stable_id
 from gantry.privacy import pseudonymise
 from stream_jobs.passages import Passage
+
+# The keyed hash costs as much as building the rest of a journey, and a plate makes several.
+_pseudonym = lru_cache(maxsize=65_536)(pseudonymise)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Trip:
         return Journey(
             journey_id=self.journey_id,
             segment_id=self.segment.id,
-            plate_pseudonym=pseudonymise(plate, key),
+            plate_pseudonym=_pseudonym(plate, key),
             start_ts=self.start.first.ts,
             end_ts=self.end.first.ts,
             travel_s=travel_s,

@@ -70,6 +70,9 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
     changelog = CHANGELOG
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
     max_records = 20_000
+    # Each batch works out the outlier flags and figures of every interval it touches, all members
+    # included: at most one batch a second keeps that work from growing with the read rate.
+    batch_every_s = 1.0
 
     def __init__(self, bootstrap_servers: str, settings: StreamJobsConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)

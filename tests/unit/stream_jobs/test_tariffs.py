@@ -6,7 +6,7 @@ import pytest
 
 from gantry.config import load_config
 from stream_jobs.charges.days import DayLedger
-from stream_jobs.charges.rules import charges, day_end, is_charging, price
+from stream_jobs.charges.rules import day_charges, day_end, is_charging, price, zone_charge
 from stream_jobs.passages import Sighting, passages
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "gantry.yaml"
@@ -54,8 +54,9 @@ def test_one_charge_per_day_with_first_read_and_count(zones):
         Sighting(t + 3_600_000 * 3 + 2000, "cam-bank", "dup"),
         Sighting(t + 3_600_000 * 4, "cam-north", "outside-zone"),
     ]
-    [(day, charge)] = charges("AB12CDE", passages(reads, 10), zone).items()
-    assert day == date(2026, 11, 23)
+    [(day, owed)] = day_charges("AB12CDE", passages(reads, 10), zone).items()
+    charge = zone_charge("AB12CDE", zone, owed)
+    assert day == charge.charge_date == date(2026, 11, 23)
     assert (charge.first_read_id, charge.first_camera_id, charge.read_count) == ("first", "cam-holborn", 2)
     assert charge.amount == Decimal("15.00") and charge.status == "charged"
 
@@ -64,8 +65,8 @@ def test_a_partitions_day_part_is_sent_once_past_its_local_end_plus_lateness(zon
     zone = zones["congestion"]  # London: in summer a day ends at 23:00 UTC
     end_ms = int(utc(2027, 7, 5, 23, 0).timestamp() * 1000)
     ledger = DayLedger()
-    charge = charges("AB12CDE", passages([Sighting(end_ms - 8 * 3_600_000, "cam-holborn", "r1")], 10), zone)
-    ledger.record(next(iter(charge.values())))
+    [owed] = day_charges("AB12CDE", passages([Sighting(end_ms - 8 * 3_600_000, "cam-holborn", "r1")], 10), zone).values()
+    ledger.record(zone_charge("AB12CDE", zone, owed))
     first = ledger.advance([zone], 3, end_ms - 7 * 3_600_000, end_ms + 299_999, 300_000, "r2")
     assert first == []
     [part] = ledger.advance([zone], 3, end_ms + 299_999, end_ms + 300_000, 300_000, "r3")
