@@ -77,7 +77,7 @@ def charge_id(zone_id: str, plate: str, day: date) -> str:
 
 class DayCharge(NamedTuple):
     """What a plate owes a zone for one local day, before it becomes a :class:`ZoneCharge` event:
-    cheap to build and compare, since most reads of a charged plate change nothing."""
+    cheap to build and compare, so the (validated) event is built only when the charge changed."""
 
     day: date
     first: Passage  # the day's first passage in charging hours
