@@ -102,7 +102,7 @@ class RecognizeConfig(Section):
         default="fast", description="fast: detection at 640 px; accurate: 960 px and a grey crop of every line too (docs/recognize.md)"
     )
     regions: tuple[str, ...] = Field(
-        default=("eu", "uk", "us", "br"), description="plate formats tried, in preference order for ties"
+        default=("eu", "uk", "us", "br", "any"), description="plate formats tried, in preference order for ties; any: 4-7 letters or digits (one a digit), the fallback"
     )
     formats: dict[str, list[PlateFormat]] = Field(
         default_factory=dict, description="extra regions, or replacements of built-in ones: region -> formats"
@@ -119,6 +119,9 @@ class Camera(Section):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     direction: Literal["in", "out"] | None = None
+    regions: tuple[str, ...] | None = Field(
+        default=None, description="plate regions this camera sees (e.g. [us, any]); default: recognize.regions"
+    )
 
 
 class Segment(Section):
@@ -329,6 +332,10 @@ class GantryConfig(BaseSettings):
 
     def camera(self, camera_id: str) -> Camera | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
+
+    def camera_regions(self) -> dict[str, tuple[str, ...]]:
+        """Cameras whose plate regions differ from the global ``recognize.regions``."""
+        return {c.id: c.regions for c in self.cameras if c.regions is not None}
 
 
 def config_path(explicit: str | Path | None = None) -> Path | None:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recognize.base import PlateResult
+    from recognize.evaluation import Report
 
 eval_app = typer.Typer(help="Evaluate Gantry components on labelled data.", no_args_is_help=True)
 
@@ -30,17 +37,26 @@ def recognition(
     batch: int | None = typer.Option(None, "--batch", min=1,
                                      help="Images per recognizer call (default: recognize.batch_size, as the pool)."),
     threads: int = typer.Option(0, "--threads", min=0, help="Cores the recognizer may use (0: all)."),
+    regions: str | None = typer.Option(None, "--regions",
+                                       help="Comma-separated plate regions, as a camera's regions "
+                                            "(default: recognize.regions, the global fallback)."),
+    baseline: bool = typer.Option(False, "--baseline",
+                                  help="Also run the plain whole-image baseline (same models, every "
+                                       "line kept) and report it beside Gantry."),
 ) -> None:
     """Exact-match rate, false reads and throughput of plate recognition on DIRECTORY."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from gantry.cli_support import config_of
+    from recognize.baseline import WholeImageBaseline
     from recognize.evaluation import AnnotationError, Sample, evaluate, load_dataset
     from recognize.recognizer import Recognizer
 
     err = Console(stderr=True)
     settings = config_of(ctx).recognize
+    if regions is not None:
+        settings = settings.model_copy(update={"regions": tuple(r.strip() for r in regions.split(",") if r.strip())})
     batch = batch or settings.batch_size
     try:
         recognizer = Recognizer.configured(settings, preset=preset, backend=backend, threads=threads)
@@ -48,23 +64,35 @@ def recognition(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
-        samples = load_dataset(directory)
+        dataset = load_dataset(directory)
     except AnnotationError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    for image in dataset.skipped:
+        err.print(f"[yellow]warning:[/yellow] {image}: no annotation {image.with_suffix('.txt').name}, skipped")
+    samples = dataset.samples
 
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(f"recognition ({recognizer.preset})", total=len(samples))
 
-        def tracked(items: Iterable[Sample]) -> Iterable[Sample]:
-            for item in items:
-                yield item
-                bar.advance(task)
+        def run(name: str, read_batch: Callable[[list[np.ndarray]], list[list[PlateResult]]]) -> Report:
+            task = bar.add_task(name, total=len(samples))
 
-        report = evaluate(recognizer.read_batch, samples, tracked, batch=batch)
-    summary = {"preset": recognizer.preset, "backend": recognizer.backend, "batch": batch, "threads": recognizer.workers,
-               **report.summary(), "misses_file": str(misses)}
+            def tracked(items: Iterable[Sample]) -> Iterable[Sample]:
+                for item in items:
+                    yield item
+                    bar.advance(task)
+
+            return evaluate(read_batch, samples, tracked, batch=batch)
+
+        report = run(f"recognition ({recognizer.preset})", recognizer.read_batch)
+        plain = run("whole-image baseline", WholeImageBaseline(recognizer).read_batch) if baseline else None
+    summary = {"preset": recognizer.preset, "backend": recognizer.backend, "regions": ",".join(settings.regions),
+               "batch": batch, "threads": recognizer.workers, **report.summary(), "skipped": len(dataset.skipped)}
+    if plain is not None:
+        summary |= {f"baseline_{key}": value for key, value in plain.summary().items()
+                    if key in ("exact_rate", "strict_exact_rate", "images_per_s")}
+    summary["misses_file"] = str(misses)
     misses.write_text(json.dumps(report.misses(), indent=2) + "\n", encoding="utf-8")
     err.print(f"misses written to {misses}")
     if as_json:

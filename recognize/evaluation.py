@@ -20,6 +20,7 @@ from recognize.base import BoundingBox, PlateResult
 from recognize.formats import normalise
 
 FIELDS = ("image", "x", "y", "w", "h", "plate")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 class AnnotationError(ValueError):
@@ -75,18 +76,22 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def load_dataset(folder: Path) -> list[Sample]:
-    """All samples of ``folder``, sorted by file name; images without annotation are an error."""
+@dataclass(frozen=True)
+class Dataset:
+    samples: list[Sample]
+    skipped: list[Path]  # images with no annotation file: a dataset quirk, not a reason to stop
+
+
+def load_dataset(folder: Path) -> Dataset:
+    """All annotated samples of ``folder``, sorted by file name, and the images without one."""
     if not folder.is_dir():
         raise AnnotationError(f"{folder}: not a directory")
     samples = [parse_annotation(p) for p in sorted(folder.glob("*.txt"))]
     if not samples:
         raise AnnotationError(f"{folder}: no NAME.txt annotation files found")
     annotated = {s.image.name for s in samples}
-    for img in sorted(folder.glob("*.jpg")):
-        if img.name not in annotated:
-            raise AnnotationError(f"{img}: image has no annotation file {img.with_suffix('.txt').name}")
-    return samples
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return Dataset(samples, [img for img in images if img.name not in annotated])
 
 
 def canonical(plate: str, merge_o0: bool) -> str:

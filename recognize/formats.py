@@ -46,7 +46,17 @@ DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
         "NLLNNN", "NNLLLN", "NNNNLL", "LLNNLL", "NNNNNN", "NNNNNNN", "LLNNNLL",
     ),
     "br": ("LLLNLNN", "LLLNNNN"),  # Mercosur, pre-Mercosur
+    # Any plate of any country: 4-7 letters or digits (a digit is required by the interpretation).
+    # It is the fallback for cameras abroad, vanity and new-series plates, and regions without
+    # formats; it forces no character to a class, and wins only where a format needs a
+    # substitution that the model itself does not back (see GENERIC_WEIGHT).
+    "any": ("A{4,7}",),
 }
+
+# A reading that fits only the generic family keeps this share of its confidence: a national
+# format's structure is evidence of its own, so an O->0 or I->1 change the model half-backs
+# still wins, while a look-alike forced on a surely read character (the table below) does not.
+GENERIC_WEIGHT = 0.88
 
 # Look-alike characters by class, used when the model gives the other class (almost) no mass,
 # with the share of the read character's probability a substitution keeps: O/0 and I/1 are
@@ -98,7 +108,7 @@ CLASS_INDEX = {"L": 0, "N": 1, "A": 2}
 class FormatMatcher:
     """Matches reads against the formats of the configured regions, in preference order."""
 
-    def __init__(self, regions: Iterable[str] = ("eu", "uk", "us", "br"),
+    def __init__(self, regions: Iterable[str] = ("eu", "uk", "us", "br", "any"),
                  formats: Mapping[str, Iterable[str]] | None = None) -> None:
         table = dict(DEFAULT_FORMATS if formats is None else formats)
         grouped: dict[int, list[tuple[str, str]]] = {}
@@ -109,9 +119,11 @@ class FormatMatcher:
                 for classes in expand_pattern(pattern):
                     if (region, classes) not in grouped.get(len(classes), []):
                         grouped.setdefault(len(classes), []).append((region, classes))
-        # Per length: labels plus a (patterns, length) matrix of class indices for vectorised scoring.
+        # Per length: labels, a (patterns, length) matrix of class indices for vectorised
+        # scoring, and each pattern's weight (the generic family's is GENERIC_WEIGHT).
         self.by_length = {
-            n: (entries, np.array([[CLASS_INDEX[c] for c in cl] for _, cl in entries]))
+            n: (entries, np.array([[CLASS_INDEX[c] for c in cl] for _, cl in entries]),
+                np.array([GENERIC_WEIGHT if r == "any" else 1.0 for r, _ in entries]))
             for n, entries in grouped.items()
         }
 
@@ -126,7 +138,7 @@ class FormatMatcher:
         n = len(read.text)
         if n not in self.by_length:
             return None
-        entries, classes = self.by_length[n]
+        entries, classes, weights = self.by_length[n]
         chars, probs = class_options(read)
         picked = probs[classes, np.arange(n)]
         valid = (picked >= MIN_CHAR_PROB).all(axis=1)
@@ -135,7 +147,7 @@ class FormatMatcher:
         top = probs[2]
         base = float(np.exp(np.log(np.maximum(top, 1e-12)).mean()))
         penalty = np.prod(np.minimum(picked / np.maximum(top, 1e-12), 1.0), axis=1)
-        scores = np.where(valid, base * penalty, -1.0)
+        scores = np.where(valid, base * penalty * weights, -1.0)
         best = int(np.argmax(scores))
         plate = "".join(chars[c][i] for i, c in enumerate(classes[best]))
         region, pattern = entries[best]

@@ -41,19 +41,21 @@ pool_app = typer.Typer(help="The recognizer pool (Ray actors reading plates from
 class FrameReader:
     """The body of one Ray actor: decodes JPEGs and runs the recognizer on a batch."""
 
-    def __init__(self, settings: RecognizeConfig, threads: int) -> None:
+    def __init__(self, settings: RecognizeConfig, threads: int,
+                 camera_regions: dict[str, tuple[str, ...]] | None = None) -> None:
         from recognize.recognizer import Recognizer
 
-        self.recognizer = Recognizer.configured(settings, threads=threads)
+        self.recognizer = Recognizer.configured(settings, threads=threads, camera_regions=camera_regions)
 
     def ping(self) -> bool:
         return True
 
-    def read(self, jpegs: list[bytes]) -> list[list[PlateResult]]:
+    def read(self, jpegs: list[bytes], cameras: list[str]) -> list[list[PlateResult]]:
         import cv2
 
         images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
-        results = iter(self.recognizer.read_batch([im for im in images if im is not None]))
+        decoded = [(im, cam) for im, cam in zip(images, cameras) if im is not None]
+        results = iter(self.recognizer.read_batch([im for im, _ in decoded], [cam for _, cam in decoded]))
         return [[] if im is None else next(results) for im in images]
 
 
@@ -75,7 +77,8 @@ def plate_read(passage: Passage) -> PlateRead:
 class Pool:
     """The driver: owns the Kafka consumer/producer and the actors."""
 
-    def __init__(self, settings: RecognizeConfig, ray_address: str | None) -> None:
+    def __init__(self, settings: RecognizeConfig, ray_address: str | None,
+                 camera_regions: dict[str, tuple[str, ...]] | None = None) -> None:
         import ray
 
         from recognize.backends import num_gpus_for
@@ -97,7 +100,7 @@ class Pool:
         )
         # Locally the actors share this machine's cores; on a cluster each has its own.
         threads = 0 if ray_address else max(1, cores // settings.actors)
-        self.actors = [remote.remote(settings, threads) for _ in range(settings.actors)]
+        self.actors = [remote.remote(settings, threads, camera_regions) for _ in range(settings.actors)]
         ray.get([a.ping.remote() for a in self.actors])
         self.batch_size = settings.batch_size
 
@@ -113,7 +116,8 @@ class Pool:
         chunk = max(1, -(-len(frames) // len(self.actors)))
         chunks = [frames[i : i + chunk] for i in range(0, len(frames), chunk)]
         futures = [
-            actor.read.remote([f.jpeg for f in part]) for actor, part in zip(self.actors, chunks, strict=False)
+            actor.read.remote([f.jpeg for f in part], [f.camera_id for f in part])
+            for actor, part in zip(self.actors, chunks, strict=False)
         ]
         return [found for part in self._ray.get(futures) for found in part]
 
@@ -121,7 +125,7 @@ class Pool:
 def run(config, health_port: int, stop: threading.Event) -> None:
     ends = endpoints(config)
     settings = config.recognize
-    pool = Pool(settings, ends.ray_address)
+    pool = Pool(settings, ends.ray_address, config.camera_regions())
     serve_health(health_port, ready=lambda: not stop.is_set())
     source = consumer(
         ends.bootstrap_servers, GROUP_ID, [topics.FRAMES], max_poll_records=settings.batch_size * settings.actors

@@ -12,9 +12,10 @@ was split or clipped at the coarse scale is read whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from gantry.config import RecognizeConfig
 from recognize.base import BoundingBox, Candidate, PlateResult
 from recognize.candidates import line_candidates, plausible, select
-from recognize.detector import DBDetector, rectify
+from recognize.detector import DBDetector, expand_quad, line_height, line_width, rectify
 from recognize.formats import DEFAULT_FORMATS, FormatMatcher
 from recognize.interpret import MIN_CHARS, Interpretation, best_interpretation
 from recognize.ocr import CTCRecognizer
@@ -31,28 +32,40 @@ from recognize.panel import panel_evidence
 
 @dataclass(frozen=True)
 class Preset:
-    """Model choice and detection scale; ``fast`` trades accuracy on small plates for speed.
+    """Model choice and detection scales; ``fast`` trades accuracy on small plates for speed.
 
     Both use the v6-small models: the v6-tiny recogniser reads emblems and stickers as
     characters far more often, and the v6-tiny detector clips plate ends at coarse scales
     (see docs/benchmarks.md), so ``fast`` saves on detection scale instead.
 
-    ``grey_variant`` also reads every line in grey (same recogniser batch, about twice the OCR
-    work): plate characters are one ink, so a coloured sticker, seal or emblem between the
-    character groups fades in grey while the characters stay.
+    ``second_look_side``: an image in which the coarse scale read no plate is detected once
+    more at this longest side.  Small plates (a 30 px plate in a 1280 px frame) vanish at the
+    coarse scale, and only the frames that need it pay for the finer one.
+
+    ``padded_variant`` also reads every line from a crop grown by ``PAD_HEIGHTS`` line heights
+    at both ends (same recogniser batch): the detector's box often ends on the first or last
+    character, and the recogniser then drops it (UF2VS for UF2V5S); a tight crop reads better
+    where the plate edge or a screw sits right beside the characters.
+
+    ``grey_variant`` also reads every line in grey: plate characters are one ink, so a coloured
+    sticker, seal or emblem between the character groups fades in grey while the characters stay.
     """
 
     det_model: str
     det_limit_side: int
     rec_model: str
     grey_variant: bool
+    padded_variant: bool = True
+    second_look_side: int | None = None
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("v6-small", 640, "v6-small", grey_variant=False),
+    "fast": Preset("v6-small", 640, "v6-small", grey_variant=False, second_look_side=960),
     "accurate": Preset("v6-small", 960, "v6-small", grey_variant=True),
 }
 
+PAD_HEIGHTS = 0.3  # crop growth at each end of a line for the padded variant, in line heights
+SECOND_LOOK_GAIN = 1.2  # a second look only where it sees the image at least this much larger
 REFINE_MIN_SCALE = 1.5  # re-detect at full resolution when detection saw the image this downscaled
 REFINE_FLOOR = 0.3  # plate-likeness a coarse read needs to be looked at again
 REFINE_MAX_REGIONS = 3  # per image, the most plate-like coarse reads only
@@ -74,6 +87,22 @@ def refine_window(box: BoundingBox, shape: tuple[int, ...]) -> tuple[int, int, i
     return x0, y0, x1, y1
 
 
+T = TypeVar("T")
+
+
+def in_parallel(pool: ThreadPoolExecutor | None, workers: int,
+                read_together: Callable[[list[T]], list[list[PlateResult]]],
+                items: list[T]) -> list[list[PlateResult]]:
+    """``read_together`` over ``workers`` interleaved shares of ``items``; results in input order."""
+    if pool is None or len(items) < 2:
+        return read_together(items)
+    shares = [items[i :: workers] for i in range(min(workers, len(items)))]
+    results: list[list[PlateResult]] = [[] for _ in items]
+    for i, share in enumerate(pool.map(read_together, shares)):
+        results[i :: workers] = share
+    return results
+
+
 class Recognizer:
     """Reads licence plates from BGR images.
 
@@ -84,46 +113,54 @@ class Recognizer:
     """
 
     def __init__(self, *, preset: str = "fast", backend: str = "onnx-cpu",
-                 regions: tuple[str, ...] = ("eu", "uk", "us", "br"), min_confidence: float = 0.5,
-                 threads: int = 0, formats: Mapping[str, Iterable[str]] | None = None) -> None:
+                 regions: tuple[str, ...] = ("eu", "uk", "us", "br", "any"), min_confidence: float = 0.5,
+                 threads: int = 0, formats: Mapping[str, Iterable[str]] | None = None,
+                 camera_regions: Mapping[str, Iterable[str]] | None = None) -> None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
         p = PRESETS[preset]
-        self.preset, self.backend = preset, backend
+        self.preset, self.backend, self.det_model = preset, backend, p.det_model
         self.detector = DBDetector(p.det_model, backend=backend, threads=1,
                                    limit_side=p.det_limit_side)
         self.ocr = CTCRecognizer(p.rec_model, backend=backend, threads=1)
-        self.matcher = FormatMatcher(regions, DEFAULT_FORMATS | dict(formats or {}))
+        table = DEFAULT_FORMATS | dict(formats or {})
+        self.matcher = FormatMatcher(regions, table)
+        # A city knows its cameras' countries: their formats alone, without the global list's
+        # look-alike changes towards another country's format (K179658 read as KI79658).
+        self.camera_matchers = {camera: FormatMatcher(tuple(r), table)
+                                for camera, r in (camera_regions or {}).items()}
         self.min_confidence = min_confidence
-        self.grey_variant = p.grey_variant
+        self.grey_variant, self.padded_variant = p.grey_variant, p.padded_variant
+        self.second_look_side = p.second_look_side
         self.workers = threads or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.workers, "recognize") if self.workers > 1 else None
 
     @classmethod
     def configured(cls, settings: RecognizeConfig, *, preset: str | None = None, backend: str | None = None,
-                   threads: int = 0) -> Recognizer:
+                   threads: int = 0, camera_regions: Mapping[str, Iterable[str]] | None = None) -> Recognizer:
         """The recogniser the ``recognize`` section describes (what the pool runs)."""
         return cls(preset=preset or settings.preset, backend=backend or settings.backend,
                    regions=tuple(settings.regions), min_confidence=settings.min_confidence,
-                   formats=settings.formats, threads=threads)
+                   formats=settings.formats, threads=threads, camera_regions=camera_regions)
 
-    def read(self, image_bgr: np.ndarray) -> list[PlateResult]:
-        return self.read_batch([image_bgr])[0]
+    def read(self, image_bgr: np.ndarray, camera: str | None = None) -> list[PlateResult]:
+        return self.read_batch([image_bgr], [camera])[0]
 
-    def read_batch(self, images: list[np.ndarray]) -> list[list[PlateResult]]:
-        """Read every image, up to ``threads`` images at a time; results in input order."""
-        if self.pool is None or len(images) < 2:
-            return self.read_together(images)
-        shares = [images[i :: self.workers] for i in range(min(self.workers, len(images)))]
-        results: list[list[PlateResult]] = [[] for _ in images]
-        for i, share in enumerate(self.pool.map(self.read_together, shares)):
-            results[i :: self.workers] = share
-        return results
+    def read_batch(self, images: list[np.ndarray],
+                   cameras: Sequence[str | None] | None = None) -> list[list[PlateResult]]:
+        """Read every image, up to ``threads`` images at a time; results in input order.
 
-    def read_together(self, images: list[np.ndarray]) -> list[list[PlateResult]]:
+        ``cameras`` names each image's camera, whose configured regions then apply instead of
+        the global ones.
+        """
+        matchers = [self.camera_matchers.get(c, self.matcher) if c else self.matcher
+                    for c in (cameras or [None] * len(images))]
+        return in_parallel(self.pool, self.workers, self.read_together, list(zip(images, matchers)))
+
+    def read_together(self, batch: list[tuple[np.ndarray, FormatMatcher]]) -> list[list[PlateResult]]:
         """Read images on one core; all their line crops go through the OCR together."""
-        coarse = self.score([(im, self.candidates(im)) for im in images])
-        refined = self.score([(im, self.refine(im, scored)) for im, scored in zip(images, coarse)])
+        coarse = self.look_again(batch, self.score([(im, m, self.candidates(im)) for im, m in batch]))
+        refined = self.score([(im, m, self.refine(im, scored)) for (im, m), scored in zip(batch, coarse)])
         return [
             select([PlateResult(s.interpretation.plate, round(s.interpretation.confidence, 4),
                                 s.interpretation.region, s.candidate.bbox)
@@ -137,6 +174,22 @@ class Recognizer:
         shift = np.array(offset, dtype=np.float32)
         found = [Candidate(c.quad + shift, c.score) for c in self.detector.detect(image, limit_side)]
         return [c for c in line_candidates(found) if plausible(c)]
+
+    def look_again(self, batch: list[tuple[np.ndarray, FormatMatcher]],
+                   coarse: list[list[Scored]]) -> list[list[Scored]]:
+        """Coarse reads, plus those of a finer detection where the coarse one read no plate."""
+        side = self.second_look_side
+        if side is None:
+            return coarse
+        again = [i for i, ((image, _), scored) in enumerate(zip(batch, coarse))
+                 if max(image.shape[:2]) >= SECOND_LOOK_GAIN * self.detector.limit_side
+                 and not any(s.interpretation.confidence >= self.min_confidence for s in scored)]
+        second = self.score([(batch[i][0], batch[i][1], self.candidates(batch[i][0], limit_side=side))
+                             for i in again])
+        out = list(coarse)
+        for i, scored in zip(again, second):
+            out[i] = coarse[i] + scored
+        return out
 
     def refine(self, image: np.ndarray, coarse: list[Scored]) -> list[Candidate]:
         """Lines found again at full resolution around the most plate-like coarse reads."""
@@ -154,19 +207,22 @@ class Recognizer:
 
     def variants(self, image: np.ndarray, cand: Candidate) -> list[np.ndarray]:
         """Crops of one line that the OCR reads; the best plate reading among them counts."""
-        crop = rectify(image, cand.quad)
-        if not self.grey_variant:
-            return [crop]
-        return [crop, cv2.cvtColor(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)]
+        crops = [rectify(image, cand.quad)]
+        if self.padded_variant:
+            grow = PAD_HEIGHTS * line_height(cand.quad) / max(line_width(cand.quad), 1e-6)
+            crops.append(rectify(image, expand_quad(cand.quad, grow, 0.0)))
+        if self.grey_variant:
+            crops += [cv2.cvtColor(cv2.cvtColor(c, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR) for c in crops]
+        return crops
 
-    def score(self, batch: list[tuple[np.ndarray, list[Candidate]]]) -> list[list[Scored]]:
+    def score(self, batch: list[tuple[np.ndarray, FormatMatcher, list[Candidate]]]) -> list[list[Scored]]:
         """OCR every candidate of every image in one call, and interpret each line as a plate."""
-        crops = [self.variants(image, c) for image, cands in batch for c in cands]
+        crops = [self.variants(image, c) for image, _, cands in batch for c in cands]
         flat = [v for variants in crops for v in variants]
         reads = iter(self.ocr.read_chars(flat) if flat else [])
         per_line = iter([[next(reads) for _ in variants] for variants in crops])
         out: list[list[Scored]] = []
-        for image, cands in batch:
+        for image, matcher, cands in batch:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             scored: list[Scored] = []
             for cand in cands:
@@ -174,7 +230,7 @@ class Recognizer:
                 if not line_reads:
                     continue
                 panel = panel_evidence(gray, cand.quad)
-                best = best_interpretation(line_reads, self.matcher, spill=panel.spill,
+                best = best_interpretation(line_reads, matcher, spill=panel.spill,
                                            dark_on_light=panel.dark_on_light,
                                            flat_surround=panel.flat_surround)
                 if best is not None:

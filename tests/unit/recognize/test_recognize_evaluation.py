@@ -31,11 +31,12 @@ def test_parse_errors_name_file_line_field(tmp_path: Path, line: str, needle: st
         parse_annotation(tmp_path / "a.txt")
 
 
-def test_image_without_annotation(tmp_path: Path) -> None:
+def test_image_without_annotation_is_skipped_not_fatal(tmp_path: Path) -> None:
     write_sample(tmp_path, "a")
     cv2.imwrite(str(tmp_path / "b.jpg"), np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(AnnotationError, match="b.jpg: image has no annotation"):
-        load_dataset(tmp_path)
+    dataset = load_dataset(tmp_path)
+    assert [s.image.name for s in dataset.samples] == ["a.jpg"]
+    assert [p.name for p in dataset.skipped] == ["b.jpg"]
 
 
 def test_metrics_merge_o_and_zero(tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_metrics_merge_o_and_zero(tmp_path: Path) -> None:
     box = BoundingBox(0, 0, 1, 1)
     answers = iter([[PlateResult("RK099AN", 0.9, "eu", box)],
                     [PlateResult("XX999XX", 0.9, "eu", box)]])
-    report = evaluate(lambda images: [next(answers) for _ in images], load_dataset(tmp_path), warmup=0)
+    report = evaluate(lambda images: [next(answers) for _ in images], load_dataset(tmp_path).samples, warmup=0)
     s = report.summary()
     assert s["exact_rate"] == 0.5 and s["strict_exact_rate"] == 0.0
     assert s["false_reads_per_image"] == 0.5
@@ -60,7 +61,7 @@ def test_batches_keep_sample_order(tmp_path: Path) -> None:
         calls.append(len(images))
         return [[PlateResult("AB123CD", 0.9, "eu", BoundingBox(0, 0, 1, 1))] for _ in images]
 
-    report = evaluate(read_batch, load_dataset(tmp_path), warmup=0, batch=2)
+    report = evaluate(read_batch, load_dataset(tmp_path).samples, warmup=0, batch=2)
     assert calls == [2, 1]
     assert [o.image for o in report.outcomes] == ["a.jpg", "b.jpg", "c.jpg"]
     assert report.summary()["exact_rate"] == 1.0

@@ -1,7 +1,7 @@
 import pytest
 from recognize_reads import make_read
 
-from recognize.formats import FormatMatcher, expand_pattern, normalise
+from recognize.formats import DEFAULT_FORMATS, GENERIC_WEIGHT, FormatMatcher, expand_pattern, normalise
 
 
 def test_expand_pattern_repeats() -> None:
@@ -56,3 +56,32 @@ def test_wrong_length_or_class_does_not_match() -> None:
 def test_custom_formats() -> None:
     m = FormatMatcher(("xx",), {"xx": ("NNN",)})
     assert m.match(make_read("12O")).plate == "120"  # type: ignore[union-attr]
+
+
+def test_generic_family_reads_a_plate_no_format_describes() -> None:
+    m = FormatMatcher(("eu", "uk", "us", "br", "any")).match(make_read("HH9G5W"))
+    assert m is not None and (m.plate, m.region) == ("HH9G5W", "any")
+    assert m.score == pytest.approx(0.99 * GENERIC_WEIGHT, rel=1e-3)
+
+
+def test_generic_family_loses_to_a_format_the_read_fits_as_is() -> None:
+    m = FormatMatcher(("any", "eu")).match(make_read("AB123CD"))  # order gives "any" the ties
+    assert m is not None and m.region == "eu"
+
+
+def test_look_alike_forced_on_a_surely_read_character_loses_to_the_generic_reading() -> None:
+    # KC4Z3X: no format has a letter where the Z is except as 2 (EU LLNNNL); the model gave 2 no mass.
+    m = FormatMatcher(("eu", "any")).match(make_read("KC4Z3X"))
+    assert m is not None and (m.plate, m.region) == ("KC4Z3X", "any")
+
+
+def test_o_and_zero_still_follow_the_format() -> None:
+    # The model half-backs 0 where LLNNNLL needs a digit: the format's reading wins over "any".
+    formats = {"it": ("LLNNNLL",), "any": DEFAULT_FORMATS["any"]}
+    m = FormatMatcher(("it", "any"), formats).match(make_read("RKO99AN", {2: {"O": 0.6, "0": 0.38}}))
+    assert m is not None and (m.plate, m.region) == ("RK099AN", "it")
+
+
+@pytest.mark.parametrize("text", ["ABC", "ABCDE1234"])
+def test_generic_family_length_bounds(text: str) -> None:
+    assert FormatMatcher(("any",)).match(make_read(text)) is None

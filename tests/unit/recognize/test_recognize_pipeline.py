@@ -109,11 +109,14 @@ def test_cli_json_on_synthetic_folder(tmp_path: Path) -> None:
         cv2.imwrite(str(data / f"p{i}.jpg"), render_plate(text))
         (data / f"p{i}.txt").write_text(f"p{i}.jpg\t130\t200\t220\t50\t{text}\n")
     misses = tmp_path / "misses.json"
+    cv2.imwrite(str(data / "stray.jpg"), render_plate("ZZ99ZZZ"))  # no annotation: skipped, counted
     out = subprocess.run([sys.executable, "-m", "recognize.cli", "recognition", str(data), "--json",
-                          "--preset", "fast", "--misses", str(misses)],
+                          "--preset", "fast", "--misses", str(misses), "--baseline"],
                          capture_output=True, text=True, check=True)
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["exact_rate"] == 1.0 and summary["false_reads_per_image"] == 0.0
+    assert summary["images"] == 2 and summary["skipped"] == 1 and "stray.jpg" in out.stderr
+    assert 0.0 <= summary["baseline_exact_rate"] <= 1.0 and "baseline_strict_exact_rate" in summary
     assert json.loads(misses.read_text()) == []
 
 
@@ -128,7 +131,7 @@ def test_cli_reports_bad_annotation(tmp_path: Path) -> None:
 def test_dataset_smoke() -> None:
     from recognize.evaluation import load_dataset
 
-    assert len(load_dataset(DATASET)) > 0
+    assert len(load_dataset(DATASET).samples) > 0
 
 
 def test_a_region_added_in_the_configuration_is_read() -> None:
@@ -136,8 +139,46 @@ def test_a_region_added_in_the_configuration_is_read() -> None:
     from recognize.recognizer import Recognizer
 
     image = render_plate("A1B2C3D")  # LNLNLNL: no built-in format of the EU, UK, US or Brazil
-    default = Recognizer.configured(RecognizeConfig(), threads=1)
-    assert [r.plate for r in default.read(image)] != ["A1B2C3D"]
+    national = Recognizer.configured(RecognizeConfig(regions=("eu", "uk", "us", "br")), threads=1)
+    assert [r.plate for r in national.read(image)] != ["A1B2C3D"]
     configured = Recognizer.configured(RecognizeConfig(regions=("eu", "xx"), formats={"xx": ["LNLNLNL"]}), threads=1)
     [result] = configured.read(image)
     assert (result.plate, result.region) == ("A1B2C3D", "xx")
+
+
+def test_the_generic_family_reads_a_plate_no_format_describes() -> None:
+    from gantry.config import RecognizeConfig
+    from recognize.recognizer import Recognizer
+
+    [result] = Recognizer.configured(RecognizeConfig(), threads=1).read(render_plate("A1B2C3D"))
+    assert (result.plate, result.region) == ("A1B2C3D", "any")
+
+
+def test_a_camera_reads_with_its_own_regions() -> None:
+    """A Brazilian camera keeps a surely read 1 that the global list turns into an EU (or US) letter."""
+    from gantry.config import RecognizeConfig
+    from recognize.recognizer import Recognizer
+
+    image = render_plate("K179658")  # fits EU LLN{1,6} only with the 1 read as an I
+    recognizer = Recognizer.configured(RecognizeConfig(), threads=1, camera_regions={"cam-br": ("br", "any")})
+    [global_read] = recognizer.read(image)
+    [camera_read] = recognizer.read(image, camera="cam-br")
+    assert (global_read.plate, global_read.region) == ("KI79658", "eu")
+    assert (camera_read.plate, camera_read.region) == ("K179658", "any")
+    [other] = recognizer.read(image, camera="cam-elsewhere")  # not configured: the global regions
+    assert other.plate == "KI79658"
+
+
+def test_unknown_camera_region_fails_at_start() -> None:
+    from recognize.recognizer import Recognizer
+
+    with pytest.raises(ValueError, match="mars"):
+        Recognizer(threads=1, camera_regions={"cam-1": ("mars",)})
+
+
+def test_whole_image_baseline_keeps_every_line() -> None:
+    from recognize.baseline import WholeImageBaseline
+    from recognize.recognizer import Recognizer
+
+    [reads] = WholeImageBaseline(Recognizer(threads=1)).read_batch([render_plate("AB12CDE")])
+    assert "AB12CDE" in [r.plate for r in reads] and all(r.region is None for r in reads)
