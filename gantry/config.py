@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +35,7 @@ from gantry.errors import ConfigError
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+MAX_PAST_LIMIT_S = 10 * 366 * 86_400  # the widest event_time.max_past_s: ten years
 
 
 class Section(BaseModel):
@@ -214,6 +215,39 @@ class Subscriber(Section):
         raise ConfigError(f"subscriber {self.id}: no secret in ${self.secret_env} or {self.secret_file}")
 
 
+class EventTimeConfig(Section):
+    """How far a read's own time may lie from its receipt, at ingest and again in the stream jobs.
+
+    A read outside the window is refused with the reason (400 at the endpoint, a dead letter from
+    an import or in the jobs): one read timed in 2100 would otherwise move a partition's watermark,
+    make every later read late and close every charging day until then. The upper limits keep any
+    admitted time far from the ends of the calendar.
+    """
+
+    max_future_s: float = Field(
+        default=300, ge=0, le=86_400, description="seconds a read may be timed after its receipt (camera clock drift)"
+    )
+    max_past_s: float = Field(
+        default=3 * 86_400, ge=0, le=MAX_PAST_LIMIT_S,
+        description="seconds a read may be timed before its receipt (a camera's backlog after an outage)",
+    )
+
+    def refusal(self, ts: datetime, received_at: datetime, *, past: bool = True, name: str = "ts") -> str | None:
+        """Why a read timed ``ts`` and received at ``received_at`` is refused; None when it is not.
+
+        ``past=False`` checks the future bound alone, for times taken from reads admitted earlier
+        (a journey's end), which may be handled any time later; ``name`` is the field the reason names.
+        """
+        ahead_s = (ts - received_at).total_seconds()
+        if ahead_s > self.max_future_s:
+            return (f"{name}: {ts.isoformat()} is {ahead_s:.0f} s after its receipt at {received_at.isoformat()} "
+                    f"(event_time.max_future_s: {self.max_future_s:g})")
+        if past and -ahead_s > self.max_past_s:
+            return (f"{name}: {ts.isoformat()} is {-ahead_s:.0f} s before its receipt at {received_at.isoformat()} "
+                    f"(event_time.max_past_s: {self.max_past_s:g})")
+        return None
+
+
 class StreamJobsConfig(Section):
     workers: int = Field(default=1, ge=1, description="Faust worker processes")
     dedup_window_s: float = Field(default=10, ge=0)
@@ -291,6 +325,7 @@ class GantryConfig(BaseSettings):
     ray: RayConfig = RayConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
     recognize: RecognizeConfig = RecognizeConfig()
+    event_time: EventTimeConfig = EventTimeConfig()
     stream_jobs: StreamJobsConfig = StreamJobsConfig()
     hotlist: HotlistConfig = HotlistConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -52,11 +52,11 @@ class HttpFigures:
 
 
 def bodies(count: int, offset: int = 0) -> list[bytes]:
-    start = datetime(2026, 11, 21, tzinfo=UTC)
+    start = datetime.now(UTC) - timedelta(hours=1)  # within the endpoint's event_time window
     return [
         gantry_json(
             f"BN{(offset + n) % 100_000:05d}",
-            start + timedelta(milliseconds=offset + n),
+            start + timedelta(milliseconds=n),
             f"bench-{offset + n}",
         )
         for n in range(count)

@@ -4,6 +4,10 @@ The HTTP endpoint and ``gantry ingest reads FILE.jsonl`` share :func:`make_read`
 imported from a camera's backlog file is the same read (same read_id, same pictures) as the one
 the camera pushed live. A JSONL file uses Gantry's edge JSON schema, one read per line, with
 ``camera_id`` on each line or given once with ``--camera``.
+
+A read timed outside ``event_time`` of its receipt (the request's arrival, the start of an import)
+is rejected, before its pictures are stored: a camera whose clock says 2100 must not move the
+stream jobs' watermarks.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from gantry import topics
-from gantry.config import GantryConfig
+from gantry.config import EventTimeConfig, GantryConfig
 from gantry.events import PlateRead, dead_letter, encode
 from ingest.edge_formats import EdgeEvent, EdgeFormatError, parse_gantry_json, read_id_of, to_plate_read
 from ingest.publish import STAGE, Publisher, UnknownCamera, check_camera
@@ -27,8 +31,18 @@ class ReadRejected(ValueError):
     """An event that parsed but cannot become a read; the message names the field."""
 
 
-def make_read(event: EdgeEvent, camera_id: str, received_at: datetime, store: SnapshotStore) -> PlateRead:
-    """Store the event's pictures, then build its read (which refers to the overview, else the plate)."""
+def check_time(event: EdgeEvent, received_at: datetime, window: EventTimeConfig) -> None:
+    """Reject an event timed outside the window around its receipt (one without a time has none)."""
+    if event.ts is not None and (refused := window.refusal(event.ts, received_at)):
+        raise ReadRejected(refused)
+
+
+def make_read(
+    event: EdgeEvent, camera_id: str, received_at: datetime, store: SnapshotStore, window: EventTimeConfig
+) -> PlateRead:
+    """Check the event's time, store its pictures, then build its read (which refers to the
+    overview, else the plate)."""
+    check_time(event, received_at, window)
     ts = event.ts or received_at
     refs = {
         kind: store.put(ts, camera_id, read_id_of(event, camera_id, ts), kind, jpeg)
@@ -74,10 +88,12 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 def find_bad_lines(path: Path, config: GantryConfig, default_camera: str | None) -> list[BadLine]:
     """Validate every line without sending anything (the first pass of ``--strict``)."""
     bad = []
+    received_at = datetime.now(UTC)
     for number, line in numbered_lines(path):
         try:
-            parse_line(line, config, default_camera)
-        except (EdgeFormatError, UnknownCamera) as exc:
+            event, _ = parse_line(line, config, default_camera)
+            check_time(event, received_at, config.event_time)
+        except (EdgeFormatError, UnknownCamera, ReadRejected) as exc:
             bad.append(BadLine(number, str(exc), line))
     return bad
 
@@ -96,7 +112,7 @@ def import_reads(
     for number, line in numbered_lines(path):
         try:
             event, camera_id = parse_line(line, config, default_camera)
-            publisher.send_read(make_read(event, camera_id, received_at, store))
+            publisher.send_read(make_read(event, camera_id, received_at, store, config.event_time))
         except (EdgeFormatError, UnknownCamera, ReadRejected) as exc:
             report.bad.append(BadLine(number, str(exc), line))
             letter = dead_letter(line, str(exc), stage=STAGE, source_topic=f"file:{path}", offset=number)

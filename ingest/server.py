@@ -6,7 +6,8 @@ Every request goes through the same steps, each with its own answer when it fail
 2. the body is within ``ingest.max_body_bytes`` (413), of a type the route speaks (415) and valid
    in its format (400, naming the field);
 3. the camera is configured (422, logged) and is the one the token belongs to (403);
-4. pictures are stored and the read is delivered; the answer is 200 once the broker acknowledged
+4. the read's time is within ``event_time`` of the request's arrival (400), pictures are stored
+   and the read is delivered; the answer is 200 once the broker acknowledged
    it, 202 once it is in the on-disk spool, 503 with Retry-After when neither is possible.
 
 Nothing is produced for a rejected request, and no request can crash the server.
@@ -136,8 +137,10 @@ class Intake:
         received_at = datetime.now(UTC)
         try:
             if event.snapshots:  # file or S3 writes: off the event loop
-                return await asyncio.to_thread(make_read, event, camera_id, received_at, self.snapshots)
-            return make_read(event, camera_id, received_at, self.snapshots)
+                return await asyncio.to_thread(
+                    make_read, event, camera_id, received_at, self.snapshots, self.config.event_time
+                )
+            return make_read(event, camera_id, received_at, self.snapshots, self.config.event_time)
         except ReadRejected as exc:
             raise Rejected(400, "invalid", str(exc)) from None
         except OSError as exc:

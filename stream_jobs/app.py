@@ -82,9 +82,10 @@ def create_app(
     feed = HotlistFeed(bootstrap_servers, HotlistIndex(), loop=app.loop, beacon=app.beacon)
     cameras = frozenset(c.id for c in config.cameras)
     jobs = Jobs(app, config, feed, cameras)
-    jobs.fast.append(Screener(bootstrap_servers, feed, cameras, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(Screener(bootstrap_servers, feed, cameras, config.event_time, loop=app.loop, beacon=app.beacon))
     jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, loop=app.loop, beacon=app.beacon))
-    jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time,
+                                     loop=app.loop, beacon=app.beacon))
     if config.hotlist.subscribers:
         jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, loop=app.loop, beacon=app.beacon))
     for service in (feed, *jobs.fast):

@@ -61,7 +61,8 @@ class Outbox:
         self.handing_over: asyncio.Future | None = None  # the last send()'s hand-over to the producer
 
     async def put(self, topic: str, value: bytes | None, *, key: bytes | None = None, partition: int | None = None,
-                  headers: list[tuple[str, bytes]] | None = None) -> None:
+                  headers: list[tuple[str, bytes]] | None = None, timestamp_ms: int | None = None) -> None:
+        """Add a message; ``timestamp_ms`` None stamps it with the time of sending."""
         if partition is None:
             partition = self.placed.get((topic, key)) if key is not None else None
             if partition is None:
@@ -70,10 +71,10 @@ class Outbox:
         if batch is None:
             batch = self.open[topic, partition] = self.producer.create_batch()
         headers = headers or NO_HEADERS  # the record builder takes lists only
-        if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: start another
+        if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:  # full: start another
             self.full.append((topic, partition, batch))
             batch = self.open[topic, partition] = self.producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers) is None:
                 raise ValueError(f"a message for {topic} is larger than a whole record batch")
 
     async def _place(self, topic: str, key: bytes | None) -> int:

@@ -1,8 +1,10 @@
 """Where every read enters the jobs: validated before it is screened or tracked.
 
-A worker must never crash on input: anything that does not parse, or comes from a camera the
-configuration does not know, leaves on the dead-letter topic with the reason and its
-topic/partition/offset, so an operator can fix and replay it. Both consumers of ``plate_reads``
+A worker must never crash on input: anything that does not parse, comes from a camera the
+configuration does not know, or is timed outside ``event_time`` of its receipt, leaves on the
+dead-letter topic with the reason and its topic/partition/offset, so an operator can fix and
+replay it. The time window is what keeps one read timed in 9999 (or 1970) from moving a
+partition's watermark, and with it every charging day, to the end (or the start) of the calendar. Both consumers of ``plate_reads``
 (:mod:`stream_jobs.hotlist.screening` and :mod:`stream_jobs.plate_job`) admit reads the same way;
 the screener alone sends the dead letters, so each bad read is reported once.
 """
@@ -10,8 +12,10 @@ the screener alone sends the dead letters, so each bad read is reported once.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 
 from gantry import topics
+from gantry.config import EventTimeConfig
 from gantry.errors import InvalidEvent
 from gantry.events import E, DeadLetter, PlateRead, dead_letter, decode, encode
 from gantry.observability import ERRORS
@@ -19,8 +23,26 @@ from gantry.observability import ERRORS
 STAGE = "stream_jobs"
 
 
+def receipt(timestamp_ms: int, now: datetime, window: EventTimeConfig) -> datetime:
+    """When a record was received, for its read's time window: the record's own timestamp (when
+    it was produced: the same for both consumers of a read, for a replay and for a backlog) when
+    that lies between ``max_past_s`` ago and ``now``, else ``now``, so that a record stamped
+    wrongly cannot widen the window."""
+    now_ms = now.timestamp() * 1000
+    if now_ms - window.max_past_s * 1000 <= timestamp_ms <= now_ms:
+        return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return now
+
+
 def admit(
-    raw: bytes | None, known_cameras: Collection[str], *, partition: int | None = None, offset: int | None = None
+    raw: bytes | None,
+    known_cameras: Collection[str],
+    window: EventTimeConfig,
+    received_at: datetime,
+    *,
+    source_topic: str = topics.PLATE_READS,
+    partition: int | None = None,
+    offset: int | None = None,
 ) -> PlateRead | DeadLetter:
     """The read, or the dead letter explaining why it was refused.
 
@@ -32,12 +54,13 @@ def admit(
     except InvalidEvent as exc:
         reason = str(exc)
     else:
-        if not known_cameras or read.camera_id in known_cameras:
+        if known_cameras and read.camera_id not in known_cameras:
+            reason = f"unknown camera {read.camera_id!r} (not in the configuration's cameras)"
+        elif (refused := window.refusal(read.ts, received_at)) is None:
             return read
-        reason = f"unknown camera {read.camera_id!r} (not in the configuration's cameras)"
-    return dead_letter(
-        raw, reason, stage=STAGE, source_topic=topics.PLATE_READS, partition=partition, offset=offset
-    )
+        else:
+            reason = refused
+    return dead_letter(raw, reason, stage=STAGE, source_topic=source_topic, partition=partition, offset=offset)
 
 
 def parse_or_report(model: type[E], raw: bytes | None, stage: str, source_topic: str) -> E | DeadLetter:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import ConsumerRecord
@@ -26,7 +27,7 @@ from gantry.config import GantryConfig
 from gantry.events import DeadLetter, PlateRead, encode
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
-from stream_jobs.intake import STAGE, admit, parse_or_report
+from stream_jobs.intake import STAGE, admit, receipt
 from stream_jobs.charges.days import DayLedger
 from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker
 
@@ -54,14 +55,16 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         super().__init__(bootstrap_servers, **kwargs)
         self.tracker = Tracker(config)
         self.known_cameras = known_cameras
+        self.window = config.event_time
         self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic)
                      for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS, ZONE_DAY_PARTS)}
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
         sent: Counter[str] = Counter()
+        now = datetime.now(UTC)
         async for record in self.owned_records(records):
-            read = await self._read_of(record)
+            read = await self._read_of(record, now)
             if read is None:
                 continue
             state = await self.state_of(record.partition)
@@ -72,20 +75,24 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
             self.sent[topic].inc(count)
         await self.save()
 
-    async def _read_of(self, record: ConsumerRecord) -> PlateRead | None:
-        """The read to track now, or None: refused (the screener dead-letters those) or re-keyed."""
+    async def _read_of(self, record: ConsumerRecord, now: datetime) -> PlateRead | None:
+        """The read to track now, or None: refused or re-keyed. The screener dead-letters the
+        refused reads of ``plate_reads``; this job those of its own re-keyed topic, which any
+        producer can reach too."""
         assert self.outbox is not None
-        if record.topic == READS_BY_PLATE:
-            read = parse_or_report(PlateRead, record.value, STAGE, READS_BY_PLATE)
-            if isinstance(read, DeadLetter):
-                await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
-                return None
-            return read
-        read = admit(record.value, self.known_cameras)
+        received_at = receipt(record.timestamp, now, self.window)
+        read = admit(record.value, self.known_cameras, self.window, received_at,
+                     source_topic=record.topic, partition=record.partition, offset=record.offset)
         if isinstance(read, DeadLetter):
+            if record.topic == READS_BY_PLATE:
+                await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
             return None
+        if record.topic == READS_BY_PLATE:
+            return read
         if record.key != read.plate.encode():
-            await self.outbox.put(READS_BY_PLATE, key=read.plate.encode(), value=record.value)
+            # Stamped with its receipt, so that the re-keyed read is judged against the same window.
+            await self.outbox.put(READS_BY_PLATE, key=read.plate.encode(), value=record.value,
+                                  timestamp_ms=int(received_at.timestamp() * 1000))
             return None
         return read
 

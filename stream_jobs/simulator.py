@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gantry.config import MAX_PAST_LIMIT_S
 from gantry.events import HotlistEntry, PlateRead
 
 MONDAY_MORNING = datetime(2026, 11, 23, 6, 45, tzinfo=UTC)
@@ -54,7 +55,11 @@ class Simulation:
 
 
 def city(cameras: int) -> dict:
-    """Configuration of the synthetic city: cameras, consecutive segments, one zone in the middle."""
+    """Configuration of the synthetic city: cameras, consecutive segments, one zone in the middle.
+
+    Its reads are timed on fixed days (so that the answers are exact) that recede into the past,
+    so the city admits reads as old as any configuration may.
+    """
     rng = random.Random(cameras)
     ids = [f"sim-cam-{i:02d}" for i in range(cameras)]
     hours = [{"start": "07:00", "end": "18:00"}]
@@ -73,6 +78,7 @@ def city(cameras: int) -> dict:
                        "hours": {d: hours for d in ("mon", "tue", "wed", "thu", "fri")} | {"sat": weekend, "sun": weekend},
                        "daily_charge": {"car": DAILY_CHARGE}, "default_class": "car"},
         }],
+        "event_time": {"max_past_s": MAX_PAST_LIMIT_S},
     }
 
 

@@ -7,27 +7,31 @@ own (see :mod:`stream_jobs.fastpath`); invalid reads are dead-lettered here, onc
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 
 from gantry import topics
+from gantry.config import EventTimeConfig
 from gantry.events import DeadLetter, encode
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT
 from stream_jobs.fastpath import BatchConsumer
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.rules import match
-from stream_jobs.intake import STAGE, admit
+from stream_jobs.intake import STAGE, admit, receipt
 
 
 class Screener(BatchConsumer):
     group_id = "gantry-jobs-screen"
     sources = (topics.PLATE_READS,)
 
-    def __init__(self, bootstrap_servers: str, feed: HotlistFeed, known_cameras: Collection[str], **kwargs) -> None:
+    def __init__(self, bootstrap_servers: str, feed: HotlistFeed, known_cameras: Collection[str],
+                 window: EventTimeConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
         self.feed = feed
         self.hotlist = feed.index
         self.known_cameras = known_cameras
+        self.window = window
         self.received = MESSAGES_IN.labels(STAGE, topics.PLATE_READS)
         self.sent = MESSAGES_OUT.labels(STAGE, topics.HOTLIST_HITS)
 
@@ -37,8 +41,10 @@ class Screener(BatchConsumer):
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
         self.received.inc(len(records))  # every read counts here once (the per-plate job sees them too)
+        now = datetime.now(UTC)
         for record in records:
-            read = admit(record.value, self.known_cameras, partition=record.partition, offset=record.offset)
+            read = admit(record.value, self.known_cameras, self.window, receipt(record.timestamp, now, self.window),
+                         partition=record.partition, offset=record.offset)
             if isinstance(read, DeadLetter):
                 ERRORS.labels(STAGE, "invalid_read").inc()
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))

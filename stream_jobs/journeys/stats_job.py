@@ -20,24 +20,27 @@ crash may have lost them).
 
 Intervals are forgotten ``KEEP_INTERVALS_S`` after the latest journey a partition has seen: far
 longer than any journey can be late (see ``allowed_lateness_s``), so no interval is restarted
-with part of its journeys.
+with part of its journeys. A journey ending more than ``event_time.max_future_s`` after its
+record's receipt (none the per-plate job sends: its reads were admitted) is a dead letter, so that
+no message can make this job forget every interval, or run past the end of the calendar.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import ConsumerRecord
 from kafka.admin import NewTopic
 
 from gantry import topics
-from gantry.config import GantryConfig, StreamJobsConfig
-from gantry.events import DeadLetter, Journey, encode
+from gantry.config import EventTimeConfig, GantryConfig, StreamJobsConfig
+from gantry.events import DeadLetter, Journey, dead_letter, encode
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
-from stream_jobs.intake import STAGE, parse_or_report
+from stream_jobs.intake import STAGE, parse_or_report, receipt
 from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
 
 CHANGELOG = "gantry-jobs-segment-journeys-changelog"
@@ -74,8 +77,9 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
     # included: at most one batch a second keeps that work from growing with the read rate.
     batch_every_s = 1.0
 
-    def __init__(self, bootstrap_servers: str, settings: StreamJobsConfig, **kwargs) -> None:
+    def __init__(self, bootstrap_servers: str, settings: StreamJobsConfig, window: EventTimeConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
+        self.window = window
         self.interval_s = settings.stats_interval_s
         self.outlier_mad_k = settings.outlier_mad_k
         self.sent_stats = MESSAGES_OUT.labels(STAGE, topics.SEGMENT_STATS)
@@ -87,10 +91,11 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         arrived: dict[str, dict[str, bool | None]] = {}  # per interval: this batch's journeys, flag as they came
         withdrawn: list[tuple[str, list]] = []  # (interval, member) withdrawn by this batch
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
+        now = datetime.now(UTC)
         async for record in self.owned_records(records):
             if OWN_HEADER in record.headers:
                 continue  # this job's own re-sends: already counted
-            journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
+            journey = self._journey_of(record, now)
             if isinstance(journey, DeadLetter):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(journey))
                 continue
@@ -130,6 +135,16 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         for state in opened.values():
             _forget_old(state)
         await self.save()
+
+    def _journey_of(self, record: ConsumerRecord, now: datetime) -> Journey | DeadLetter:
+        journey = parse_or_report(Journey, record.value, STAGE, topics.JOURNEYS)
+        if isinstance(journey, DeadLetter):
+            return journey
+        received_at = receipt(record.timestamp, now, self.window)
+        if refused := self.window.refusal(journey.end_ts, received_at, past=False, name="end_ts"):
+            return dead_letter(record.value, refused, stage=STAGE, source_topic=topics.JOURNEYS,
+                               partition=record.partition, offset=record.offset)
+        return journey
 
     async def _resend(self, key: str, journey: Journey) -> None:
         """A journey again, keyed like the original so that it follows it."""

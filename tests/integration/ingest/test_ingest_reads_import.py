@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from ingest.cli import app
 from ingest.examples import gantry_json
 
 pytestmark = pytest.mark.integration
-TS = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
+TS = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)  # within event_time.max_past_s
 
 
 def setup(tmp_path: Path, bootstrap: str) -> tuple[Path, Path]:
@@ -38,6 +38,7 @@ def setup(tmp_path: Path, bootstrap: str) -> tuple[Path, Path]:
         "",
         gantry_json("IMPD", TS, "e4", camera_id="elsewhere").decode(),
         json.dumps({"plate": "IMPE", "ts": TS.isoformat(), "overview_image": "/9j/AAAA"}),
+        gantry_json("IMPF", datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "e6").decode(),
     ]
     reads = tmp_path / "reads.jsonl"
     reads.write_text("\n".join(lines) + "\n")
@@ -52,8 +53,9 @@ def test_bad_lines_are_reported_by_number_and_the_rest_imported(broker, topic_re
     config, reads = setup(tmp_path, broker.bootstrap_servers)
     result = invoke(config, "reads", str(reads), "--camera", "imp-1")
     assert result.exit_code == 1, result.output
-    assert "imported 3 reads" in result.stdout and "2 bad lines" in result.stdout
+    assert "imported 3 reads" in result.stdout and "3 bad lines" in result.stdout
     assert f"{reads}:3: ts:" in result.output and f"{reads}:5: unknown camera 'elsewhere'" in result.output
+    assert f"{reads}:7: ts: 9999-12-31T23:59:00+00:00 is" in result.output and "event_time.max_future_s" in result.output
     for plate in ("IMPA", "IMPB", "IMPE"):
         (record,) = topic_records(broker.bootstrap_servers, topics.PLATE_READS, plate.encode(), 1)
         assert decode(PlateRead, record.value).camera_id == "imp-1"
@@ -63,7 +65,7 @@ def test_bad_lines_are_reported_by_number_and_the_rest_imported(broker, topic_re
         decode(DeadLetter, r.value) for r in topic_records(broker.bootstrap_servers, topics.DEAD_LETTERS, None, 20, 3)
     ]
     mine = sorted(letter.offset for letter in letters if letter.source_topic == f"file:{reads}")
-    assert mine == [3, 5]
+    assert mine == [3, 5, 7]
 
 
 def test_strict_sends_nothing_when_a_line_is_bad(broker, topic_records, tmp_path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,7 +15,7 @@ from ingest.examples import access_query, gantry_json, hikvision_multipart, hikv
 
 pytestmark = pytest.mark.integration
 
-TS = datetime(2026, 11, 21, 8, 30, 15, 250000, tzinfo=UTC)
+TS = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=250000)  # within event_time.max_past_s
 ONE = {"X-Gantry-Token": "token-one"}
 JPEG_PLATE = b"\xff\xd8\xff\xe0plate"
 JPEG_OVERVIEW = b"\xff\xd8\xff\xe0overview"
@@ -67,7 +67,7 @@ def test_hikvision_multipart_pictures_are_stored_and_referenced(server, broker, 
     overview = Path(read.image_ref.removeprefix("file://"))
     assert overview.read_bytes() == JPEG_OVERVIEW
     assert overview.with_name(overview.name.replace("overview", "plate")).read_bytes() == JPEG_PLATE
-    assert overview.parent.name == "cam-1" and overview.parent.parent.name == "2026-11-21"
+    assert overview.parent.name == "cam-1" and overview.parent.parent.name == TS.date().isoformat()
 
 
 def test_access_query_with_posted_snapshot(server, broker, topic_records) -> None:
@@ -108,6 +108,24 @@ def test_rejections_answer_the_right_status_and_produce_nothing(
     assert message in answer.json()["error"]
     assert ("WWW-Authenticate" in answer.headers) == (status == 401)
     assert reads(topic_records, broker, plate, expected=1, timeout_s=1) == []
+
+
+def test_times_outside_the_window_are_400_in_every_dialect(server, broker, topic_records) -> None:
+    far = datetime(2100, 1, 1, tzinfo=UTC)
+    answers = [
+        httpx.post(f"{server.url}/v1/reads", content=gantry_json("FAR1", datetime(9999, 12, 31, 23, 59, tzinfo=UTC)),
+                   headers=ONE | {"Content-Type": "application/json"}),
+        httpx.post(f"{server.url}/isapi/anpr", content=hikvision_xml("FAR1", far, "far-1"),
+                   headers=ONE | {"Content-Type": "application/xml"}),
+        httpx.get(f"{server.url}/v1/plate", params=access_query("FAR1", session="far-2", time=far.isoformat()),
+                  headers={"Authorization": "Bearer token-one"}),
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400], [a.text for a in answers]
+    assert all("event_time.max_future_s" in a.json()["error"] for a in answers)
+    old = httpx.post(f"{server.url}/v1/reads", content=gantry_json("FAR1", datetime(1970, 1, 1, tzinfo=UTC)),
+                     headers=ONE | {"Content-Type": "application/json"})
+    assert old.status_code == 400 and "event_time.max_past_s" in old.json()["error"]
+    assert reads(topic_records, broker, "FAR1", expected=1, timeout_s=1) == []
 
 
 def test_oversized_multipart_without_length_is_413(server) -> None:

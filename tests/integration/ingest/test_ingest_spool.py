@@ -16,7 +16,7 @@ from gantry.events import PlateRead, decode
 from ingest.examples import gantry_json
 
 pytestmark = pytest.mark.integration
-TS = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+TS = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)  # within event_time.max_past_s
 PLATE = "SPOOL1"
 
 

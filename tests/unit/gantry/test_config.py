@@ -111,3 +111,26 @@ def test_plate_formats_are_checked_at_load(tmp_path):
         load_config(write(tmp_path, CITY + "recognize:\n  formats:\n    ca: [LLLLNNN, LL-NN]\n"))
     config = load_config(write(tmp_path, CITY + "recognize:\n  regions: [ca]\n  formats:\n    ca: [LLLLNNN, 'L{2}N{3,4}']\n"))
     assert config.recognize.formats == {"ca": ["LLLLNNN", "L{2}N{3,4}"]}
+
+
+def test_event_time_window_defaults_and_bounds(tmp_path):
+    config = load_config(write(tmp_path, "data_dir: data\n"))
+    assert config.event_time.max_future_s == 300
+    assert config.event_time.max_past_s == 3 * 86_400
+    with pytest.raises(ConfigError, match="event_time.max_future_s"):
+        load_config(write(tmp_path, "event_time:\n  max_future_s: 1.0e12\n"))
+    with pytest.raises(ConfigError, match="event_time.max_past_s"):
+        load_config(write(tmp_path, "event_time:\n  max_past_s: -1\n"))
+
+
+def test_event_time_refusal_names_the_bound_and_the_key(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    window = load_config(write(tmp_path, "data_dir: data\n")).event_time
+    received = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert window.refusal(received + timedelta(seconds=299), received) is None
+    assert window.refusal(received - timedelta(days=2), received) is None
+    ahead = window.refusal(datetime(9999, 12, 31, 23, 59, tzinfo=UTC), received)
+    assert ahead is not None and "9999-12-31" in ahead and "event_time.max_future_s" in ahead
+    behind = window.refusal(datetime(1, 1, 1, tzinfo=UTC), received)
+    assert behind is not None and "event_time.max_past_s" in behind
