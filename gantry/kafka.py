@@ -3,6 +3,10 @@
 Consumers never auto-commit: a stage commits offsets only after its output is safely written
 (produced and acknowledged, or inserted), which makes every stage at-least-once. Session and poll
 timeouts are short so a group rebalances in seconds when a worker dies or joins.
+
+"Acknowledged" is checked send by send (:func:`delivered`): kafka-python's ``flush()`` returns
+without an error when a record failed (delivery timeout, broker errors after the retries). A
+stage whose sends failed commits nothing and reads the batch again (:func:`rewind`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections.abc import Iterable
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.producer.future import FutureRecordMetadata
 
 from gantry import topics
 from gantry.config import GantryConfig
@@ -69,6 +74,31 @@ def create_missing(bootstrap_servers: str, wanted: list[NewTopic]) -> list[str]:
         admin.close()
 
 
-def send_dead_letter(producer_: KafkaProducer, letter: DeadLetter) -> None:
+def send_dead_letter(producer_: KafkaProducer, letter: DeadLetter) -> FutureRecordMetadata:
+    """Send a dead letter; the future tells whether the broker took it (see :func:`delivered`)."""
     log.warning("dead letter from %s[%s]@%s: %s", letter.source_topic, letter.partition, letter.offset, letter.reason)
-    producer_.send(topics.DEAD_LETTERS, value=encode(letter))
+    return producer_.send(topics.DEAD_LETTERS, value=encode(letter))
+
+
+def delivered(producer_: KafkaProducer, sent: Iterable[FutureRecordMetadata], timeout_s: float = 60.0) -> bool:
+    """Flush, then whether the broker acknowledged every one of ``sent``; the failures are logged."""
+    try:
+        producer_.flush(timeout=timeout_s)
+    except KafkaTimeoutError:
+        log.error("the broker did not answer every send within %.0f s", timeout_s)
+    failed = [future for future in sent if not future.succeeded()]
+    if failed:
+        log.error("%d sends not acknowledged by the broker, the first: %s", len(failed),
+                  failed[0].exception or "no answer yet")
+    return not failed
+
+
+def rewind(consumer_: KafkaConsumer) -> None:
+    """Seek every assigned partition back to its committed offset (its start where nothing is
+    committed, as ``auto_offset_reset`` does), so that everything read since is read again."""
+    for partition in consumer_.assignment():
+        committed = consumer_.committed(partition)
+        if committed is None:
+            consumer_.seek_to_beginning(partition)
+        else:
+            consumer_.seek(partition, committed)

@@ -18,13 +18,14 @@ import time
 import numpy as np
 import typer
 from kafka import OffsetAndMetadata, TopicPartition
+from kafka.producer.future import FutureRecordMetadata
 
 from gantry import topics
 from gantry.cli_support import config_of
 from gantry.config import RecognizeConfig
 from gantry.events import BoundingBox, Frame, InvalidEvent, PlateRead, dead_letter, decode, encode
 from gantry.ids import stable_id
-from gantry.kafka import consumer, producer, send_dead_letter
+from gantry.kafka import consumer, delivered, producer, rewind, send_dead_letter
 from gantry.observability import ERRORS, LATENCY, MESSAGES_IN, MESSAGES_OUT, record_lag, serve_health
 from gantry.runtime import endpoints
 from recognize.base import PlateResult
@@ -139,6 +140,7 @@ def run(config, health_port: int, stop: threading.Event) -> None:
             polled = time.monotonic()
             frames: list[tuple[Frame, Sighting]] = []
             next_offsets: dict[Position, int] = {}
+            sent: list[FutureRecordMetadata] = []
             for tp, messages in batch.items():
                 for msg in messages:
                     MESSAGES_IN.labels(STAGE, tp.topic).inc()
@@ -147,10 +149,10 @@ def run(config, health_port: int, stop: threading.Event) -> None:
                         frame = decode(Frame, msg.value)
                     except InvalidEvent as exc:
                         ERRORS.labels(STAGE, "invalid_frame").inc()
-                        send_dead_letter(sink, dead_letter(
+                        sent.append(send_dead_letter(sink, dead_letter(
                             msg.value, str(exc), stage=STAGE, source_topic=tp.topic,
                             partition=tp.partition, offset=msg.offset,
-                        ))
+                        )))
                         continue
                     frames.append((frame, Sighting(frame.camera_id, frame.frame_id, frame.ts,
                                                    (tp.topic, tp.partition), msg.offset)))
@@ -162,17 +164,30 @@ def run(config, health_port: int, stop: threading.Event) -> None:
             passages += voter.flush_idle(time.monotonic())
             for passage in passages:
                 read = plate_read(passage)
-                sink.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+                sent.append(sink.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read)))
                 MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
             if next_offsets or passages:
-                sink.flush()
-                _commit(source, next_offsets, voter.held_back())
+                if not settle(source, sink, sent, next_offsets, voter.held_back()):
+                    # The frames since the last commit come again: their tracks start over.
+                    voter = StreamingVoter(max_gap_s=settings.track_gap_s, idle_s=settings.track_idle_s)
                 LATENCY.labels(STAGE).observe(time.monotonic() - polled)
                 record_lag(STAGE, source)
     finally:
         source.close()
         sink.close()
         pool.close()
+
+
+def settle(source, sink, sent: list[FutureRecordMetadata], processed: dict[Position, int],
+           held_back: dict[Position, int]) -> bool:
+    """Commit the batch once the broker acknowledged every read and dead letter it sent; else
+    commit nothing and rewind ``source``, so that the batch is read again (False)."""
+    if not delivered(sink, sent):
+        ERRORS.labels(STAGE, "not_acked").inc()
+        rewind(source)
+        return False
+    _commit(source, processed, held_back)
+    return True
 
 
 def _commit(source, processed: dict[Position, int], held_back: dict[Position, int]) -> None:

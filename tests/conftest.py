@@ -6,10 +6,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from kafka import KafkaProducer
 
+from gantry import topics
 from gantry.broker import EmbeddedBroker
 from gantry.config import GantryConfig
-from gantry.kafka import ensure_topics
+from gantry.kafka import ensure_topics, producer
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +20,20 @@ def broker() -> Iterator[EmbeddedBroker]:
     with EmbeddedBroker() as running:
         ensure_topics(GantryConfig(), running.bootstrap_servers)
         yield running
+
+
+@pytest.fixture
+def deaf_producer() -> Iterator[KafkaProducer]:
+    """A real producer whose broker stopped after it connected: each send fails two seconds later,
+    and ``flush()`` returns all the same, as kafka-python's does whenever a record failed."""
+    with EmbeddedBroker() as gone:
+        ensure_topics(GantryConfig(), gone.bootstrap_servers)
+        deaf = producer(gone.bootstrap_servers, delivery_timeout_ms=2000, request_timeout_ms=1000)
+        for topic in topics.ALL:  # metadata for every topic, so that no send waits for it
+            deaf.send(topic, value=b"warm-up")
+        deaf.flush()
+    yield deaf
+    deaf.close(timeout=5)  # what is still pending expires within two seconds
 
 
 @pytest.fixture(scope="session")

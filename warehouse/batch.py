@@ -126,8 +126,12 @@ class Batch:
         drained = Drained(commit_offsets=self._commit_offsets)
         with _collector_paused():
             self._decode_into(drained)
-        self._by_topic, self._commit_offsets, self._messages, self._opened_at = {}, {}, 0, None
+        self.discard()
         return drained
+
+    def discard(self) -> None:
+        """Forget everything buffered: the consumer is about to read it again."""
+        self._by_topic, self._commit_offsets, self._messages, self._opened_at = {}, {}, 0, None
 
     def _decode_into(self, drained: Drained) -> None:
         for topic, records in self._by_topic.items():

@@ -4,7 +4,9 @@ Messages are buffered (:mod:`warehouse.batch`) and, when the buffer holds ``batc
 messages or its oldest is ``batch_seconds`` old, decoded and handed to the writer thread
 (:mod:`warehouse.writer`), which inserts them while the next batch is consumed and decoded.
 A batch's offsets are committed only after the warehouse has acknowledged every table's insert
-and its dead letters are flushed, so a crash replays it. The replay does not duplicate rows: an
+and the broker every one of its dead letters, so a crash replays it; when a dead letter is not
+acknowledged, nothing is committed and the sink reads the batch again (the inserts repeat
+harmlessly, see below). The replay does not duplicate rows: an
 insert carries a deduplication token made of its topic/partition/offset ranges (an identical
 retry is dropped by the server), and where a replayed batch is cut differently the tables'
 Replacing engines collapse rows with the same id. A message that does not decode, or a row the
@@ -25,7 +27,7 @@ from kafka.errors import KafkaError
 
 from gantry import kafka
 from gantry.config import GantryConfig
-from gantry.kafka import send_dead_letter
+from gantry.kafka import delivered, rewind, send_dead_letter
 from gantry.observability import ERRORS, MESSAGES_IN, record_lag, serve_health
 from gantry.runtime import endpoints
 from warehouse.batch import STAGE, Batch
@@ -107,13 +109,18 @@ class Sink:
             written = self.writer.collect()
         except WriteAbandoned:
             return  # stopping: the batch is replayed by whoever reads these partitions next
+        sent = []
         for letter in written.drained.letters:
             ERRORS.labels(STAGE, "invalid_event").inc()
-            send_dead_letter(self.producer, letter)
+            sent.append(send_dead_letter(self.producer, letter))
         for letter in written.refused:
             ERRORS.labels(STAGE, "refused_by_warehouse").inc()
-            send_dead_letter(self.producer, letter)
-        self.producer.flush()  # dead letters are safe before their offsets are committed
+            sent.append(send_dead_letter(self.producer, letter))
+        if not delivered(self.producer, sent):  # dead letters are safe before their offsets are committed
+            ERRORS.labels(STAGE, "dead_letter_not_acked").inc()
+            self.batch.discard()  # read again too, behind the batch
+            rewind(self.consumer)
+            return
         offsets = {
             TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
             for (topic, partition), offset in written.drained.commit_offsets.items()

@@ -237,3 +237,45 @@ def test_an_unreachable_warehouse_is_waited_for_not_dead_lettered(tmp_path, data
     finally:
         giving_up.set()
         stop(server)
+
+
+def test_a_batch_whose_dead_letter_was_not_acknowledged_is_not_committed_but_read_again(
+    warehouse, broker, deaf_producer
+):
+    migrate(warehouse, RetentionConfig())
+    kafka.ensure_topics(GantryConfig(), broker)
+    camera = f"cam-{uuid.uuid4().hex[:8]}"
+    sink = past_the_backlog(Sink(warehouse, kafka.consumer(broker, f"test-{uuid.uuid4().hex}", TOPICS),
+                                 deaf_producer, batch_rows=500, batch_seconds=0.5))
+    sink.consumer.commit()  # the end of every partition: where a rewind goes back to
+    out = kafka.producer(broker)
+    for r in reads(camera, 5):
+        out.send(topics.PLATE_READS, value=encode(r))
+    poison = b'{"v": 1, "read_id": "x", "camera_id": "%s", "ts": "yesterday"}' % camera.encode()
+    sent = out.send(topics.PLATE_READS, value=poison).get(timeout=10)
+    out.close()
+    poisoned = TopicPartition(topics.PLATE_READS, sent.partition)
+
+    drain(sink, lambda: counts(warehouse, camera)[1] == 5, timeout=60)
+    drain(sink, lambda: False, timeout=6)  # settles whose dead letter fails, again and again
+    assert counts(warehouse, camera)[1] == 5
+    assert sink.consumer.committed(poisoned) <= sent.offset  # the poison is not committed past
+
+    sink.producer = kafka.producer(broker)  # the broker answers again: the batch read again goes through
+    letters = KafkaConsumer(bootstrap_servers=broker, group_id=None, enable_auto_commit=False)
+    partitions = [TopicPartition(topics.DEAD_LETTERS, p) for p in letters.partitions_for_topic(topics.DEAD_LETTERS)]
+    letters.assign(partitions)
+    letters.seek_to_beginning(*partitions)
+    found: list[DeadLetter] = []
+
+    def dead_lettered_and_committed() -> bool:
+        for batch in letters.poll(timeout_ms=100).values():
+            found.extend(d for m in batch if camera in (d := decode(DeadLetter, m.value)).payload)
+        return bool(found) and sink.consumer.committed(poisoned) > sent.offset
+
+    drain(sink, dead_lettered_and_committed, timeout=60)
+    letters.close()
+    sink.producer.close()
+    assert found and found[0].offset == sent.offset
+    assert sink.consumer.committed(poisoned) > sent.offset
+    assert counts(warehouse, camera)[1] == 5
