@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gantry.errors import ConfigError
+from gantry.events import Plate
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -154,7 +155,7 @@ class ChargingHours(Section):
 class PlateException(Section):
     """A plate exempt from, or discounted on, a zone's charge, for a period."""
 
-    plate: str
+    plate: Plate = Field(description="normalised at load, as every event's plate")
     valid_from: date | None = None
     valid_until: date | None = None
     percent_off: Decimal = Field(default=Decimal(100), gt=0, le=100)

@@ -8,6 +8,7 @@ message from a malformed one. Timestamps are UTC with millisecond precision.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
@@ -26,10 +27,24 @@ from gantry.errors import InvalidEvent
 
 SCHEMA_VERSION = 1
 _NOT_PLATE_CHARS = re.compile(r"[^A-Z0-9]")
+# The Cyrillic and Greek letters that plates use are those drawn like Latin ones (Russian,
+# Ukrainian and Bulgarian plates, Greek plates): a camera may report either script for one plate.
+_LOOK_ALIKES = str.maketrans(
+    "АВЕКМНОРСТУХавекмнорстух" "ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαβεζηικμνορτυχ",
+    "ABEKMHOPCTYXABEKMHOPCTYX" "ABEZHIKMNOPTYXABEZHIKMNOPTYX",
+)
 
 
 def normalise_plate(text: str) -> str:
-    """Capitals and digits only: 'ab-12 cd' and 'AB12CD' are the same plate."""
+    """Capitals and digits only: 'ab-12 cd' and 'AB12CD' are the same plate, and so are Cyrillic
+    'АВ123' and Latin 'AB123'. Any other letter or digit outside ASCII raises ValueError: dropping
+    it would make another plate of it ('京A12345' is not 'A12345')."""
+    if not text.isascii():
+        text = text.translate(_LOOK_ALIKES)
+        foreign = sorted({c for c in text if not c.isascii() and unicodedata.category(c)[0] in "LNM"})
+        if foreign:
+            raise ValueError(f"{', '.join(map(repr, foreign))}: not a plate letter or digit (Latin letters, "
+                             "digits, and the Cyrillic and Greek letters drawn like Latin ones)")
     return _NOT_PLATE_CHARS.sub("", text.upper())
 
 

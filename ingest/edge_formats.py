@@ -63,7 +63,10 @@ class Part:
 
 
 def _plate(text: str | None, field_name: str) -> str:
-    plate = normalise_plate(text or "")
+    try:
+        plate = normalise_plate(text or "")
+    except ValueError as exc:
+        raise EdgeFormatError(f"{field_name}: {exc}, in {text!r}") from None
     if not 1 <= len(plate) <= 12:
         raise EdgeFormatError(f"{field_name}: a plate has 1 to 12 letters or digits, got {text!r}")
     return plate

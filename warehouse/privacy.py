@@ -30,7 +30,10 @@ class Erasure:
 
 def erase_plate(client: Client, plate: str, reason: str, actor: str, key: SecretStr) -> Erasure:
     """Delete every row holding ``plate``, in clear or pseudonymised, then audit; rows removed per table."""
-    plate = normalise_plate(plate)
+    try:
+        plate = normalise_plate(plate)
+    except ValueError as exc:
+        raise GantryError(f"no such plate to erase: {exc}") from None
     if not plate:
         raise GantryError("no plate to erase: give letters or digits")
     if not reason.strip():

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from gantry.config import WEEKDAYS, ChargingHours, PlateException, Tariff, Zone
-from gantry.events import ZoneCharge, ZoneDay, normalise_plate
+from gantry.events import ZoneCharge, ZoneDay
 from gantry.ids import stable_id
 from stream_jobs.passages import Passage
 
@@ -52,7 +52,7 @@ def day_end(day: date, tariff: Tariff) -> datetime:
 
 def _applies(rule: PlateException, plate: str, day: date) -> bool:
     return (
-        normalise_plate(rule.plate) == plate
+        rule.plate == plate
         and (rule.valid_from is None or rule.valid_from <= day)
         and (rule.valid_until is None or day <= rule.valid_until)
     )

@@ -62,8 +62,12 @@ def remove(
     list_: str = typer.Option(..., "--list"),
 ) -> None:
     """Remove a plate from a list (a tombstone on the compacted topic)."""
-    store.retract(broker_with_topics(ctx), [f"{list_}:{normalise_plate(plate)}"])
-    console.print(f"removed {normalise_plate(plate)} from {list_}")
+    try:
+        plate = normalise_plate(plate)
+    except ValueError as exc:
+        fail(f"--plate: {exc}")
+    store.retract(broker_with_topics(ctx), [f"{list_}:{plate}"])
+    console.print(f"removed {plate} from {list_}")
 
 
 @hotlist_app.command("list")

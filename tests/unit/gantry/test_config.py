@@ -134,3 +134,11 @@ def test_event_time_refusal_names_the_bound_and_the_key(tmp_path):
     assert ahead is not None and "9999-12-31" in ahead and "event_time.max_future_s" in ahead
     behind = window.refusal(datetime(1, 1, 1, tzinfo=UTC), received)
     assert behind is not None and "event_time.max_past_s" in behind
+
+
+def test_tariff_plates_are_normalised_at_load_and_foreign_letters_refused(tmp_path):
+    exempt = CITY + "      exemptions:\n        - plate: ав 123\n"
+    config = load_config(write(tmp_path, exempt))
+    assert config.zones[0].tariff.exemptions[0].plate == "AB123"
+    with pytest.raises(ConfigError, match="exemptions.0.plate"):
+        load_config(write(tmp_path, CITY + "      exemptions:\n        - plate: 京A12345\n"))

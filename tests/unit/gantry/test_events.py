@@ -27,6 +27,24 @@ def test_plate_is_normalised_to_capitals_and_digits():
     assert read(plate="ab 12-cde").plate == "AB12CDE"
 
 
+def test_cyrillic_and_greek_look_alikes_become_their_latin_letters():
+    assert normalise_plate("АВ123") == "AB123"  # Cyrillic A and Ve
+    assert normalise_plate("ам 777 ск") == "AM777CK"  # lower case too
+    assert normalise_plate("ЕКМНОРСТУХ") == "EKMHOPCTYX"
+    assert normalise_plate("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ") == "ABEZHIKMNOPTYX"  # Greek capitals
+    assert normalise_plate("ικη-1234") == "IKH1234"
+    assert normalise_plate("AB\u00a012\u2013CD") == "AB12CD"  # no-break space and en dash separate, as - does
+    assert read(plate="АВ 123 С").plate == "AB123C"
+
+
+@pytest.mark.parametrize("text", ["ÄB123", "京A12345", "AB١٢٣", "ФЯ123", "ΣΩ123", "ＡＢ123", "A\u0308B12"])
+def test_a_plate_with_letters_that_have_no_latin_look_alike_is_rejected_not_shortened(text):
+    with pytest.raises(ValueError, match="not a plate letter"):
+        normalise_plate(text)
+    with pytest.raises(InvalidEvent, match="plate"):
+        decode(PlateRead, encode(read()).replace(b'"AB12CDE"', f'"{text}"'.encode()))
+
+
 def test_plate_read_round_trips_through_the_wire_format():
     original = read(direction="in", frame_id="f1")
     assert decode(PlateRead, encode(original)) == original

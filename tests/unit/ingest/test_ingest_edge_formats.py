@@ -164,3 +164,14 @@ def test_hikvision_xml_part_found_by_its_name_when_untyped() -> None:
         Part("image/jpeg", JPEG_A),
     ]
     assert parse_hikvision(parts).plate == "NAMED1"
+
+
+def test_cyrillic_plates_are_read_as_their_latin_look_alikes_and_others_rejected() -> None:
+    xml = hikvision_xml("АВ123", TS, "evt-cyr")
+    assert read_of(parse_hikvision([Part("application/xml", xml)])).plate == "AB123"
+    with pytest.raises(EdgeFormatError, match="ANPR.licensePlate: .*not a plate letter"):
+        parse_hikvision([Part("application/xml", hikvision_xml("京A12345", TS, "evt-cn"))])
+    with pytest.raises(EdgeFormatError, match="licensePlate: .*not a plate letter"):
+        parse_access_query({"licensePlate": "ÄB123"}, None)
+    with pytest.raises(EdgeFormatError, match="plate: .*not a plate letter"):
+        parse_gantry_json(gantry_json("ФЯ123", TS))
