@@ -9,7 +9,9 @@ Three dialects reach ``gantry ingest serve``:
   ``session`` and an optional JPEG body.
 
 The parsers are pure functions: bytes in, an event or an :class:`EdgeFormatError` naming the field
-out, so every dialect is tested without a server. The same physical pass read by any dialect maps
+out, so every dialect is tested without a server. Every free-text field is capped, in every
+dialect alike (an id at 128 characters, the plate as sent at 32, the region at 16), so a device
+cannot put a megabyte into a read. The same physical pass read by any dialect maps
 to the same PlateRead: the read_id comes from the camera's own event id when it sends one, else
 from camera, time and plate, so a device that retries does not create a second read.
 """
@@ -31,6 +33,10 @@ from gantry.ids import stable_id
 
 Direction = Literal["in", "out"]
 SnapshotKind = Literal["plate", "overview"]
+MAX_ID = 128  # camera and event ids
+MAX_PLATE_TEXT = 32  # a plate as sent, separators included
+MAX_REGION = 16
+MAX_WORD = 64  # other short fields: times, event types
 _HIKVISION_DIRECTIONS: dict[str, Direction] = {"forward": "in", "reverse": "out"}
 _ACCESS_DIRECTIONS: dict[str, Direction] = {"0": "in", "1": "out"}
 
@@ -62,7 +68,14 @@ class Part:
     filename: str = ""
 
 
+def _capped(text: str | None, field_name: str, limit: int) -> str | None:
+    if text is not None and len(text) > limit:
+        raise EdgeFormatError(f"{field_name}: at most {limit} characters, got {len(text)}")
+    return text
+
+
 def _plate(text: str | None, field_name: str) -> str:
+    _capped(text, field_name, MAX_PLATE_TEXT)
     try:
         plate = normalise_plate(text or "")
     except ValueError as exc:
@@ -79,12 +92,12 @@ class GantryEdgeRead(BaseModel):
     """Gantry's own edge-camera schema (JSON); pictures travel base64-encoded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    camera_id: str | None = Field(default=None, min_length=1, max_length=128)
-    event_id: str | None = Field(default=None, min_length=1, max_length=128)
+    camera_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    event_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
     ts: AwareDatetime
-    plate: str = Field(min_length=1, max_length=32)
+    plate: str = Field(min_length=1, max_length=MAX_PLATE_TEXT)
     confidence: float = Field(default=1.0, ge=0, le=1)
-    region: str | None = Field(default=None, max_length=16)
+    region: str | None = Field(default=None, max_length=MAX_REGION)
     direction: Direction | None = None
     plate_image: Base64Bytes | None = None
     overview_image: Base64Bytes | None = None
@@ -119,7 +132,7 @@ def parse_hikvision(parts: list[Part]) -> EdgeEvent:
     if len(xml_parts) != 1:
         raise EdgeFormatError(f"EventNotificationAlert: expected one XML part, found {len(xml_parts)}")
     alert = _parse_xml(xml_parts[0].data)
-    event_type = _text(alert, "eventType")
+    event_type = _capped(_text(alert, "eventType"), "EventNotificationAlert.eventType", MAX_WORD)
     if event_type is None:
         raise EdgeFormatError("EventNotificationAlert.eventType: missing")
     if event_type.upper() != "ANPR":
@@ -129,10 +142,12 @@ def parse_hikvision(parts: list[Part]) -> EdgeEvent:
         raise EdgeFormatError("EventNotificationAlert.ANPR: missing")
     return EdgeEvent(
         plate=_plate(_text(anpr, "licensePlate"), "ANPR.licensePlate"),
-        ts=_hikvision_time(_text(alert, "dateTime")),
-        event_id=_text(alert, "UUID") or _text(anpr, "UUID"),
-        confidence=_hikvision_confidence(_text(anpr, "confidenceLevel")),
-        region=_text(anpr, "country") or _text(anpr, "region"),
+        ts=_hikvision_time(_capped(_text(alert, "dateTime"), "EventNotificationAlert.dateTime", MAX_WORD)),
+        event_id=_capped(_text(alert, "UUID"), "EventNotificationAlert.UUID", MAX_ID)
+        or _capped(_text(anpr, "UUID"), "ANPR.UUID", MAX_ID),
+        confidence=_hikvision_confidence(_capped(_text(anpr, "confidenceLevel"), "ANPR.confidenceLevel", MAX_WORD)),
+        region=_capped(_text(anpr, "country"), "ANPR.country", MAX_REGION)
+        or _capped(_text(anpr, "region"), "ANPR.region", MAX_REGION),
         direction=_HIKVISION_DIRECTIONS.get((_text(anpr, "direction") or "").lower()),
         snapshots=_checked_jpegs(_hikvision_pictures(parts)),
     )
@@ -206,11 +221,11 @@ def _hikvision_pictures(parts: list[Part]) -> dict[SnapshotKind, bytes]:
 
 def parse_access_query(query: Mapping[str, str], snapshot: bytes | None) -> EdgeEvent:
     """``?licensePlate=AB12CDE&ap=0&session=...``; other parameters are the device's own business."""
-    ap = query.get("ap")
+    ap = _capped(query.get("ap"), "ap", MAX_WORD)
     if ap is not None and ap not in _ACCESS_DIRECTIONS:
         raise EdgeFormatError(f"ap: must be 0 (entry) or 1 (exit), got {ap!r}")
     ts = None
-    if time_text := query.get("time"):
+    if time_text := _capped(query.get("time"), "time", MAX_WORD):
         try:
             ts = datetime.fromisoformat(time_text)
         except ValueError:
@@ -219,7 +234,7 @@ def parse_access_query(query: Mapping[str, str], snapshot: bytes | None) -> Edge
     return EdgeEvent(
         plate=_plate(query.get("licensePlate"), "licensePlate"),
         ts=ts,
-        event_id=query.get("session") or None,
+        event_id=_capped(query.get("session"), "session", MAX_ID) or None,
         direction=_ACCESS_DIRECTIONS.get(ap) if ap is not None else None,
         snapshots=_checked_jpegs({"overview": snapshot} if snapshot else {}),
     )

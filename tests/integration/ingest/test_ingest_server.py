@@ -128,6 +128,13 @@ def test_times_outside_the_window_are_400_in_every_dialect(server, broker, topic
     assert reads(topic_records, broker, "FAR1", expected=1, timeout_s=1) == []
 
 
+def test_an_overlong_hikvision_country_is_400_and_produces_nothing(server, broker, topic_records) -> None:
+    xml = hikvision_xml("LONG1", TS, "long-1").replace(b"<country>GB</country>", b"<country>" + b"G" * 5000 + b"</country>")
+    answer = httpx.post(f"{server.url}/isapi/anpr", content=xml, headers=ONE | {"Content-Type": "application/xml"})
+    assert answer.status_code == 400 and "ANPR.country: at most 16 characters" in answer.json()["error"]
+    assert reads(topic_records, broker, "LONG1", expected=1, timeout_s=1) == []
+
+
 def test_oversized_multipart_without_length_is_413(server) -> None:
     content_type, body = hikvision_multipart(
         hikvision_xml("BIG1", TS), JPEG_PLATE, b"\xff\xd8" + b"x" * 70_000

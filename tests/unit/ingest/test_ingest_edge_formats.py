@@ -175,3 +175,36 @@ def test_cyrillic_plates_are_read_as_their_latin_look_alikes_and_others_rejected
         parse_access_query({"licensePlate": "ÄB123"}, None)
     with pytest.raises(EdgeFormatError, match="plate: .*not a plate letter"):
         parse_gantry_json(gantry_json("ФЯ123", TS))
+
+
+def _xml_with(xml: bytes, element: str, text: str) -> bytes:
+    start = xml.index(f"<{element}>".encode()) + len(element) + 2
+    end = xml.index(f"</{element}>".encode(), start)
+    return xml[:start] + text.encode() + xml[end:]
+
+
+@pytest.mark.parametrize(("element", "limit", "named"), [
+    ("country", 16, "ANPR.country"),
+    ("licensePlate", 32, "ANPR.licensePlate"),
+    ("UUID", 128, "EventNotificationAlert.UUID"),
+    ("eventType", 64, "EventNotificationAlert.eventType"),
+])
+def test_hikvision_free_text_fields_are_capped_like_the_json_dialect(element, limit, named) -> None:
+    xml = hikvision_xml("AB12CDE", TS, "evt-1")
+    longest = "AB-12-CDE".ljust(limit, "-")  # a plate once its separators are gone, and text for the rest
+    assert parse_hikvision([Part("application/xml", _xml_with(xml, element, longest))]) is not None
+    with pytest.raises(EdgeFormatError, match=f"{named}: at most {limit} characters, got {limit + 1}"):
+        parse_hikvision([Part("application/xml", _xml_with(xml, element, longest + "-"))])
+
+
+def test_hikvision_region_is_capped_when_it_stands_for_the_country() -> None:
+    xml = hikvision_xml("AB12CDE", TS, "evt-1").replace(b"<country>GB</country>", b"<region>" + b"R" * 17 + b"</region>")
+    with pytest.raises(EdgeFormatError, match="ANPR.region: at most 16 characters"):
+        parse_hikvision([Part("application/xml", xml)])
+
+
+@pytest.mark.parametrize(("name", "limit"), [("licensePlate", 32), ("session", 128), ("time", 64), ("ap", 64)])
+def test_access_query_free_text_fields_are_capped(name, limit) -> None:
+    query = {"licensePlate": "AB12CDE", "ap": "0"} | {name: "1" * (limit + 1)}
+    with pytest.raises(EdgeFormatError, match=f"{name}: at most {limit} characters"):
+        parse_access_query(query, None)
