@@ -4,9 +4,11 @@ A worker must never crash on input: anything that does not parse, comes from a c
 configuration does not know, or is timed outside ``event_time`` of its receipt, leaves on the
 dead-letter topic with the reason and its topic/partition/offset, so an operator can fix and
 replay it. The time window is what keeps one read timed in 9999 (or 1970) from moving a
-partition's watermark, and with it every charging day, to the end (or the start) of the calendar. Both consumers of ``plate_reads``
-(:mod:`stream_jobs.hotlist.screening` and :mod:`stream_jobs.plate_job`) admit reads the same way;
-the screener alone sends the dead letters, so each bad read is reported once.
+partition's watermark, and with it every charging day, to the end (or the start) of the
+calendar. Both consumers of ``plate_reads`` (:mod:`stream_jobs.hotlist.screening` and
+:mod:`stream_jobs.plate_job`) admit reads the same way, against the same receipt; the screener
+alone sends their dead letters, so each bad read is reported once (the per-plate job sends those
+of its own re-keyed topic).
 """
 
 from __future__ import annotations
