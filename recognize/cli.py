@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,7 +51,8 @@ def recognition(
 
     from gantry.cli_support import config_of
     from recognize.baseline import WholeImageBaseline
-    from recognize.evaluation import AnnotationError, Sample, evaluate, load_dataset
+    from recognize.diagnose import miss_cause
+    from recognize.evaluation import AnnotationError, Sample, evaluate, explain_misses, load_dataset
     from recognize.recognizer import Recognizer
 
     err = Console(stderr=True)
@@ -86,6 +88,7 @@ def recognition(
             return evaluate(read_batch, samples, tracked, batch=batch)
 
         report = run(f"recognition ({recognizer.preset})", recognizer.read_batch)
+        explain_misses(report, samples, partial(miss_cause, recognizer))
         plain = run("whole-image baseline", WholeImageBaseline(recognizer).read_batch) if baseline else None
     summary = {"preset": recognizer.preset, "backend": recognizer.backend, "regions": ",".join(settings.regions),
                "batch": batch, "threads": recognizer.workers, **report.summary(), "skipped": len(dataset.skipped)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,7 @@ class ImageOutcome:
     expected: tuple[str, ...]
     read: list[PlateResult]
     latency_ms: float
+    cause: str | None = None  # why a plate was missed, when the evaluation was asked to explain
 
     def found(self, merge_o0: bool) -> bool:
         got = {canonical(r.plate, merge_o0) for r in self.read}
@@ -119,7 +121,7 @@ class Report:
     outcomes: list[ImageOutcome] = field(default_factory=list)
     wall_s: float = 0.0
 
-    def summary(self) -> dict[str, float | int]:
+    def summary(self) -> dict[str, object]:
         n = len(self.outcomes)
         lat = [o.latency_ms for o in self.outcomes]
         return {
@@ -128,6 +130,7 @@ class Report:
             "strict_exact_rate": round(sum(o.found(False) for o in self.outcomes) / n, 4),
             "false_reads_per_image": round(sum(len(o.false_reads()) for o in self.outcomes) / n, 4),
             "images_per_s": round(n / self.wall_s, 2),
+            **({"miss_causes": dict(Counter(causes))} if (causes := [o.cause for o in self.outcomes if o.cause]) else {}),
             "latency_ms_p50": round(statistics.median(lat), 1),
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 1),
         }
@@ -135,7 +138,7 @@ class Report:
     def misses(self) -> list[dict[str, object]]:
         """Images with a missed plate or a false read, expected vs read, for error analysis."""
         return [
-            {"image": o.image, "expected": list(o.expected), "found": o.found(True),
+            {"image": o.image, "expected": list(o.expected), "found": o.found(True), "cause": o.cause,
              "read": [{"plate": r.plate, "confidence": r.confidence, "region": r.region}
                       for r in o.read],
              "false_reads": [r.plate for r in o.false_reads()]}
@@ -177,3 +180,16 @@ def evaluate(read_batch: Callable[[list[np.ndarray]], list[list[PlateResult]]],
         flush()
     report.wall_s = time.perf_counter() - start
     return report
+
+
+def explain_misses(report: Report, samples: list[Sample],
+                   cause: Callable[[np.ndarray, BoundingBox, str], str]) -> None:
+    """Give every image with a missed plate the cause of its first miss (after timing)."""
+    by_name = {s.image.name: s for s in samples}
+    for outcome in report.outcomes:
+        if outcome.found(True):
+            continue
+        sample = by_name[outcome.image]
+        got = {canonical(r.plate, True) for r in outcome.read}
+        plate, box = next((p, b) for p, b in zip(sample.plates, sample.boxes) if canonical(p, True) not in got)
+        outcome.cause = cause(cv2.imread(str(sample.image)), box, plate)

@@ -111,8 +111,29 @@ def best_interpretation(reads: list[CharRead], matcher: FormatMatcher, *, dark_o
 
     Variants fail differently (a sticker read as a character in colour fades in grey), so
     the reading that fits a plate best is kept rather than an average that each error drags.
+    A read that another read contains (the tight crop lost an end character that the padded
+    crop saw) pays for the characters it lacks as if it had dropped them from the longer read:
+    a surely seen last character is not lost for free, a faint mark beside the plate costs little.
     """
-    found = [i for r in reads if len(r.text) >= MIN_CHARS
-             and (i := interpret(r, matcher, dark_on_light=dark_on_light, spill=spill,
-                                 flat_surround=flat_surround)) is not None]
+    found = []
+    for r in reads:
+        if len(r.text) < MIN_CHARS:
+            continue
+        i = interpret(r, matcher, dark_on_light=dark_on_light, spill=spill, flat_surround=flat_surround)
+        if i is not None:
+            found.append(Interpretation(i.plate, i.confidence * unseen_cost(r, reads), i.region))
     return max(found, key=lambda i: i.confidence, default=None)
+
+
+def unseen_cost(read: CharRead, reads: list[CharRead]) -> float:
+    """Confidence ``read`` keeps for the end characters that a longer read of the line also saw.
+
+    Only reads that contain ``read`` whole count: one that differs inside it (a sticker read as
+    a character between the groups) is another reading, not more of the same one.
+    """
+    cost = 1.0
+    for other in reads:
+        start = other.text.find(read.text) if len(other.text) > len(read.text) else -1
+        if start >= 0:
+            cost = min(cost, drop_cost(other.char_probs, list(range(start, start + len(read.text)))))
+    return cost

@@ -65,3 +65,24 @@ def test_batches_keep_sample_order(tmp_path: Path) -> None:
     assert calls == [2, 1]
     assert [o.image for o in report.outcomes] == ["a.jpg", "b.jpg", "c.jpg"]
     assert report.summary()["exact_rate"] == 1.0
+
+
+def test_misses_carry_their_cause_and_the_summary_counts_them(tmp_path: Path) -> None:
+    from recognize.evaluation import explain_misses
+
+    write_sample(tmp_path, "a", "a.jpg\t1\t2\t30\t10\tAB123CD\n")
+    write_sample(tmp_path, "b", "b.jpg\t5\t6\t30\t10\tKM456XY\n")
+    box = BoundingBox(0, 0, 1, 1)
+    answers = iter([[PlateResult("AB123CD", 0.9, "eu", box)], []])
+    samples = load_dataset(tmp_path).samples
+    report = evaluate(lambda images: [next(answers) for _ in images], samples, warmup=0)
+    asked: list[tuple[BoundingBox, str]] = []
+
+    def cause(image: np.ndarray, where: BoundingBox, plate: str) -> str:
+        asked.append((where, plate))
+        return "detection"
+
+    explain_misses(report, samples, cause)
+    assert asked == [(BoundingBox(5, 6, 30, 10), "KM456XY")]  # only the missed plate is explained
+    assert report.summary()["miss_causes"] == {"detection": 1}
+    assert [m["cause"] for m in report.misses()] == ["detection"]

@@ -83,3 +83,21 @@ def test_flat_dark_surround_vouches_for_plate_length_reads_only() -> None:
     badge = interpret(make_read("ES350"), matcher, dark_on_light=False, spill=1.0, flat_surround=True)
     assert plate is not None and plate.confidence > 0.9
     assert badge is not None and badge.confidence < 0.5
+
+
+def test_a_tight_crop_that_lost_a_surely_seen_end_character_loses_to_the_padded_read() -> None:
+    # The detector's box ended on the last character: the tight crop reads SK5K9, the padded SK5K9V.
+    matcher = FormatMatcher(("eu", "any"))
+    tight, padded = make_read("SK5K9"), make_read("SK5K9V")
+    best = best_interpretation([tight, padded], matcher, dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "SK5K9V"
+
+
+def test_a_faint_mark_beside_the_plate_costs_the_tight_read_little() -> None:
+    # The padded crop also caught a frame edge, read as a faint C, and read the final I worse
+    # (as an unsure 1, which LLNNNL lets it drop): the tight reading, with its sure I, still wins.
+    matcher = FormatMatcher(("xx", "any"), {"xx": ("LLNNNLL", "LLNNNL"), "any": ("A{4,7}",)})
+    tight = make_read("RK708A1", {6: {"1": 0.93, "I": 0.05}})
+    padded = make_read("CRK708A1", {0: {"C": 0.28}, 7: {"1": 0.34}})
+    best = best_interpretation([tight, padded], matcher, dark_on_light=True, spill=0.0)
+    assert best is not None and (best.plate, best.region) == ("RK708AI", "xx")

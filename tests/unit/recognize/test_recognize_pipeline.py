@@ -182,3 +182,15 @@ def test_whole_image_baseline_keeps_every_line() -> None:
 
     [reads] = WholeImageBaseline(Recognizer(threads=1)).read_batch([render_plate("AB12CDE")])
     assert "AB12CDE" in [r.plate for r in reads] and all(r.region is None for r in reads)
+
+
+def test_miss_causes_name_the_stage_that_lost_the_plate() -> None:
+    from recognize.base import BoundingBox
+    from recognize.diagnose import miss_cause
+    from recognize.recognizer import Recognizer
+
+    recognizer, image = Recognizer(threads=1), render_plate("AB12CDE")
+    plate_box, empty_box = BoundingBox(130, 200, 220, 50), BoundingBox(10, 10, 100, 40)
+    assert miss_cause(recognizer, image, empty_box, "AB12CDE") == "detection"
+    assert miss_cause(recognizer, image, plate_box, "XY98ZZZ") == "characters"
+    assert miss_cause(recognizer, image, plate_box, "AB12CDE") == "interpretation"
