@@ -97,7 +97,8 @@ class IngestServer:
     is not a configured camera).
     """
 
-    def __init__(self, bootstrap: str, tmp: Path, tokens: str = TOKENS, **ingest: object) -> None:
+    def __init__(self, bootstrap: str, tmp: Path, tokens: str = TOKENS, event_time: dict | None = None,
+                 **ingest: object) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.tmp = tmp
@@ -107,6 +108,7 @@ class IngestServer:
             "warehouse": {"dsn": f"chdb://{tmp}/unused"},
             "cameras": [{"id": c, "lat": 51.5, "lon": -0.1} for c in ("cam-1", "cam-2")],
             "ingest": {"http_host": "127.0.0.1", "http_port": self.port, **ingest},
+            **({"event_time": event_time} if event_time else {}),
         }
         (tmp / "gantry.yaml").write_text(yaml.safe_dump(config))
         self.health_url = f"http://127.0.0.1:{free_port()}"

@@ -25,9 +25,14 @@ JPEG_OVERVIEW = b"\xff\xd8\xff\xe0s3-overview"
 
 @pytest.fixture(scope="module")
 def s3_server(s3, broker, make_server, tmp_path_factory):
-    """A server whose snapshot_url is the bucket; its gantry.yaml holds no credentials (they are in the env)."""
+    """A server whose snapshot_url is the bucket; its gantry.yaml holds no credentials (they are in the env).
+
+    It admits reads up to a year old (an importer's backlog), so that pictures older than the
+    snapshot retention can be stored and then pruned.
+    """
     running = make_server(
-        broker.bootstrap_servers, tmp_path_factory.mktemp("s3"), snapshot_url=s3.url("pictures")
+        broker.bootstrap_servers, tmp_path_factory.mktemp("s3"), snapshot_url=s3.url("pictures"),
+        event_time={"max_past_s": 365 * 86400},
     )
     assert "gantry-test" not in (running.tmp / "gantry.yaml").read_text()
     running.start()
