@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gantry.events import normalise_plate
 from recognize.base import BoundingBox, PlateResult
-from recognize.formats import normalise
 
 FIELDS = ("image", "x", "y", "w", "h", "plate")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -59,7 +59,10 @@ def parse_annotation(path: Path) -> Sample:
         except ValueError:
             bad = next(i for i in range(1, 5) if not _is_number(parts[i]))
             raise AnnotationError(f"{where}: field {FIELDS[bad]!r}: {parts[bad]!r} is not a number") from None
-        plate = normalise(parts[5])
+        try:
+            plate = normalise_plate(parts[5])
+        except ValueError as exc:
+            raise AnnotationError(f"{where}: field 'plate': {parts[5]!r}: {exc}") from None
         if not plate:
             raise AnnotationError(f"{where}: field 'plate': {parts[5]!r} has no A-Z/0-9 characters")
         image = img

@@ -89,11 +89,6 @@ def expand_pattern(pattern: str) -> list[str]:
     return sorted({"".join(p) for p in product(*parts)})
 
 
-def normalise(text: str) -> str:
-    """Upper-case and keep A-Z/0-9 only (the form in which plates are stored and compared)."""
-    return "".join(c for c in text.upper() if c in LETTERS or c in DIGITS)
-
-
 @dataclass(frozen=True)
 class FormatMatch:
     plate: str

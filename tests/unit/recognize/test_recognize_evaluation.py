@@ -86,3 +86,11 @@ def test_misses_carry_their_cause_and_the_summary_counts_them(tmp_path: Path) ->
     assert asked == [(BoundingBox(5, 6, 30, 10), "KM456XY")]  # only the missed plate is explained
     assert report.summary()["miss_causes"] == {"detection": 1}
     assert [m["cause"] for m in report.misses()] == ["detection"]
+
+
+def test_annotations_normalise_plates_as_the_pipeline_does(tmp_path: Path) -> None:
+    write_sample(tmp_path, "a", "a.jpg\t1\t2\t30\t10\tАВ 123\n")  # Cyrillic look-alikes
+    assert parse_annotation(tmp_path / "a.txt").plates == ("AB123",)
+    write_sample(tmp_path, "b", "b.jpg\t1\t2\t30\t10\tЖ123\n")
+    with pytest.raises(AnnotationError, match="b.txt:1: field 'plate'"):
+        parse_annotation(tmp_path / "b.txt")

@@ -1,7 +1,7 @@
 import pytest
 from recognize_reads import make_read
 
-from recognize.formats import DEFAULT_FORMATS, GENERIC_WEIGHT, FormatMatcher, expand_pattern, normalise
+from recognize.formats import DEFAULT_FORMATS, GENERIC_WEIGHT, FormatMatcher, expand_pattern
 
 
 def test_expand_pattern_repeats() -> None:
@@ -14,10 +14,6 @@ def test_expand_pattern_repeats() -> None:
 def test_expand_pattern_rejects_bad(bad: str) -> None:
     with pytest.raises(ValueError):
         expand_pattern(bad)
-
-
-def test_normalise() -> None:
-    assert normalise("ab-12 3·c") == "AB123C"
 
 
 def test_unknown_region() -> None:
