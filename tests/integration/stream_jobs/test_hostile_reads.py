@@ -7,6 +7,8 @@ import pytest
 from jobs_helpers import Worker, read_topic, write_config
 
 from gantry import topics
+from gantry.broker import EmbeddedBroker
+from gantry.config import GantryConfig
 from gantry.events import (
     DeadLetter,
     HotlistEntry,
@@ -18,11 +20,20 @@ from gantry.events import (
     encode,
     now_utc,
 )
-from gantry.kafka import producer
+from gantry.kafka import ensure_topics, producer
 from stream_jobs.hotlist import store
 from stream_jobs.plate_job import READS_BY_PLATE
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker():
+    """A broker of its own: this test charges a read timed now, which closes the days before it
+    on the partition, and the jobs' changelogs would carry that into later tests' old days."""
+    with EmbeddedBroker() as running:
+        ensure_topics(GantryConfig(), running.bootstrap_servers)
+        yield running.bootstrap_servers
 
 
 def hostile(read_id: str, ts: str) -> bytes:
