@@ -15,9 +15,8 @@ import numpy as np
 
 from recognize.base import BoundingBox
 from recognize.candidates import overlaps
+from recognize.evaluation import canonical
 from recognize.recognizer import Recognizer
-
-CAUSES = ("detection", "characters", "interpretation")
 
 
 def miss_cause(recognizer: Recognizer, image: np.ndarray, box: BoundingBox, plate: str) -> str:
@@ -28,7 +27,7 @@ def miss_cause(recognizer: Recognizer, image: np.ndarray, box: BoundingBox, plat
     if not lines:
         return "detection"
     crops = [v for c in lines for v in recognizer.variants(image, c)]
-    wanted = plate.replace("O", "0")
-    if any(wanted in r.text.replace("O", "0") for r in recognizer.ocr.read_chars(crops)):
+    wanted = canonical(plate, merge_o0=True)
+    if any(wanted in canonical(r.text, merge_o0=True) for r in recognizer.ocr.read_chars(crops)):
         return "interpretation"
     return "characters"

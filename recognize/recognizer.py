@@ -153,8 +153,7 @@ class Recognizer:
         ``cameras`` names each image's camera, whose configured regions then apply instead of
         the global ones.
         """
-        matchers = [self.camera_matchers.get(c, self.matcher) if c else self.matcher
-                    for c in (cameras or [None] * len(images))]
+        matchers = [self.camera_matchers.get(c, self.matcher) for c in (cameras or [None] * len(images))]
         return in_parallel(self.pool, self.workers, self.read_together, list(zip(images, matchers)))
 
     def read_together(self, batch: list[tuple[np.ndarray, FormatMatcher]]) -> list[list[PlateResult]]:
