@@ -14,6 +14,7 @@ from rich.table import Table
 from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
 from warehouse.client import open_warehouse
+from warehouse.access import DEFAULT_MAX_BODY_BYTES
 
 app = typer.Typer(help="The ClickHouse warehouse: serve, migrate, sink, retention.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports for billing, hotlist subscribers and analysts.", no_args_is_help=True)
@@ -36,14 +37,37 @@ def serve(
     port: int = typer.Option(8123, "--port", help="ClickHouse HTTP port"),
     host: str = typer.Option("127.0.0.1", "--host"),
     health_port: int = HealthPort,
+    password_file: Path | None = typer.Option(
+        None, "--password-file", envvar="GANTRY_WAREHOUSE_PASSWORD_FILE",
+        help="require user 'gantry' with the password in this file (see warehouse.access.embedded_credential)",
+    ),
+    allowed_hosts: list[str] = typer.Option(
+        [], "--allowed-host", help="a host name clients may use besides 127.0.0.1, localhost and [::1] (repeatable)"
+    ),
+    max_body_bytes: int = typer.Option(
+        DEFAULT_MAX_BODY_BYTES, "--max-body-bytes", min=1, help="the largest request body, compressed or inflated"
+    ),
 ) -> None:
     """Own the embedded chDB warehouse (<data_dir>/warehouse) and serve the ClickHouse HTTP interface."""
+    from warehouse.access import LOOPBACK_NAMES, USER, Credential, Policy, read_password
     from warehouse.server import serve as serve_warehouse
 
     setup_logging()
     config = config_of(ctx)
+    credential = None
+    if password_file is not None:
+        try:
+            password = read_password(password_file)
+        except OSError as exc:
+            fail(f"cannot read the warehouse password from {password_file}: {exc.strerror or exc}")
+        if not password:
+            fail(f"{password_file} is empty: a warehouse password may not be empty")
+        credential = Credential(USER, password)
+    elif host not in LOOPBACK_NAMES:
+        fail(f"--host {host} would let other machines in without a credential: give --password-file")
+    hosts = LOOPBACK_NAMES | {h.lower() for h in allowed_hosts} | ({host.lower()} if host not in ("0.0.0.0", "::") else set())
     try:
-        serve_warehouse(config.data_dir / "warehouse", port, health_port, host)
+        serve_warehouse(config.data_dir / "warehouse", port, health_port, host, Policy(credential, hosts, max_body_bytes))
     except OSError as exc:
         fail(f"cannot serve the warehouse on {host}:{port}: {exc.strerror or exc}")
 

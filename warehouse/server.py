@@ -8,15 +8,20 @@ ClickHouse plugin in HTTP mode, curl) uses it exactly as it would use a ClickHou
 What is served: GET/POST ``/?query=`` with the statement in the URL, the body or both (joined by a
 newline, as ClickHouse does); ``database``/``default_format``/``query_id`` and ``param_*`` URL
 parameters; every other URL parameter is a setting; request bodies compressed with gzip, deflate,
-zstd, lz4 or br; chunked uploads; ``INSERT ... FORMAT X`` followed by data in any format chDB
+zstd or lz4; chunked uploads; ``INSERT ... FORMAT X`` followed by data in any format chDB
 reads; ``/ping``. Responses are never compressed (the clients are on this machine). A failed
-statement answers HTTP 500 with ClickHouse's ``Code: N. DB::Exception: ...`` text and the
-``X-ClickHouse-Exception-Code`` header; it never stops the server.
+statement answers ClickHouse's ``Code: N. DB::Exception: ...`` text and the
+``X-ClickHouse-Exception-Code`` header (HTTP 401 for a missing credential, 403 for what may not
+run, 413 for a body over the limit, else 500); it never stops the server.
+
+Who may ask what (see docs/threat-model.md): a request must name this machine in ``Host``
+(:mod:`warehouse.access`), carry the credential when one is configured, and stay under the body
+limit once decompressed; GET runs under ClickHouse's ``readonly=1``; every statement passes
+:class:`warehouse.guard.Guard` before it runs.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
@@ -35,8 +40,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
+import lz4.frame
+from clickhouse_connect.driver.compression import _zstd_decompressor
 
 from gantry.observability import ERRORS, MESSAGES_IN, serve_health
+from warehouse.access import Policy, host_allowed, presented
+from warehouse.guard import Guard, check_settings, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,11 @@ _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 _RESULT_STATEMENTS = re.compile(r"^\s*(\(\s*)*(SELECT|WITH|SHOW|DESC|DESCRIBE|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE)
 _ERROR_CODE = re.compile(r"Code: (\d+)")
 _CODE_NOT_IMPLEMENTED = 48
+_CODE_LIMIT_EXCEEDED = 290
+_CODE_AUTHENTICATION_FAILED = 516
 _CODE_STD_EXCEPTION = 1001
+# ClickHouse's HTTP statuses for the refusals: 401 asks for the credential, 403 refuses the deed.
+_STATUS = {_CODE_AUTHENTICATION_FAILED: 401, 164: 403, 497: 403, _CODE_LIMIT_EXCEEDED: 413}
 _CONTENT_TYPES = {
     "TabSeparated": "text/tab-separated-values; charset=UTF-8",
     "TSV": "text/tab-separated-values; charset=UTF-8",
@@ -78,6 +91,14 @@ class QueryFailed(Exception):
         self.code = code
 
 
+def _too_large(limit: int) -> QueryFailed:
+    return QueryFailed(
+        f"Code: {_CODE_LIMIT_EXCEEDED}. DB::Exception: the request body is over the server's limit of {limit} bytes "
+        "(gantry warehouse serve --max-body-bytes). (LIMIT_EXCEEDED)",
+        _CODE_LIMIT_EXCEEDED,
+    )
+
+
 @dataclass
 class Request:
     """One HTTP request reduced to what the engine needs."""
@@ -88,6 +109,7 @@ class Request:
     settings: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     query_id: str = ""
+    read_only: bool = False
 
 
 @dataclass
@@ -111,6 +133,7 @@ class Engine:
         self._anchor = chdb.connect(self.path)
         self._lock = threading.Lock()
         self._spool = Path(tempfile.mkdtemp(prefix="gantry-warehouse-"))
+        self._guard = Guard(self._anchor)
         self.timezone = self._anchor.query("SELECT timezone()", "TabSeparated").bytes().decode().strip()
         self.version = self._anchor.query("SELECT version()", "TabSeparated").bytes().decode().strip()
 
@@ -121,7 +144,7 @@ class Engine:
         sql = request.statement.decode("utf-8", errors="surrogateescape")
         trailing = _TRAILING_FORMAT.search(sql)
         fmt = trailing.group(1) if trailing else request.default_format
-        result = self._run(sql, fmt, request)
+        result = self._run(sql, fmt, request, checked=sql)
         body = result.bytes() or b""
         produces_rows = bool(body) or bool(_RESULT_STATEMENTS.match(sql))
         return Outcome(body, fmt if produces_rows else None, _summary(result, written=False))
@@ -129,23 +152,29 @@ class Engine:
     def _insert(self, request: Request, insert: re.Match[bytes]) -> Outcome:
         """Spool the data to a file and let the engine read it: chDB has no stdin to stream to."""
         target, settings, fmt = (g.decode() if g else "" for g in insert.groups())
+        checked = f"{target}{settings} FORMAT {fmt}"  # what the client asked; FROM INFILE is ours
         with tempfile.NamedTemporaryFile(dir=self._spool, suffix=".data", delete=False) as spool:
             spool.write(memoryview(request.statement)[insert.end() :])
         try:
             sql = f"{target} FROM INFILE '{spool.name}'{settings} FORMAT {fmt}"
-            result = self._run(sql, "TabSeparated", request)
+            result = self._run(sql, "TabSeparated", request, checked=checked, data_follows=True)
         finally:
             os.unlink(spool.name)
         return Outcome(b"", None, _summary(result, written=True))
 
-    def _run(self, sql: str, fmt: str, request: Request) -> Any:
+    def _run(self, sql: str, fmt: str, request: Request, *, checked: str, data_follows: bool = False) -> Any:
+        """Run ``sql`` once the guard has passed ``checked``, the client's own statement."""
         with self._lock:
             conn = chdb.connect(self.path)
             try:
+                check_settings(request.settings)
+                self._guard.check(conn, checked, request.params, data_follows=data_follows)
                 if request.database:
                     conn.query(f"USE {_identifier(request.database)}")
                 for name, value in request.settings.items():
-                    conn.query(f"SET {_identifier(name)} = {_literal(value)}")
+                    conn.query(f"SET {_identifier(name)} = {sql_literal(value)}")
+                if request.read_only:  # last, so no setting of the request's can lift it
+                    conn.query("SET readonly = 1")
                 return conn.query(sql, fmt, params=request.params)
             except QueryFailed:
                 raise
@@ -165,10 +194,6 @@ def _identifier(name: str) -> str:
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _summary(result: Any, *, written: bool) -> dict[str, str]:
     rows, size = str(result.rows_read()), str(result.bytes_read())
     summary = {"read_rows": rows, "read_bytes": size, "written_rows": "0", "written_bytes": "0"}
@@ -178,27 +203,34 @@ def _summary(result: Any, *, written: bool) -> dict[str, str]:
     return summary
 
 
-def _decompress(body: bytes, encoding: str) -> bytes:
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body inflated, but never past ``limit`` bytes: a few KiB of zeros can inflate to GiBs.
+
+    Each decompressor stops at ``max_length``, so one call with one byte over the limit either
+    returns everything or tells that there was more.
+    """
     encoding = encoding.strip().lower()
     if encoding in ("", "identity"):
         return body
-    if encoding == "gzip":
-        return gzip.decompress(body)
-    if encoding == "deflate":
-        return zlib.decompress(body)
-    if encoding == "lz4":
-        import lz4.frame
-
-        return lz4.frame.decompress(body)
-    if encoding == "zstd":
-        from clickhouse_connect.driver.compression import _zstd_decompress
-
-        return _zstd_decompress(body)
-    if encoding == "br":
-        import brotli
-
-        return brotli.decompress(body)
-    raise QueryFailed(f"Code: {_CODE_NOT_IMPLEMENTED}. DB::Exception: unknown Content-Encoding {encoding!r}", 48)
+    if encoding in ("gzip", "deflate"):
+        decompressor = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    elif encoding == "lz4":
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+    elif encoding == "zstd":
+        decompressor = _zstd_decompressor()
+    else:
+        raise QueryFailed(
+            f"Code: {_CODE_NOT_IMPLEMENTED}. DB::Exception: unsupported Content-Encoding {encoding!r} "
+            "(use lz4, zstd, gzip or deflate)",
+            _CODE_NOT_IMPLEMENTED,
+        )
+    try:
+        inflated = decompressor.decompress(body, limit + 1)
+    except Exception as exc:  # zlib.error, lz4's RuntimeError, zstd.ZstdError: a corrupt body
+        raise QueryFailed(f"Code: 271. DB::Exception: cannot decompress the {encoding} body: {exc}", 271) from None
+    if len(inflated) > limit:
+        raise _too_large(limit)
+    return inflated
 
 
 def parse_request(query_string: str, headers: Mapping[str, str], body: bytes) -> Request:
@@ -222,7 +254,9 @@ def parse_request(query_string: str, headers: Mapping[str, str], body: bytes) ->
     )
 
 
-def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
+def _handler(engine: Engine, policy: Policy) -> type[BaseHTTPRequestHandler]:
+    limit = policy.max_body_bytes
+
     class ClickHouseHttpHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: clickhouse-connect pools connections
         # Headers and body go out in two writes; with Nagle on, the second waits for the client's
@@ -230,37 +264,77 @@ def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
-            self._serve(b"")
+            self._handle(read_only=True)
 
         def do_POST(self) -> None:
+            self._handle(read_only=False)
+
+        def _handle(self, *, read_only: bool) -> None:
+            """Who is asking is settled from the headers, before a byte of the body is read."""
+            url = urlsplit(self.path)
             try:
-                body = self._read_body()
+                self._admit(url.query)
+                if url.path in ("/ping", "/replicas_status"):
+                    self._reply(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
+                    return
+                body = b"" if read_only else self._read_body()
+            except QueryFailed as exc:
+                self.close_connection = True  # the unread body would be taken for the next request
+                self._error(exc)
+                return
             except (ValueError, OSError) as exc:
+                self.close_connection = True
                 self._error(QueryFailed(f"Code: 33. DB::Exception: cannot read the request body: {exc}", 33))
                 return
-            self._serve(body)
+            self._serve(url, body, read_only)
+
+        def _admit(self, query_string: str) -> None:
+            """Refuse a request for another host name (DNS rebinding), from a web page of another
+            origin, or without the credential; ``/ping`` needs no credential, as on ClickHouse."""
+            origin = self.headers.get("Origin")
+            if not host_allowed(self.headers.get("Host"), policy.hosts) or (
+                origin is not None and not host_allowed(urlsplit(origin).netloc, policy.hosts)
+            ):
+                raise QueryFailed("Code: 497. DB::Exception: the request names another host. (ACCESS_DENIED)", 497)
+            if policy.credential is None or urlsplit(self.path).path in ("/ping", "/replicas_status"):
+                return
+            user, password = presented(self.headers, dict(parse_qsl(query_string, keep_blank_values=True)))
+            if not policy.credential.admits(user, password):
+                raise QueryFailed(
+                    f"Code: {_CODE_AUTHENTICATION_FAILED}. DB::Exception: {user or 'default'}: Authentication failed: "
+                    "password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED)",
+                    _CODE_AUTHENTICATION_FAILED,
+                )
 
         def _read_body(self) -> bytes:
+            """At most ``limit`` bytes, refused from the declared sizes before they are read."""
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
-                while size := int(self.rfile.readline().split(b";")[0].strip(), 16):
+                chunks, total = [], 0
+                while size := int(self.rfile.readline(1024).split(b";")[0].strip(), 16):
+                    total += size
+                    if total > limit:
+                        raise _too_large(limit)
                     chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    self.rfile.readline(1024)
+                while self.rfile.readline(65536) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks)
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > limit:
+                raise _too_large(limit)
+            return self.rfile.read(length)
 
-        def _serve(self, body: bytes) -> None:
-            url = urlsplit(self.path)
-            if url.path in ("/ping", "/replicas_status") or (url.path == "/" and not url.query and not body):
+        def _serve(self, url: Any, body: bytes, read_only: bool) -> None:
+            if url.path == "/" and not url.query and not body:
                 self._reply(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
                 return
             if url.path != "/":
                 self._error(QueryFailed(f"Code: 48. DB::Exception: no handler for {url.path}", 48), status=404)
                 return
             try:
-                request = parse_request(url.query, self.headers, _decompress(body, self.headers.get("Content-Encoding", "")))
+                inflated = _decompress(body, self.headers.get("Content-Encoding", ""), limit)
+                request = parse_request(url.query, self.headers, inflated)
+                request.read_only = read_only
                 started = time.perf_counter()
                 outcome = engine.execute(request)
             except QueryFailed as exc:
@@ -283,14 +357,14 @@ def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
                 headers["X-ClickHouse-Format"] = outcome.fmt
             self._reply(200, outcome.body, headers)
 
-        def _error(self, exc: QueryFailed, status: int = 500) -> None:
+        def _error(self, exc: QueryFailed, status: int | None = None) -> None:
             ERRORS.labels(STAGE, str(exc.code)).inc()
             log.info("query failed: %s", exc)
             text = str(exc)
             if not text.startswith("Code:"):
                 text = f"Code: {exc.code}. DB::Exception: {text}"
             self._reply(
-                status,
+                status or _STATUS.get(exc.code, 500),
                 (text + "\n").encode(),
                 {"Content-Type": "text/plain; charset=UTF-8", "X-ClickHouse-Exception-Code": str(exc.code)},
             )
@@ -300,6 +374,8 @@ def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
@@ -314,21 +390,23 @@ class WarehouseServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def start(data_dir: Path, port: int, host: str = "127.0.0.1") -> tuple[WarehouseServer, Engine]:
+def start(data_dir: Path, port: int, host: str = "127.0.0.1", policy: Policy = Policy()) -> tuple[WarehouseServer, Engine]:
     """Open the engine and start answering in a background thread; port 0 picks a free one."""
     engine = Engine(data_dir)
-    server = WarehouseServer((host, port), _handler(engine))
+    server = WarehouseServer((host, port), _handler(engine, policy))
     threading.Thread(target=server.serve_forever, name="warehouse-http", daemon=True).start()
     return server, engine
 
 
-def serve(data_dir: Path, port: int, health_port: int, host: str = "127.0.0.1") -> None:
+def serve(data_dir: Path, port: int, health_port: int, host: str = "127.0.0.1", policy: Policy = Policy()) -> None:
     """Run until SIGTERM/SIGINT; ``/healthz`` turns 200 once queries are being answered."""
-    server, engine = start(data_dir, port, host)
+    server, engine = start(data_dir, port, host, policy)
     health = serve_health(health_port, ready=lambda: True)
     log.info(
-        "warehouse (chDB %s, %s) serving ClickHouse HTTP on %s:%d, health on :%d",
-        engine.version, data_dir, host, server.server_port, health.server_port,
+        "warehouse (chDB %s, %s) serving ClickHouse HTTP on %s:%d (%s), health on :%d",
+        engine.version, data_dir, host, server.server_port,
+        f"user {policy.credential.user}" if policy.credential else "no credential: anyone on this machine",
+        health.server_port,
     )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

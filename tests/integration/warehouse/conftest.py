@@ -12,6 +12,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from warehouse_helpers import PYTHON_CLI, cli_env, wait_until
 from gantry.broker import free_port
 from gantry.processes import stop
 from warehouse.client import connect
+from warehouse.access import credential_file, embedded_credential
 
 
 @pytest.fixture(scope="session")
@@ -30,17 +32,20 @@ def broker(broker) -> str:
 
 @pytest.fixture(scope="session")
 def served_dsn(tmp_path_factory) -> Iterator[str]:
-    """`gantry warehouse serve` on a fresh data dir, as `gantry up` starts it."""
+    """`gantry warehouse serve` on a fresh data dir, as `gantry up` starts it: with its credential,
+    which the DSN carries, and an 8 MiB body limit that the security tests can exceed cheaply."""
     data_dir = tmp_path_factory.mktemp("served")
     port, health = free_port(), free_port()
+    user, password = embedded_credential(data_dir)
     log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [*PYTHON_CLI, "serve", "--port", str(port), "--health-port", str(health)],
+        [*PYTHON_CLI, "serve", "--port", str(port), "--health-port", str(health),
+         "--password-file", str(credential_file(data_dir)), "--max-body-bytes", str(8 * 1024 * 1024)],
         env=cli_env(data_dir), cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{health}/healthz").status_code == 200, 60, "warehouse serve")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{user}:{quote(password, safe='')}@127.0.0.1:{port}"
     finally:
         stop(process)
         log.close()

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from warehouse.client import connect
+from warehouse.client import connect, parse_dsn
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,9 @@ def rows(n: int) -> list[tuple]:
 
 @pytest.mark.parametrize("compress", ["lz4", "zstd", "gzip", False])
 def test_insert_and_query_round_trip(table, served_dsn, database, compress):
-    port = int(served_dsn.rsplit(":", 1)[1])
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=port, database=database, compress=compress)
+    dsn = parse_dsn(served_dsn)
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=dsn.port, username=dsn.username,
+                                           password=dsn.password, database=database, compress=compress)  # fmt: skip
     summary = client.insert("t", rows(3000), column_names=COLUMNS)
     assert summary.written_rows == 3000
     result = client.query("SELECT count(), sum(amount), countIf(note IS NULL), max(ts) FROM t")
