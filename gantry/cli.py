@@ -91,6 +91,18 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command("object-store", hidden=True)
+def object_store(
+    root: Path = typer.Option(..., "--root", help="directory that holds the objects"),
+    port: int = typer.Option(..., "--port", help="port on 127.0.0.1"),
+) -> None:
+    """Serve the embedded broker's durable storage (started by `gantry up`, not by hand)."""
+    from gantry.broker import BUCKET
+    from gantry.objectstore import serve
+
+    serve(root, port, buckets=(BUCKET,))
+
+
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(pool_app, name="recognize")
 app.add_typer(jobs_app, name="jobs")

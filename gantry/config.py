@@ -47,6 +47,15 @@ class BrokerConfig(Section):
     bootstrap_servers: str | None = Field(
         default=None, description="host:port[,host:port]; empty means the embedded broker from `gantry up`"
     )
+    storage: str = Field(
+        default="disk",
+        pattern=r"^(disk|memory|s3://.+)$",
+        description="the embedded broker's storage: disk (<data_dir>/broker, survives restarts and crashes), "
+        "memory (lost on every stop: tests and benchmarks only) or s3://bucket/ (credentials from AWS_* env)",
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, description="copies of each topic; 1 on one broker, 3 on a production Kafka cluster"
+    )
     partitions: int = Field(default=4, ge=1, description="partitions per topic; reads are keyed by plate")
     topic_partitions: dict[str, int] = Field(default_factory=dict, description="per-topic overrides")
 

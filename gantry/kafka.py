@@ -12,11 +12,12 @@ stage whose sends failed commits nothing and reads the batch again (:func:`rewin
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import FutureRecordMetadata
 
 from gantry import topics
@@ -45,17 +46,21 @@ def consumer(bootstrap_servers: str, group_id: str, topic_names: Iterable[str], 
     return KafkaConsumer(*topic_names, bootstrap_servers=bootstrap_servers, **(defaults | settings))
 
 
+def new_topic(config: GantryConfig, name: str, partitions: int | None = None, *, compacted: bool = False) -> NewTopic:
+    """A topic as this deployment wants it: its partitions and the configured replication factor."""
+    return NewTopic(
+        name,
+        partitions or config.broker.partitions_for(name),
+        config.broker.replication_factor,
+        topic_configs={"cleanup.policy": "compact"} if compacted else {},
+    )
+
+
 def ensure_topics(config: GantryConfig, bootstrap_servers: str) -> list[str]:
     """Create the pipeline's topics with the configured partition counts; returns those created."""
-    return create_missing(bootstrap_servers, [
-        NewTopic(
-            name,
-            config.broker.partitions_for(name),
-            1,
-            topic_configs={"cleanup.policy": "compact"} if name in topics.COMPACTED else {},
-        )
-        for name in topics.ALL
-    ])
+    return create_missing(
+        bootstrap_servers, [new_topic(config, name, compacted=name in topics.COMPACTED) for name in topics.ALL]
+    )
 
 
 def create_missing(bootstrap_servers: str, wanted: list[NewTopic]) -> list[str]:
@@ -102,3 +107,27 @@ def rewind(consumer_: KafkaConsumer) -> None:
             consumer_.seek_to_beginning(partition)
         else:
             consumer_.seek(partition, committed)
+
+
+def replay(bootstrap_servers: str, topic: str) -> Iterator[ConsumerRecord]:
+    """Every record of ``topic`` from its beginning to its end as of now (a compacted topic's
+    replay is its current table), with no consumer group."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        ends = reader.end_offsets(partitions)
+        while any(reader.position(tp) < end for tp, end in ends.items()):
+            for records in reader.poll(timeout_ms=500, max_records=10_000).values():
+                yield from records
+    finally:
+        reader.close()
+
+
+def live_keys(bootstrap_servers: str, topic: str) -> int:
+    """How many keys of a compacted topic stand now: their latest record is not a tombstone."""
+    latest = {record.key: record.value is not None for record in replay(bootstrap_servers, topic)}
+    return sum(latest.values())

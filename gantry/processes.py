@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 
 def stop(process: subprocess.Popen | None, grace_s: float = 10.0) -> None:
@@ -39,3 +41,24 @@ def wait_healthy(process: subprocess.Popen, port: int, *, timeout_s: float = 60,
             return
         time.sleep(0.2)
     raise TimeoutError(f"{what} not healthy after {timeout_s:.0f} s")
+
+
+def started_at(pid: int) -> int | None:
+    """When the process with ``pid`` started (clock ticks since boot), or None if there is none.
+
+    A PID alone can be reused by an unrelated process after a crash or reboot; together with its
+    start time it names one process, so a stale record never signals a stranger. Without /proc
+    (not Linux) the PID is all there is to go on, and 0 stands for "it exists".
+    """
+    if not Path("/proc/self").exists():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return 0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else int(fields[19])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gantry.config import GantryConfig
+from gantry.credentials import read_secret, warehouse_password_file, with_password
 from gantry.errors import StackError
 
 STACK_FILE = "stack.json"
@@ -60,7 +61,14 @@ def endpoints(config: GantryConfig) -> Endpoints:
     stack = read_stack(config)
     return Endpoints(
         broker=config.broker.bootstrap_servers or stack.get("broker"),
-        warehouse=config.warehouse.dsn or stack.get("warehouse"),
+        warehouse=config.warehouse.dsn or _with_stack_password(config, stack.get("warehouse")),
         ray_address=config.ray.address or stack.get("ray"),
         stack_path=stack_file(config),
     )
+
+
+def _with_stack_password(config: GantryConfig, dsn: str | None) -> str | None:
+    """The embedded warehouse's DSN with its password, which ``stack.json`` never holds: it is
+    read from the stack's secrets, readable only by whoever may read the data directory."""
+    password = read_secret(warehouse_password_file(config.data_dir)) if dsn else ""
+    return with_password(dsn, password) if password else dsn

@@ -65,7 +65,7 @@ def create_app(
         web_enabled=False,
         autodiscover=False,
         topic_partitions=config.broker.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=config.broker.replication_factor,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,

@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from kafka.admin import NewTopic
 
 from stream_jobs.fastpath import BatchConsumer, paced
 from stream_jobs.transport import read_to_end
@@ -28,10 +27,6 @@ from stream_jobs.transport import read_to_end
 log = logging.getLogger(__name__)
 S = TypeVar("S")
 RESTORE_FETCH_WAIT_MS = 20
-
-
-def changelog_topic(name: str, partitions: int) -> NewTopic:
-    return NewTopic(name, partitions, 1, topic_configs={"cleanup.policy": "compact"})
 
 
 class StatefulBatchConsumer(BatchConsumer, Generic[S]):

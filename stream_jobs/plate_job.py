@@ -25,8 +25,9 @@ from kafka.admin import NewTopic
 from gantry import topics
 from gantry.config import GantryConfig
 from gantry.events import DeadLetter, PlateRead, encode
+from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
+from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, admit, receipt
 from stream_jobs.charges.days import DayLedger
 from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker
@@ -40,8 +41,8 @@ DAYS_KEY = b"#days"
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
     """The job's own topics, partitioned exactly like ``plate_reads``."""
     partitions = config.broker.partitions_for(topics.PLATE_READS)
-    return [NewTopic(READS_BY_PLATE, partitions, 1), changelog_topic(CHANGELOG, partitions),
-            NewTopic(ZONE_DAY_PARTS, config.broker.partitions_for(topics.ZONE_CHARGES), 1)]
+    return [new_topic(config, READS_BY_PLATE, partitions), new_topic(config, CHANGELOG, partitions, compacted=True),
+            new_topic(config, ZONE_DAY_PARTS, config.broker.partitions_for(topics.ZONE_CHARGES))]
 
 
 class PlateJob(StatefulBatchConsumer[PartitionState]):

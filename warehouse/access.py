@@ -12,15 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import os
-import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-USER = "gantry"
+from gantry.credentials import WAREHOUSE_USER, ensure_secret, warehouse_password_file
+
+USER = WAREHOUSE_USER
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 
@@ -47,36 +46,9 @@ class Policy:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
-def credential_file(data_dir: Path) -> Path:
-    return data_dir / "secrets" / "warehouse.password"
-
-
 def embedded_credential(data_dir: Path) -> tuple[str, str]:
-    """The embedded warehouse's (user, password), created on first use.
-
-    The password is written to a 0600 temporary file beside its place and renamed over it, so no
-    reader ever sees a partial or world-readable password; an empty file (a crash of an older
-    writer, a ``touch``) is replaced by a fresh password rather than served as "no password".
-    """
-    path = credential_file(data_dir)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    existing = read_password(path) if path.exists() else ""
-    if existing:
-        return USER, existing
-    password = secrets.token_urlsafe(32)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".warehouse.password.")  # mode 0600
-    try:
-        with os.fdopen(descriptor, "w") as out:
-            out.write(password + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return USER, password
-
-
-def read_password(path: Path) -> str:
-    return path.read_text().strip()
+    """The embedded warehouse's (user, password), created on first use (see :mod:`gantry.credentials`)."""
+    return USER, ensure_secret(warehouse_password_file(data_dir))
 
 
 def presented(headers: Mapping[str, str], url_params: Mapping[str, str]) -> tuple[str | None, str | None]:

@@ -39,7 +39,7 @@ def serve(
     health_port: int = HealthPort,
     password_file: Path | None = typer.Option(
         None, "--password-file", envvar="GANTRY_WAREHOUSE_PASSWORD_FILE",
-        help="require user 'gantry' with the password in this file (see warehouse.access.embedded_credential)",
+        help="require user 'gantry' with the password in this file (made by `gantry up` in <data_dir>/secrets)",
     ),
     allowed_hosts: list[str] = typer.Option(
         [], "--allowed-host", help="a host name clients may use besides 127.0.0.1, localhost and [::1] (repeatable)"
@@ -49,7 +49,8 @@ def serve(
     ),
 ) -> None:
     """Own the embedded chDB warehouse (<data_dir>/warehouse) and serve the ClickHouse HTTP interface."""
-    from warehouse.access import LOOPBACK_NAMES, USER, Credential, Policy, read_password
+    from gantry.credentials import read_secret
+    from warehouse.access import LOOPBACK_NAMES, USER, Credential, Policy
     from warehouse.server import serve as serve_warehouse
 
     setup_logging()
@@ -57,11 +58,11 @@ def serve(
     credential = None
     if password_file is not None:
         try:
-            password = read_password(password_file)
+            password = read_secret(password_file)
         except OSError as exc:
             fail(f"cannot read the warehouse password from {password_file}: {exc.strerror or exc}")
         if not password:
-            fail(f"{password_file} is empty: a warehouse password may not be empty")
+            fail(f"{password_file} is missing or empty: a warehouse password may not be empty")
         credential = Credential(USER, password)
     elif host not in LOOPBACK_NAMES:
         fail(f"--host {host} would let other machines in without a credential: give --password-file")

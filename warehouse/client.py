@@ -15,8 +15,8 @@ import clickhouse_connect
 from clickhouse_connect.driver import Client
 
 from gantry.config import GantryConfig
-from gantry.errors import ConfigError, StackError
-from gantry.runtime import read_stack, stack_file
+from gantry.errors import ConfigError
+from gantry.runtime import endpoints
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,8 @@ def connect(dsn: str, database: str | None = "gantry") -> Client:
 
 
 def warehouse_dsn(config: GantryConfig) -> str:
-    """The configured DSN, else the embedded stack's; commands that need no broker use this."""
-    dsn = config.warehouse.dsn or read_stack(config).get("warehouse")
-    if not dsn:
-        raise StackError(
-            f"no warehouse address: set warehouse.dsn or start the embedded stack with `gantry up` "
-            f"(looked in {stack_file(config)})"
-        )
-    return dsn
+    """The configured DSN, else the embedded stack's (with its password from the stack's secrets)."""
+    return endpoints(config).warehouse_dsn
 
 
 def open_warehouse(config: GantryConfig) -> Client:

@@ -10,13 +10,12 @@ import csv
 from collections.abc import Iterable
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from gantry import topics
 from gantry.errors import InvalidEvent
 from gantry.events import HotlistEntry, decode, encode
-from gantry.kafka import producer
+from gantry.kafka import producer, replay
 from stream_jobs.hotlist.rules import HotlistIndex
 
 CSV_FIELDS = ("plate", "list", "reason", "priority", "valid_from", "valid_until")
@@ -47,28 +46,16 @@ def retract(bootstrap_servers: str, keys: Iterable[str]) -> None:
 
 def current(bootstrap_servers: str) -> list[HotlistEntry]:
     """The hotlist as it stands: the topic replayed from the beginning to its end now."""
-    reader = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None)
-    try:
-        partitions = [TopicPartition(topics.HOTLIST, p) for p in sorted(reader.partitions_for_topic(topics.HOTLIST) or ())]
-        if not partitions:
-            return []
-        reader.assign(partitions)
-        reader.seek_to_beginning(*partitions)
-        ends = reader.end_offsets(partitions)
-        index = HotlistIndex()
-        while any(reader.position(tp) < end for tp, end in ends.items()):
-            for records in reader.poll(timeout_ms=500, max_records=10_000).values():
-                for record in records:
-                    if record.value is None:
-                        index.remove(record.key.decode())
-                    else:
-                        try:
-                            index.put(decode(HotlistEntry, record.value))
-                        except InvalidEvent:
-                            continue
-        return index.entries()
-    finally:
-        reader.close()
+    index = HotlistIndex()
+    for record in replay(bootstrap_servers, topics.HOTLIST):
+        if record.value is None:
+            index.remove(record.key.decode())
+        else:
+            try:
+                index.put(decode(HotlistEntry, record.value))
+            except InvalidEvent:
+                continue
+    return index.entries()
 
 
 def read_csv(path: Path) -> list[HotlistEntry]:

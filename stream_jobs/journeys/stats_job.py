@@ -38,8 +38,9 @@ from kafka.admin import NewTopic
 from gantry import topics
 from gantry.config import EventTimeConfig, GantryConfig, StreamJobsConfig
 from gantry.events import DeadLetter, Journey, dead_letter, encode
+from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.changelog import StatefulBatchConsumer, changelog_topic
+from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, parse_or_report, receipt
 from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
 
@@ -52,7 +53,7 @@ OWN_HEADER = OWN_HEADERS[0]
 
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
     """The changelog, partitioned exactly like ``journeys``."""
-    return [changelog_topic(CHANGELOG, config.broker.partitions_for(topics.JOURNEYS))]
+    return [new_topic(config, CHANGELOG, config.broker.partitions_for(topics.JOURNEYS), compacted=True)]
 
 
 @dataclass

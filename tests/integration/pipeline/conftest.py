@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from gantry import stack
+from gantry.broker import free_port
 from gantry.config import load_config
 from gantry.runtime import endpoints
 from gantry.synthetic import build_city
@@ -31,6 +32,7 @@ def stack_config_file(tmp_path_factory, city):
         "zones": [{"id": "centre", "cameras": ["cam1"]}],
         "stream_jobs": {"allowed_lateness_s": 86400},
         "warehouse": {"batch_seconds": 0.5},
+        "ingest": {"http_port": free_port()},
     }))
     return config_file
 

@@ -21,7 +21,8 @@ from warehouse_helpers import PYTHON_CLI, cli_env, wait_until
 from gantry.broker import free_port
 from gantry.processes import stop
 from warehouse.client import connect
-from warehouse.access import credential_file, embedded_credential
+from gantry.credentials import warehouse_password_file
+from warehouse.access import embedded_credential
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,7 @@ def served_dsn(tmp_path_factory) -> Iterator[str]:
     log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [*PYTHON_CLI, "serve", "--port", str(port), "--health-port", str(health),
-         "--password-file", str(credential_file(data_dir)), "--max-body-bytes", str(8 * 1024 * 1024)],
+         "--password-file", str(warehouse_password_file(data_dir)), "--max-body-bytes", str(8 * 1024 * 1024)],
         env=cli_env(data_dir), cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

