@@ -9,11 +9,11 @@ the key that pseudonymises plates. Each file appears whole or not at all (writte
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
+
+from gantry.files import write_durably
 
 WAREHOUSE_USER = "gantry"
 
@@ -37,16 +37,7 @@ def ensure_secret(path: Path, make=lambda: secrets.token_urlsafe(32)) -> str:
     if existing:
         return existing
     value = make()
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(descriptor, "w") as out:
-            out.write(value + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_durably(path, (value + "\n").encode())
     return value
 
 

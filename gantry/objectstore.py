@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aiohttp import web
+
+from gantry.files import write_durably
 
 BUCKET_MARK = ".bucket"
 LIST_LIMIT = 1000
@@ -78,7 +79,7 @@ class ObjectStore:
                 raise PreconditionFailed(key)
             if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
                 raise PreconditionFailed(key)
-            await asyncio.to_thread(_write_durably, target, body, self.tmp)
+            await asyncio.to_thread(write_durably, target, body, self.tmp)
             return self.etag(target) or ""
 
     def delete(self, bucket: str, key: str) -> None:
@@ -100,25 +101,6 @@ class ObjectStore:
                 if key != BUCKET_MARK and key.startswith(prefix) and key > after:
                     found.append(key)
         yield from sorted(found, key=lambda k: k.encode())
-
-
-def _write_durably(target: Path, body: bytes, tmp_dir: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _list_xml(store: ObjectStore, bucket: str, query) -> str:
