@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gantry.broker import BUCKET, MEMORY, broker_command, free_port, port_open, store_command, store_env
@@ -44,6 +45,7 @@ from gantry.errors import StackError
 from gantry.kafka import ensure_topics
 from gantry.processes import healthy, started_at
 from gantry.runtime import endpoints, read_stack, stack_file
+from ingest.spool import quarantine_of, spool_dir
 
 START_TIMEOUT_S = 120.0
 
@@ -230,7 +232,20 @@ def status(config: GantryConfig) -> StackState:
         proc["healthy"] = proc["alive"] and (healthy(proc["health"]) if proc["health"] else port_open(proc["port"]))
     if state.processes and all(p["healthy"] for p in state.processes.values()):
         state.warnings += _hotlist_warnings(config, state)
+    state.warnings += _quarantine_warnings(config)
     return state
+
+
+def _quarantine_warnings(config: GantryConfig) -> list[str]:
+    """Edge-camera events that ingest set aside were answered "accepted" but reach no stage until
+    an operator looks, so they are reported whether or not the stack runs."""
+    quarantine = quarantine_of(spool_dir(config))
+    held = quarantine.held()
+    if not held:
+        return []
+    latest = quarantine.reason(held[-1])
+    return [f"{len(held)} ingest events quarantined in {quarantine.directory}, each beside its .reason file "
+            f"(the latest: {latest})"]
 
 
 def _hotlist_warnings(config: GantryConfig, state: StackState) -> list[str]:
@@ -256,9 +271,15 @@ def _hotlist_warnings(config: GantryConfig, state: StackState) -> list[str]:
 
 def print_status(state: StackState, console: Console | None = None) -> None:
     console = console or Console()
-    if not state.processes:
+    if state.processes:
+        _print_processes(state, console)
+    else:
         console.print(f"no embedded stack is running (data dir {state.data_dir})")
-        return
+    for warning in state.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")  # a reason may hold [brackets]
+
+
+def _print_processes(state: StackState, console: Console) -> None:
     table = Table(title=f"Gantry stack — data in {state.data_dir}")
     for column in ("process", "pid", "state", "port", "health", "log"):
         table.add_column(column)
@@ -269,8 +290,6 @@ def print_status(state: StackState, console: Console | None = None) -> None:
         table.add_row(name, str(proc["pid"]), shown, str(proc.get("port") or "-"), health, proc["log"])
     console.print(table)
     console.print(f"broker {state.broker} · warehouse {state.warehouse} · ray {state.ray or 'local (in the recognizer pool)'}")
-    for warning in state.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}")
 
 
 def _alive(proc: dict) -> bool:

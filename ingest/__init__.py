@@ -11,6 +11,7 @@ Edge-camera reads (topic ``plate_reads``):
     auth          camera tokens from env or file
     server        the HTTP endpoint (``gantry ingest serve``)
     delivery      broker acks, and the spool through broker outages (with ``spool``)
+    quarantine    what the spool can never deliver or read, set aside with the reason
     snapshots     pictures stored by reference, pruned with the reads' retention
     reads         the shared read-building step and JSONL batch import
 

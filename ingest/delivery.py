@@ -10,6 +10,11 @@ When the broker stops acknowledging, the producer is abandoned together with the
 not sent yet, and the replay starts a fresh one: otherwise those batches would reach the broker
 when it returns, after (and in addition to) their spooled copies. Only a request already on the
 wire when the broker died can arrive twice; the read_id makes that repeat harmless downstream.
+
+An error that is about the event itself, not the broker's state (see :data:`REFUSALS`), is no
+outage: the event goes to the spool's quarantine with the broker's reason, answered
+"quarantined", and the events behind it carry on. Replayed again it would be refused again, and
+every later event would wait behind it for good.
 """
 
 from __future__ import annotations
@@ -19,14 +24,25 @@ import logging
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 from prometheus_client import Counter, Gauge
 
-from ingest.spool import Spool
+from ingest.spool import Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["acked", "spooled"]
+Outcome = Literal["acked", "spooled", "quarantined"]
+# The errors that say the broker will never store this record, whatever its state. aiokafka's
+# ``retriable`` flag cannot tell them apart: it is False for a timeout, an unavailable broker and
+# a closed producer too, which are outages. Batches hold at most 16 KiB (aiokafka's default), so
+# a batch refused as too large holds one record: the one at fault.
+REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
 SPOOLED = Counter("gantry_ingest_spooled", "Events written to the spool while the broker was unreachable")
 REPLAYED = Counter("gantry_ingest_replayed", "Spooled events delivered to the broker")
 SPOOL_DEPTH = Gauge("gantry_ingest_spool_events", "Events waiting in the spool")
@@ -75,6 +91,9 @@ class Delivery:
                     self._producer.send_and_wait(topic, value, key=key), timeout=self.ack_timeout_s + 1
                 )
                 return "acked"
+            except REFUSALS as exc:
+                self.spool.set_aside(self.spool.append(topic, key, value), "refused", _refusal(exc))
+                return "quarantined"
             except (KafkaError, TimeoutError) as exc:
                 await self._enter_outage(f"{type(exc).__name__}: {exc}")
         self.spool.append(topic, key, value)
@@ -142,20 +161,39 @@ class Delivery:
                 self._wake.clear()
 
     async def _replay_some(self) -> bool:
-        """Send the oldest spooled events; True when all of them were acknowledged."""
+        """Send the oldest spooled events; True when each was acknowledged or set aside."""
         if self._producer is None and not await self._connect():
             return False
         assert self._producer is not None
         events = self.spool.head(_REPLAY_BATCH)
         try:
-            futures = [await self._producer.send(e.topic, e.value, key=e.key) for e in events]
-            for event, future in zip(events, futures, strict=True):
-                await asyncio.wait_for(future, timeout=self.ack_timeout_s + 1)
-                self.spool.remove(event.seq)
-                REPLAYED.inc()
+            answers = [await self._send(e) for e in events]
+            for event, answer in zip(events, answers, strict=True):
+                try:
+                    await asyncio.wait_for(answer, timeout=self.ack_timeout_s + 1)
+                except REFUSALS as exc:
+                    self.spool.set_aside(event.seq, "refused", _refusal(exc))
+                else:
+                    self.spool.remove(event.seq)
+                    REPLAYED.inc()
                 SPOOL_DEPTH.set(len(self.spool))
         except (KafkaError, TimeoutError) as exc:
             log.info("replay paused, %d events spooled: %s", len(self.spool), exc)
             await self._abandon_producer(str(exc))
             return False
         return True
+
+    async def _send(self, event: SpooledEvent) -> asyncio.Future:
+        """The broker's answer to come. A record over ``max_request_size`` is refused by aiokafka
+        before it is sent; that refusal becomes an answer like the broker's own, in its place."""
+        assert self._producer is not None
+        try:
+            return await self._producer.send(event.topic, event.value, key=event.key)
+        except REFUSALS as exc:
+            refused = asyncio.get_running_loop().create_future()
+            refused.set_exception(exc)
+            return refused
+
+
+def _refusal(exc: KafkaError) -> str:
+    return f"undeliverable: {exc}"  # "[Error 10] MessageSizeTooLargeError: ...": the name is in it

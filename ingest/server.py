@@ -8,7 +8,8 @@ Every request goes through the same steps, each with its own answer when it fail
 3. the camera is configured (422, logged) and is the one the token belongs to (403);
 4. the read's time is within ``event_time`` of the request's arrival (400), pictures are stored
    and the read is delivered; the answer is 200 once the broker acknowledged
-   it, 202 once it is in the on-disk spool, 503 with Retry-After when neither is possible.
+   it, 202 once it is in the on-disk spool (or, refused by the broker, in its quarantine), 503
+   with Retry-After when neither is possible.
 
 Nothing is produced for a rejected request, and no request can crash the server.
 """
@@ -19,7 +20,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -41,7 +41,7 @@ from ingest.edge_formats import (
 from ingest.publish import STAGE, UnknownCamera, check_camera
 from ingest.reads import ReadRejected, make_read
 from ingest.snapshots import SnapshotStore, store_url
-from ingest.spool import Spool, SpoolFull
+from ingest.spool import Spool, SpoolFull, spool_dir
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -220,7 +220,3 @@ def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int,
     health = serve_health(health_port, ready=lambda: True)
     log.info("health and metrics on port %d", health.server_port)
     web.run_app(app, host=host, port=port, access_log=None, print=log.info)
-
-
-def spool_dir(config: GantryConfig) -> Path:
-    return config.ingest.spool_dir or config.data_dir / "ingest-spool"

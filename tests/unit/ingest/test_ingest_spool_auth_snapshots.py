@@ -11,6 +11,7 @@ import pytest
 from gantry.config import IngestConfig
 from gantry.errors import ConfigError
 from ingest.auth import TokenBook, load_tokens
+from ingest.quarantine import Quarantine
 from ingest.snapshots import SnapshotStore
 from ingest.spool import Spool, SpoolFull
 
@@ -48,6 +49,26 @@ def test_spool_drops_half_written_events_of_a_crash(tmp_path: Path) -> None:
     reopened = Spool(tmp_path, 10_000, 10)
     assert [e.value for e in reopened.head(10)] == [b"whole"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_spool_sets_aside_files_that_hold_no_whole_event_with_the_reason(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 10_000, 10)
+    for n in (1, 2, 3):
+        spool.append("plate_reads", b"K", f"value-{n}".encode())
+    cut_short = tmp_path / f"{2:020d}.event"
+    cut_short.write_bytes(cut_short.read_bytes()[:-3])
+    (tmp_path / f"{9:020d}.event").write_bytes(b"junk")
+    (tmp_path / "notes.event").write_text("not ours")
+    reopened = Spool(tmp_path, 10_000, 10)
+    assert [e.value for e in reopened.head(10)] == [b"value-1", b"value-3"]
+    assert len(reopened) == 2 and reopened.size_bytes == sum(p.stat().st_size for p in tmp_path.glob("*.event"))
+    assert sorted(Quarantine.reason(p) for p in reopened.quarantine.held()) == [
+        f"{2:020d}.event: truncated or corrupt: the header announces 8 bytes, 5 follow",
+        f"{9:020d}.event: no spool header (topic, key length, value length)",
+        "notes.event: not a spool event (<number>.event)",
+    ]
+    assert reopened.quarantine.held()[0].read_text() == "not ours"  # set aside at start-up, whole
+    assert [e.value for e in Spool(tmp_path, 10_000, 10).head(10)] == [b"value-1", b"value-3"]
 
 
 def test_tokens_from_file_and_env_env_wins(tmp_path: Path) -> None:
