@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 
 from gantry.processes import stop
@@ -128,3 +129,16 @@ class EmbeddedBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class BenchStorage(StrEnum):
+    """Where a benchmark's private broker keeps its topics: ``disk`` as ``gantry up`` runs it by
+    default, ``memory`` the ceiling without durability; the two side by side are the price of
+    keeping the data."""
+
+    disk = "disk"
+    memory = "memory"
+
+
+def bench_broker(storage: BenchStorage, folder: Path) -> EmbeddedBroker:
+    return EmbeddedBroker(data_dir=folder / "broker" if storage is BenchStorage.disk else None)

@@ -1,6 +1,7 @@
 """``gantry bench ingest``: how fast the edge endpoint accepts reads, and a video reader decodes.
 
-The endpoint runs as its own process (as in production) against the configured broker, and the
+The endpoint runs as its own process (as in production) against a private broker started for the
+run, on disk as ``gantry up`` runs it or in memory (``--storage``), and the
 load comes from this process over keep-alive HTTP connections, so the figures include HTTP
 parsing, validation, the token check and the broker's acknowledgement of every read. Two runs:
 as fast as possible (accepted events/s), then a fixed rate (acknowledgement latency percentiles).
@@ -25,8 +26,9 @@ import aiohttp
 import numpy as np
 import yaml
 
-from gantry.broker import free_port
-from gantry.config import IngestConfig, MotionConfig, StreamSource
+from gantry.broker import BenchStorage, bench_broker, free_port
+from gantry.config import GantryConfig, IngestConfig, MotionConfig, StreamSource
+from gantry.kafka import ensure_topics
 from gantry.processes import stop
 from ingest.examples import gantry_json
 from ingest.publish import Publisher
@@ -183,8 +185,30 @@ def bench_reader(bootstrap: str, seconds: float = 8.0) -> tuple[int, float]:
 
 
 def run(
-    bootstrap: str, events: int, concurrency: int, rate: float, rate_seconds: float
-) -> tuple[HttpFigures, HttpFigures, int, float]:
-    flat_out, paced = asyncio.run(bench_http(bootstrap, free_port(), events, concurrency, rate, rate_seconds))
-    frames, fps = bench_reader(bootstrap)
-    return flat_out, paced, frames, fps
+    storage: BenchStorage, events: int, concurrency: int, rate: float, rate_seconds: float
+) -> dict:
+    """The figures as one flat dict: what ``--json`` prints and the table shows."""
+    with tempfile.TemporaryDirectory(prefix="gantry-bench-broker-") as folder, \
+            bench_broker(storage, Path(folder)) as broker:
+        ensure_topics(GantryConfig(), broker.bootstrap_servers)
+        flat_out, paced = asyncio.run(
+            bench_http(broker.bootstrap_servers, free_port(), events, concurrency, rate, rate_seconds)
+        )
+        frames, fps = bench_reader(broker.bootstrap_servers)
+    return {
+        "storage": str(storage),
+        "events": flat_out.events,
+        "concurrency": concurrency,
+        "events_per_s": round(flat_out.per_second, 1),
+        "flat_out_ack_p50_ms": round(flat_out.percentile(50), 2),
+        "flat_out_ack_p99_ms": round(flat_out.percentile(99), 2),
+        "flat_out_failures": flat_out.failures,
+        "paced_rate_per_s": rate,
+        "paced_events": paced.events,
+        "paced_achieved_per_s": round(paced.per_second, 1),
+        "ack_p50_ms": round(paced.percentile(50), 2),
+        "ack_p99_ms": round(paced.percentile(99), 2),
+        "paced_failures": paced.failures,
+        "reader_frames": frames,
+        "reader_frames_per_s": round(fps, 1),
+    }

@@ -37,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from tqdm import tqdm
 
 from gantry import topics
-from gantry.broker import EmbeddedBroker, free_port
+from gantry.broker import BenchStorage, EmbeddedBroker, bench_broker, free_port
 from gantry.events import HotlistEntry, encode
 from gantry.config import load_config
 from gantry.kafka import ensure_topics, producer
@@ -119,11 +119,11 @@ class Subscriber(ThreadingHTTPServer):
 
 
 def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook: bool = False,
-              progress: bool = True, partitions: int = 4) -> dict:
+              progress: bool = True, partitions: int = 4, storage: BenchStorage = BenchStorage.disk) -> dict:
     sim = simulate(cameras=8, vehicles=max(1, int(reads / READS_PER_VEHICLE)), hours=3, seed=1)
     expected = sim.expected
     subscriber = Subscriber() if webhook else None
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+    with tempfile.TemporaryDirectory() as tmp, bench_broker(storage, Path(tmp)) as broker:
         bootstrap = broker.bootstrap_servers
         config = Path(tmp) / "gantry.yaml"
         hotlist = {"subscribers": [{"id": "bench", "url": f"http://127.0.0.1:{subscriber.server_port}/",
@@ -136,7 +136,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
         padding = (HotlistEntry(plate=f"PAD{n:07d}", list="bench") for n in range(max(0, hotlist_size - len(sim.hotlist))))
         store.publish(bootstrap, [*sim.hotlist, *padding])
         timed = {h[0] for h in expected.hits}
-        broker_cpu_before = _cpu_seconds(broker.process.pid)
+        broker_cpu_before = _broker_cpu_seconds(broker)
         backlog = [(read.plate.encode(), encode(read)) for read in sim.reads] if not rate else None
         procs = [_start_worker(config, i) for i in range(workers)]
         try:
@@ -156,7 +156,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
             outputs.stopping = True
             outputs.join(5)
             worker_cpu_s = sum(_cpu_seconds(proc.pid) for proc, _ in procs)
-            broker_cpu_s = _cpu_seconds(broker.process.pid) - broker_cpu_before
+            broker_cpu_s = _broker_cpu_seconds(broker) - broker_cpu_before
         finally:
             for proc, _ in procs:
                 proc.terminate()
@@ -170,6 +170,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
     return {
         "reads": len(sim.reads),
         "workers": workers,
+        "storage": str(storage),
         "partitions": partitions,
         "hotlist_entries": max(hotlist_size, len(sim.hotlist)),
         "offered_reads_per_s": rate or "backlog",
@@ -179,9 +180,14 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
         "outputs": {t: f"{len(outputs.seen[t])}/{n}" for t, n in wanted.items()},
         # CPU the workers used per read, start-up included: steadier than reads/s on a shared machine
         "worker_cpu_us_per_read": round(worker_cpu_s / len(sim.reads) * 1e6, 1),
-        "broker_cpu_us_per_read": round(broker_cpu_s / len(sim.reads) * 1e6, 1),  # loading the reads included
+        # the object store's CPU included on disk; loading the reads included
+        "broker_cpu_us_per_read": round(broker_cpu_s / len(sim.reads) * 1e6, 1),
         **latencies,
     }
+
+
+def _broker_cpu_seconds(broker: EmbeddedBroker) -> float:
+    return sum(_cpu_seconds(p.pid) for p in (broker.process, broker.store) if p is not None)
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -11,6 +11,7 @@ import yaml
 from rich.console import Console
 
 from gantry import topics
+from gantry.broker import BenchStorage
 from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
 from gantry.events import encode
@@ -97,11 +98,12 @@ def bench_jobs(
     partitions: int = typer.Option(4, help="partitions per topic (the unit the workers split)"),
     hotlist_size: int = typer.Option(0, help="pad the hotlist to this many entries"),
     webhook: bool = typer.Option(False, help="also time read -> webhook request at a local subscriber"),
+    storage: BenchStorage = typer.Option(BenchStorage.disk, help="the private broker's storage (disk: as `gantry up` runs it)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Throughput of all three jobs and read -> hit latency, on a private broker started for the run."""
     result = run_bench(reads=reads, rate=rate, workers=workers, partitions=partitions, hotlist_size=hotlist_size, webhook=webhook,
-                       progress=not as_json)
+                       progress=not as_json, storage=storage)
     if as_json:
         print(json.dumps(result))
     else:
