@@ -1,14 +1,20 @@
-"""The embedded stack keeps its data: the broker killed mid-stream, or the whole stack stopped and
-started again, and the warehouse still ends with exactly the simulator's hits, journeys and
-charges, each once, and the hotlist still lists every entry."""
+"""The embedded stack keeps its data: any one process killed mid-stream (``kill -9``), every
+process killed at once (a power cut), or the whole stack stopped and started again, and after
+``gantry up`` the warehouse still ends with exactly the simulator's hits, journeys and charges,
+each once, every acknowledged read once, and the hotlist still lists every entry ever published.
+
+The module shares one stack; each test streams its own simulated day, later than the last one's.
+"""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +34,24 @@ from stream_jobs.simulator import MONDAY_MORNING, Simulation, city, simulate
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CAMERAS = 4
+WORKERS = 2  # so that killing one worker hands its partitions, and their state, to the other
 WAIT_S = 180
+DEATH_S = 10
+
+
+def weekdays() -> Iterator[int]:
+    """Days after MONDAY_MORNING that charge (the zone charges nothing on weekend mornings)."""
+    return (day for day in itertools.count() if (MONDAY_MORNING + timedelta(days=day)).weekday() < 5)
+
+
+@dataclass
+class Durable:
+    """The module's stack, and what its tests have done to it so far."""
+
+    config: GantryConfig
+    config_file: Path
+    days: Iterator[int] = field(default_factory=weekdays)
+    published: set[tuple[str, str]] = field(default_factory=set)  # every hotlist entry: none may go
 
 
 @contextmanager
@@ -46,19 +69,20 @@ def configured(config_file: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def durable_stack(tmp_path_factory) -> Iterator[tuple[GantryConfig, Path]]:
+def durable_stack(tmp_path_factory) -> Iterator[Durable]:
     root = tmp_path_factory.mktemp("durable")
     config_file = root / "gantry.yaml"
     config_file.write_text(yaml.safe_dump(city(CAMERAS) | {
         "data_dir": str(root / "data"),
         "ingest": {"http_port": free_port()},
         "warehouse": {"batch_seconds": 0.5},
+        "stream_jobs": {"workers": WORKERS},
     }))
     config = load_config(config_file)
     assert config.broker.storage == "disk"  # the default under test
     with configured(config_file):
         stack.up(config)
-    yield config, config_file
+    yield Durable(config, config_file)
     stack.down(config)
 
 
@@ -99,7 +123,8 @@ def expected(sim: Simulation) -> dict[str, list]:
     }
 
 
-def assert_exactly_once(config: GantryConfig, sim: Simulation) -> None:
+def assert_exactly_once(durable: Durable, sim: Simulation) -> None:
+    config = durable.config
     client = warehouse(config)
     want = expected(sim)
     assert all(want.values()), "the simulation must produce hits, journeys and charges"
@@ -113,39 +138,73 @@ def assert_exactly_once(config: GantryConfig, sim: Simulation) -> None:
     ).result_rows[0]
     assert tuple(counted) == (len(sim.reads), len(sim.reads))
     listed = {(e.plate, e.list) for e in store.current(read_stack(config)["broker"])}
-    assert {(e.plate, e.list) for e in sim.hotlist} <= listed
+    assert durable.published <= listed
 
 
-def run(config: GantryConfig, config_file: Path, day: int, interruption) -> None:
-    """A simulated day (each test its own: the stack's watermarks stay where the last test left
-    them, and reads from before them are late) streamed in two halves around ``interruption``."""
-    start = MONDAY_MORNING + timedelta(days=day)
-    sim = simulate(cameras=CAMERAS, vehicles=80, hours=3, seed=20 + day, hotlisted_share=0.1, start=start)
+def run(durable: Durable, interruption: Callable[[], None]) -> None:
+    """A simulated day (each test its own, later than the last: the stack's watermarks stay where
+    the last test left them, and reads from before them are late) streamed in two halves around
+    ``interruption``, then ``gantry up``."""
+    day = next(durable.days)
+    config = durable.config
+    sim = simulate(cameras=CAMERAS, vehicles=80, hours=3, seed=20 + day, hotlisted_share=0.1,
+                   start=MONDAY_MORNING + timedelta(days=day))
     store.publish(read_stack(config)["broker"], sim.hotlist)
+    durable.published |= {(e.plate, e.list) for e in sim.hotlist}
     half = len(sim.reads) // 2
     send(config, sim.reads[:half])
     time.sleep(2)  # mid-stream: the jobs and the sink are working on the first half
     interruption()
-    with configured(config_file):
+    with configured(durable.config_file):
         stack.up(config)
     send(config, sim.reads[half:])
-    assert_exactly_once(config, sim)
+    assert_exactly_once(durable, sim)
 
 
-def test_a_broker_killed_mid_stream_loses_nothing_and_duplicates_nothing(durable_stack):
-    config, config_file = durable_stack
-    broker = read_stack(config)["processes"]["broker"]
+def kill(config: GantryConfig, names: list[str], *, groups: bool = False) -> None:
+    """SIGKILL the named processes, or with ``groups`` everything in their process groups (the
+    Ray processes under the recognizer too), and wait until the stack sees each one dead."""
+    processes = read_stack(config)["processes"]
+    for name in names:
+        (os.killpg if groups else os.kill)(processes[name]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + DEATH_S
+    while any(stack.status(config).processes[name]["alive"] for name in names):
+        assert time.monotonic() < deadline, f"{names} still alive {DEATH_S} s after SIGKILL"
+        time.sleep(0.2)
 
-    def kill_broker() -> None:
-        os.kill(broker["pid"], signal.SIGKILL)
+
+def assert_restarted_in_place(config: GantryConfig, before: dict[str, dict], killed: set[str]) -> None:
+    """Each killed process runs again with its old command and ports, so that the survivors and
+    every client find it where it was; the survivors were left alone."""
+    after = read_stack(config)["processes"]
+    assert after.keys() == before.keys()
+    for name, was in before.items():
+        now = after[name]
+        assert (now["cmd"], now["port"], now["health"]) == (was["cmd"], was["port"], was["health"]), name
+        assert ((now["pid"], now["started"]) != (was["pid"], was["started"])) == (name in killed), name
+    deadline = time.monotonic() + WAIT_S  # a worker answers ready once the group has settled
+    while unhealthy := [n for n, p in stack.status(config).processes.items() if not p["healthy"]]:
+        assert time.monotonic() < deadline, f"not healthy after gantry up: {unhealthy}"
         time.sleep(1)
-        assert not stack.status(config).processes["broker"]["alive"]
 
-    run(config, config_file, day=0, interruption=kill_broker)
-    assert read_stack(config)["processes"]["broker"]["port"] == broker["port"]  # clients kept their address
+
+@pytest.mark.parametrize("victim", ["broker", "broker-store", "warehouse", "jobs-0", "sink"])
+def test_any_one_process_killed_mid_stream_loses_nothing_and_duplicates_nothing(durable_stack, victim):
+    config = durable_stack.config
+    before = read_stack(config)["processes"]
+    run(durable_stack, lambda: kill(config, [victim]))
+    assert_restarted_in_place(config, before, {victim})
 
 
 def test_down_and_up_mid_stream_loses_nothing_and_duplicates_nothing(durable_stack):
-    config, config_file = durable_stack
-    run(config, config_file, day=1, interruption=lambda: stack.down(config))
+    config = durable_stack.config
+    run(durable_stack, lambda: stack.down(config))
+    assert not stack.status(config).warnings
+
+
+def test_a_power_cut_mid_stream_loses_nothing_and_duplicates_nothing(durable_stack):
+    config = durable_stack.config
+    before = read_stack(config)["processes"]
+    run(durable_stack, lambda: kill(config, list(before), groups=True))
+    assert_restarted_in_place(config, before, set(before))
     assert not stack.status(config).warnings
