@@ -7,6 +7,7 @@ message from a malformed one. Timestamps are UTC with millisecond precision.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from datetime import UTC, date, datetime
@@ -22,6 +23,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import to_json
 
 from gantry.errors import InvalidEvent
 
@@ -274,6 +276,14 @@ def decode(model: type[E], raw: bytes | str | None) -> E:
         raise InvalidEvent(f"invalid {model.__name__}: {field}: {first['msg']}") from None
 
 
+DEAD_LETTER_MAX_BYTES = 1_000_000
+"""The most a dead letter's JSON may take: the smallest message limit on its way, Faust's default
+``producer_max_request_size`` (the stream jobs send their dead letters through Faust; Kafka's own
+default ``message.max.bytes`` is 1,048,588), less room for the record's framing."""
+_FRAMING_BYTES = 1024
+_REASON_CHARS = 8192
+
+
 def dead_letter(
     raw: bytes | str | None,
     reason: str,
@@ -283,12 +293,23 @@ def dead_letter(
     partition: int | None = None,
     offset: int | None = None,
 ) -> DeadLetter:
-    """Wrap a rejected message so nothing is lost: the payload travels with the reason."""
+    """Wrap a rejected message so nothing is lost: the payload travels with the reason.
+
+    A letter must itself fit in a message: one the broker refuses is not acknowledged, and a
+    stage that commits only after its dead letters are acknowledged reads the message it rejects
+    again and again. The payload is copied with escaping (undecodable bytes as ``\\xff``, then
+    JSON's), so a message near the limit makes a letter several times over it. Such a payload is
+    cut to fit (:data:`DEAD_LETTER_MAX_BYTES`) and ends with the original's length in bytes and
+    its SHA-256, to recognise it by while it is still at its offset in ``source_topic``; the
+    reason is kept whole up to ``_REASON_CHARS`` characters.
+    """
     if isinstance(raw, bytes):
         payload = raw.decode("utf-8", errors="backslashreplace")
     else:
         payload = raw or ""
-    return DeadLetter(
+    if len(reason) > _REASON_CHARS:
+        reason = reason[:_REASON_CHARS] + "..."
+    letter = DeadLetter(
         source_topic=source_topic,
         partition=partition,
         offset=offset,
@@ -296,3 +317,23 @@ def dead_letter(
         reason=reason,
         payload=payload,
     )
+    budget = DEAD_LETTER_MAX_BYTES - _FRAMING_BYTES
+    if len(encode(letter)) <= budget:
+        return letter
+    original = raw if isinstance(raw, bytes) else payload.encode("utf-8", errors="surrogatepass")
+    digest = hashlib.sha256(original).hexdigest()
+    marker = f"...[truncated: the original payload is {len(original)} bytes, sha256 {digest}]"
+    room = budget - len(encode(letter.model_copy(update={"payload": marker})))
+    return letter.model_copy(update={"payload": _json_prefix(payload, room) + marker})
+
+
+def _json_prefix(text: str, room: int) -> str:
+    """The longest start of ``text`` whose JSON escaping takes at most ``room`` bytes (a few tries:
+    each cut scales by how far the last one overshot)."""
+    cut = min(len(text), max(room, 0))
+    while cut > 0:
+        size = len(to_json(text[:cut])) - 2  # without the quotes
+        if size <= room:
+            return text[:cut]
+        cut = min(cut - 1, cut * room // size)
+    return ""

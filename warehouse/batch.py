@@ -27,6 +27,7 @@ from warehouse.schema import EVENT_TABLES
 
 STAGE = "warehouse-sink"
 _BY_TOPIC = {t.topic: t for t in EVENT_TABLES}
+_BY_TABLE = {t.table.name: t.table for t in EVENT_TABLES}
 
 
 class Record(Protocol):
@@ -67,7 +68,7 @@ class PendingInsert:
     @property
     def token(self) -> str:
         """The same messages give the same token, so an identical retry is dropped by the server."""
-        return insert_token(self.table, offset_ranges(self.sources))
+        return insert_token(self.table, offset_runs(self.sources))
 
     def body(self) -> bytes:
         return _rows_adapter(type(self.rows[0])).dump_json(self.rows)
@@ -78,6 +79,13 @@ class PendingInsert:
             PendingInsert(self.table, self.rows[:middle], self.sources[:middle]),
             PendingInsert(self.table, self.rows[middle:], self.sources[middle:]),
         )
+
+    def by_partition(self) -> PendingInsert:
+        """The same rows ordered by the table partition each goes to, so that each of its
+        :meth:`halves` spans about half of the partitions."""
+        partition_of = _BY_TABLE[self.table].partition_of
+        order = sorted(range(len(self.rows)), key=lambda i: partition_of(self.rows[i]))
+        return PendingInsert(self.table, [self.rows[i] for i in order], [self.sources[i] for i in order])
 
 
 @dataclass
@@ -186,17 +194,34 @@ def _reason(model: type[Event], raw: bytes | None) -> str:
     return f"invalid {model.__name__}"
 
 
-def offset_ranges(sources: list[Record]) -> dict[tuple[str, int], tuple[int, int]]:
-    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+def offset_runs(sources: list[Record]) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """Each partition's offsets as runs of consecutive ones (first, last), in order."""
+    offsets: dict[tuple[str, int], list[int]] = {}
     for m in sources:
-        first, last = ranges.get((m.topic, m.partition), (m.offset, m.offset))
-        ranges[(m.topic, m.partition)] = (min(first, m.offset), max(last, m.offset))
-    return ranges
+        offsets.setdefault((m.topic, m.partition), []).append(m.offset)
+    runs: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for place, taken in offsets.items():
+        taken.sort()
+        first = last = taken[0]
+        runs[place] = []
+        for offset in taken[1:]:
+            if offset != last + 1:
+                runs[place].append((first, last))
+                first = offset
+            last = offset
+        runs[place].append((first, last))
+    return runs
 
 
-def insert_token(table: str, ranges: dict[tuple[str, int], tuple[int, int]]) -> str:
-    """The same messages give the same token, whatever order they arrived in."""
-    spans = sorted(f"{topic}:{partition}:{first}-{last}" for (topic, partition), (first, last) in ranges.items())
+def insert_token(table: str, runs: dict[tuple[str, int], list[tuple[int, int]]]) -> str:
+    """The same messages give the same token, whatever order they arrived in; other messages give
+    another. Every offset counts, not only the first and last of a partition: an insert split by
+    partition key holds every other message, and one cut differently on a replay may span the
+    same range with other messages, which the server must not take for a repeat and drop."""
+    spans = sorted(
+        f"{topic}:{partition}:{','.join(f'{first}-{last}' for first, last in spans)}"
+        for (topic, partition), spans in runs.items()
+    )
     return stable_id(table, *spans)
 
 

@@ -9,6 +9,7 @@ use ``FINAL``. Retention is a TTL built from ``warehouse.retention_days``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gantry import events, topics
@@ -16,6 +17,7 @@ from gantry.config import RetentionConfig
 
 # Insert deduplication tokens work on a non-replicated MergeTree only with this window.
 DEDUP_SETTINGS = "non_replicated_deduplication_window = 1000"
+_MONTHLY_OR_DAILY = re.compile(r"toYYYYMM(DD)?\((\w+)\)")
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,17 @@ class Table:
     order_by: str
     ttl_column: str
     """A Date or DateTime expression; rows expire ``retention_days`` after it."""
+
+    def __post_init__(self) -> None:
+        if not _MONTHLY_OR_DAILY.fullmatch(self.partition_by):
+            raise ValueError(f"{self.name}: partition_of() does not know PARTITION BY {self.partition_by}")
+
+    def partition_of(self, row: object) -> tuple[int, ...]:
+        """The partition ``row`` goes to, as :attr:`partition_by` computes it from the row's UTC
+        date or time: the writer cuts an insert spanning too many partitions along them."""
+        daily, column = _MONTHLY_OR_DAILY.fullmatch(self.partition_by).groups()
+        when = getattr(row, column)
+        return (when.year, when.month, when.day) if daily else (when.year, when.month)
 
     def ttl(self, retention: RetentionConfig) -> str:
         return f"{self.ttl_column} + toIntervalDay({getattr(retention, self.name)})"

@@ -1,3 +1,4 @@
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -101,3 +102,15 @@ def test_dead_letter_keeps_the_payload_and_reason():
                          partition=2, offset=41)
     assert letter.payload == "\\xffbroken"
     assert (letter.partition, letter.offset, letter.reason) == (2, 41, "invalid PlateRead: ts")
+
+
+def test_an_oversized_dead_letter_is_cut_to_fit_and_names_the_original():
+    from gantry.events import DEAD_LETTER_MAX_BYTES, dead_letter
+
+    raw = b'"\xff' * 600_000  # escaping makes this several times the limit
+    letter = dead_letter(raw, "too big to read", stage="sink", source_topic="plate_reads", partition=2, offset=9)
+    assert len(encode(letter)) <= DEAD_LETTER_MAX_BYTES
+    assert letter.reason == "too big to read" and letter.offset == 9
+    assert hashlib.sha256(raw).hexdigest() in letter.payload and str(len(raw)) in letter.payload
+    small = dead_letter(b"short", "bad", stage="sink", source_topic="plate_reads")
+    assert small.payload == "short"

@@ -10,7 +10,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from gantry import topics
 from gantry.events import PlateRead, encode
 from warehouse.batch import Batch, Message, insert_token
-from warehouse.writer import refusal_reason, refused
+from warehouse.writer import Failure, classify, refusal_reason
 
 
 def read(i: int, plate: str = "AB12CDE") -> bytes:
@@ -84,7 +84,8 @@ def test_batches_split_per_table_with_offset_tokens():
     batch.extend(messages(1, [3, 5, 7]), now=0)
     [pending] = batch.drain().inserts
     assert pending.table == "plate_reads" and len(pending.rows) == 3
-    assert pending.token == insert_token("plate_reads", {("plate_reads", 1): (3, 7)})
+    assert pending.token == insert_token("plate_reads", {("plate_reads", 1): [(3, 3), (5, 5), (7, 7)]})
+    assert pending.token != insert_token("plate_reads", {("plate_reads", 1): [(3, 7)]})
 
 
 def test_halves_keep_rows_with_their_messages_and_get_their_own_tokens():
@@ -97,16 +98,21 @@ def test_halves_keep_rows_with_their_messages_and_get_their_own_tokens():
 
 
 def test_token_is_stable_and_distinguishes_ranges():
-    a = insert_token("plate_reads", {("plate_reads", 0): (0, 9), ("plate_reads", 1): (4, 8)})
-    b = insert_token("plate_reads", {("plate_reads", 1): (4, 8), ("plate_reads", 0): (0, 9)})
+    a = insert_token("plate_reads", {("plate_reads", 0): [(0, 9)], ("plate_reads", 1): [(4, 8)]})
+    b = insert_token("plate_reads", {("plate_reads", 1): [(4, 8)], ("plate_reads", 0): [(0, 9)]})
     assert a == b
-    assert a != insert_token("plate_reads", {("plate_reads", 0): (0, 10), ("plate_reads", 1): (4, 8)})
+    assert a != insert_token("plate_reads", {("plate_reads", 0): [(0, 10)], ("plate_reads", 1): [(4, 8)]})
 
 
-def test_data_errors_are_refusals_and_outages_are_not():
-    assert refused(DatabaseError("Code: 69. Decimal value is too big", code=69))
-    assert not refused(DatabaseError("Code: 241. Memory limit exceeded", code=241))
-    assert not refused(OperationalError("Error HTTPConnectionPool: connection refused"))
-    assert not refused(ConnectionError("reset by peer"))
+def test_data_errors_are_refusals_sizes_are_split_and_outages_wait():
+    assert classify(DatabaseError("Code: 69. Decimal value is too big", code=69)) is Failure.REFUSED
+    assert classify(DatabaseError("Code: 241. Memory limit exceeded", code=241)) is Failure.TOO_BIG
+    over_body = "Code: 290. DB::Exception: the request body is over the server's limit of 8388608 bytes"
+    assert classify(DatabaseError(over_body, code=290)) is Failure.TOO_BIG
+    too_many = "Code: 252. Too many partitions for single INSERT block (more than 100)"
+    assert classify(DatabaseError(too_many, code=252)) is Failure.TOO_MANY_PARTITIONS
+    assert classify(DatabaseError("Code: 252. Too many parts (300). Merges are slower", code=252)) is Failure.WAIT
+    assert classify(OperationalError("Error HTTPConnectionPool: connection refused")) is Failure.WAIT
+    assert classify(ConnectionError("reset by peer")) is Failure.WAIT
     reason = refusal_reason("zone_charges", DatabaseError("Code: 69.\n  Decimal value is too big", code=69))
     assert reason == "the warehouse refused the row for zone_charges: Code: 69. Decimal value is too big"
