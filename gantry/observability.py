@@ -2,11 +2,15 @@
 
 Each process serves ``/healthz`` (200 when it is ready to work, 503 otherwise) and Prometheus
 ``/metrics`` on one port, so Kubernetes probes and Prometheus scrape the same place. The port
-comes from ``--health-port`` or ``$GANTRY_HEALTH_PORT``; 0 picks a free one.
+comes from ``--health-port`` or ``$GANTRY_HEALTH_PORT``; 0 picks a free one. It listens on
+127.0.0.1 unless ``$GANTRY_HEALTH_HOST`` says otherwise: on one machine the metrics (topic lags,
+error reasons) are nobody else's business, while a pod sets ``0.0.0.0`` for its kubelet and
+Prometheus (the Helm chart does).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,8 +37,9 @@ def record_lag(stage: str, consumer) -> None:
             LAG.labels(stage, tp.topic, str(tp.partition)).set(max(0, end - consumer.position(tp)))
 
 
-def serve_health(port: int, ready: Callable[[], bool] = lambda: True, host: str = "0.0.0.0") -> ThreadingHTTPServer:
+def serve_health(port: int, ready: Callable[[], bool] = lambda: True, host: str | None = None) -> ThreadingHTTPServer:
     """Start the health/metrics server in a daemon thread; ``server.server_port`` is the bound port."""
+    host = host or os.environ.get("GANTRY_HEALTH_HOST", "127.0.0.1")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming

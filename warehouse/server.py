@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import chdb
 import lz4.frame
-from clickhouse_connect.driver.compression import _zstd_decompressor
+from backports import zstd
 
 from gantry.observability import ERRORS, MESSAGES_IN, serve_health
 from warehouse.access import Policy, host_allowed, presented
@@ -217,7 +217,7 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     elif encoding == "lz4":
         decompressor = lz4.frame.LZ4FrameDecompressor()
     elif encoding == "zstd":
-        decompressor = _zstd_decompressor()
+        decompressor = zstd.ZstdDecompressor()
     else:
         raise QueryFailed(
             f"Code: {_CODE_NOT_IMPLEMENTED}. DB::Exception: unsupported Content-Encoding {encoding!r} "

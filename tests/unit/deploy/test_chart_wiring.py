@@ -31,6 +31,7 @@ from warehouse.client import parse_dsn
 PROCESS_ENV = {
     "GANTRY_CONFIG",  # gantry.config.config_path
     "GANTRY_HEALTH_PORT",  # every long-running command's --health-port
+    "GANTRY_HEALTH_HOST",  # gantry.observability.serve_health
 }
 
 
@@ -192,6 +193,7 @@ def test_probes_hit_endpoints_the_app_serves(release: Release, health_server: in
         for probe in probes:
             get = probe["httpGet"]
             assert ports[get["port"]] == int(env["GANTRY_HEALTH_PORT"]) == release.values["healthPort"], owner
+            assert env["GANTRY_HEALTH_HOST"] == "0.0.0.0", f"{owner}: the kubelet probes the pod's address, not loopback"
             with urllib.request.urlopen(
                 f"http://127.0.0.1:{health_server}{get['path']}", timeout=5
             ) as answer:

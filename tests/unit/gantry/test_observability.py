@@ -127,3 +127,20 @@ def test_lag_and_latency_are_exported(serve: Callable[..., ThreadingHTTPServer])
     body = get(serve(lambda: True), "/metrics")[2]
     assert 'gantry_consumer_lag{partition="3",stage="test-stage",topic="frames"} 42.0' in body
     assert 'gantry_latency_seconds_count{stage="test-stage"} 1.0' in body
+
+
+def test_health_listens_on_loopback_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("GANTRY_HEALTH_HOST", raising=False)
+    server = serve_health(0)
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.shutdown()
+        server.server_close()
+    monkeypatch.setenv("GANTRY_HEALTH_HOST", "0.0.0.0")
+    server = serve_health(0)
+    try:
+        assert server.server_address[0] == "0.0.0.0"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -114,6 +114,8 @@ password never appears in the ConfigMap (it must be URL-safe: see docs/deploy.md
 {{- if .probes }}
 - name: GANTRY_HEALTH_PORT
   value: {{ $root.Values.healthPort | quote }}
+- name: GANTRY_HEALTH_HOST
+  value: "0.0.0.0"
 {{- end }}
 - name: GANTRY_BROKER__BOOTSTRAP_SERVERS
   value: {{ required "kafka.bootstrapServers is required" $root.Values.kafka.bootstrapServers | quote }}
