@@ -37,11 +37,16 @@ def record_lag(stage: str, consumer) -> None:
             LAG.labels(stage, tp.topic, str(tp.partition)).set(max(0, end - consumer.position(tp)))
 
 
+IDLE_TIMEOUT_S = 10
+
+
 def serve_health(port: int, ready: Callable[[], bool] = lambda: True, host: str | None = None) -> ThreadingHTTPServer:
     """Start the health/metrics server in a daemon thread; ``server.server_port`` is the bound port."""
     host = host or os.environ.get("GANTRY_HEALTH_HOST", "127.0.0.1")
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_TIMEOUT_S  # a connection that sends nothing does not hold a thread for ever
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path == "/metrics":
                 body, status, ctype = generate_latest(), 200, CONTENT_TYPE_LATEST

@@ -254,6 +254,9 @@ def parse_request(query_string: str, headers: Mapping[str, str], body: bytes) ->
     )
 
 
+IDLE_TIMEOUT_S = 120
+
+
 def _handler(engine: Engine, policy: Policy) -> type[BaseHTTPRequestHandler]:
     limit = policy.max_body_bytes
 
@@ -262,6 +265,9 @@ def _handler(engine: Engine, policy: Policy) -> type[BaseHTTPRequestHandler]:
         # Headers and body go out in two writes; with Nagle on, the second waits for the client's
         # delayed ACK, adding ~40 ms to every request on a kept-alive connection.
         disable_nagle_algorithm = True
+        # A client that opens a connection and then sends nothing (or a byte a minute) would hold
+        # a thread for ever; idle pooled connections are closed after this and reopened by the client.
+        timeout = IDLE_TIMEOUT_S
 
         def do_GET(self) -> None:
             self._handle(read_only=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import ThreadingHTTPServer
@@ -12,6 +14,7 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
+from gantry import observability
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 
 
@@ -144,3 +147,12 @@ def test_health_listens_on_loopback_unless_told_otherwise(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_silent_connection_is_closed_after_the_idle_timeout(monkeypatch, serve):
+    monkeypatch.setattr(observability, "IDLE_TIMEOUT_S", 0.5)
+    server = serve()
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as silent:
+        started = time.monotonic()
+        assert silent.recv(1) == b""  # the server hung up without an answer
+        assert time.monotonic() - started < 4
