@@ -79,7 +79,7 @@ def up(config: GantryConfig) -> StackState:
     with _one_up_at_a_time(config):
         raw = read_stack(config)
         state = StackState(**raw) if raw else StackState(data_dir=str(config.data_dir.resolve()), ray=config.ray.address)
-        if state.processes and all(_alive(p) for p in state.processes.values()):
+        if state.processes and all(running(p) for p in state.processes.values()):
             raise StackError(f"a stack is already running from {config.data_dir}: `gantry status`, or `gantry down` first")
         (config.data_dir / "logs").mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "GANTRY_DATA_DIR": state.data_dir, **_embedded_secrets(config)}
@@ -155,7 +155,7 @@ def _process(config: GantryConfig, state: StackState, env: dict[str, str], name:
     """Start ``name`` unless it runs already (with the command and ports it had, if it ran
     before) and wait until it answers: on ``/healthz`` if it has a health port, else on its port."""
     recorded = state.processes.get(name)
-    if recorded and _alive(recorded):
+    if recorded and running(recorded):
         return
     cmd = recorded["cmd"] if recorded else command()
     log = config.data_dir / "logs" / f"{name}.log"
@@ -167,7 +167,7 @@ def _process(config: GantryConfig, state: StackState, env: dict[str, str], name:
     state.save(config)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not (healthy(health) if health else port_open(port)):
-        if not _alive(record):
+        if not running(record):
             raise StackError(f"{name} exited during start-up; see {log}:\n{_tail(log)}")
         if time.monotonic() > deadline:
             raise StackError(f"{name} not ready after {START_TIMEOUT_S:.0f} s; see {log}")
@@ -202,7 +202,7 @@ def down(config: GantryConfig) -> list[str]:
     state = read_stack(config)
     stopped = []
     for name, proc in reversed(list(state.get("processes", {}).items())):
-        if _alive(proc):
+        if running(proc):
             _terminate(proc)
             stopped.append(name)
     stack_file(config).unlink(missing_ok=True)
@@ -215,9 +215,9 @@ def _terminate(proc: dict, grace_s: float = 15.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _alive(proc):
+    while time.monotonic() < deadline and running(proc):
         time.sleep(0.1)
-    if _alive(proc):
+    if running(proc):
         try:
             os.killpg(proc["pid"], signal.SIGKILL)
         except ProcessLookupError:
@@ -228,7 +228,7 @@ def status(config: GantryConfig) -> StackState:
     raw = read_stack(config)
     state = StackState(**raw) if raw else StackState(data_dir=str(config.data_dir))
     for proc in state.processes.values():
-        proc["alive"] = _alive(proc)
+        proc["alive"] = running(proc)
         proc["healthy"] = proc["alive"] and (healthy(proc["health"]) if proc["health"] else port_open(proc["port"]))
     if state.processes and all(p["healthy"] for p in state.processes.values()):
         state.warnings += _hotlist_warnings(config, state)
@@ -292,7 +292,7 @@ def _print_processes(state: StackState, console: Console) -> None:
     console.print(f"broker {state.broker} · warehouse {state.warehouse} · ray {state.ray or 'local (in the recognizer pool)'}")
 
 
-def _alive(proc: dict) -> bool:
+def running(proc: dict) -> bool:
     """Whether the recorded process still runs: the same PID *and* the same start time."""
     pid = proc["pid"]
     try:
