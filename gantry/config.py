@@ -359,7 +359,8 @@ class GantryConfig(BaseSettings):
     @model_validator(mode="after")
     def _references_resolve(self) -> GantryConfig:
         camera_ids = [c.id for c in self.cameras]
-        for kind, items in (("cameras", self.cameras), ("segments", self.segments), ("zones", self.zones)):
+        for kind, items in (("cameras", self.cameras), ("segments", self.segments), ("zones", self.zones),
+                            ("hotlist.subscribers", self.hotlist.subscribers)):  # a subscriber's id names its consumer group
             ids = [i.id for i in items]
             if dupes := sorted({i for i in ids if ids.count(i) > 1}):
                 raise ValueError(f"{kind}: duplicate id {', '.join(dupes)}")

@@ -23,7 +23,7 @@ from stream_jobs.hotlist.screening import Screener
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.journeys.stats_job import SegmentStatsJob
 from stream_jobs.plate_job import PlateJob
-from stream_jobs.webhooks import Notifier
+from stream_jobs.webhooks import Notifier, routes
 from stream_jobs.hotlist.rules import HotlistIndex
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,9 @@ def create_app(
     jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, loop=app.loop, beacon=app.beacon))
     jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time,
                                      loop=app.loop, beacon=app.beacon))
-    if config.hotlist.subscribers:
-        jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, loop=app.loop, beacon=app.beacon))
+    for index, route in enumerate(routes(config.hotlist)):
+        jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
+                                  loop=app.loop, beacon=app.beacon))
     for service in (feed, *jobs.fast):
         app.service(service)
 

@@ -1,9 +1,14 @@
 """Telling subscribers about hotlist hits: signed HTTP POSTs, retried, never silently lost.
 
-Each subscriber gets the hit's JSON as the body with ``X-Gantry-Signature: sha256=<hex>`` (HMAC-
-SHA256 of the body under the subscriber's secret) and ``X-Gantry-Delivery``, one id per hit and
-subscriber that stays the same across retries and replays, so a subscriber drops repeats by it.
-After the last retry the delivery goes to ``webhook_dead_letters`` with the reason.
+Each subscriber gets the hit's JSON as the body with ``X-Gantry-Timestamp`` (Unix seconds of the
+attempt), ``X-Gantry-Signature: sha256=<hex>`` (HMAC-SHA256 of ``<timestamp>.<body>`` under the
+subscriber's secret, so a recorded delivery replayed later fails the subscriber's age check) and
+``X-Gantry-Delivery``, one id per hit and subscriber that stays the same across retries and
+replays, so a subscriber drops repeats by it. After the last retry the delivery goes to
+``webhook_dead_letters`` with the reason.
+
+Each subscriber has its own consumer group: one that is slow or down holds back its own hits,
+never another subscriber's.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 STAGE = "webhooks"
 SIGNATURE_HEADER = "X-Gantry-Signature"
 DELIVERY_HEADER = "X-Gantry-Delivery"
+TIMESTAMP_HEADER = "X-Gantry-Timestamp"
 TIMEOUT_S = 5.0
 DELIVERY_SECONDS = Histogram("gantry_webhook_delivery_seconds", "Time to a subscriber's 2xx, retries included")
 
@@ -49,8 +56,8 @@ def routes(settings: HotlistConfig) -> list[Route]:
     return [Route(s, s.secret().get_secret_value().encode()) for s in settings.subscribers]
 
 
-def sign(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def sign(secret: bytes, timestamp: int, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, b"%d." % timestamp + body, hashlib.sha256).hexdigest()
 
 
 def delivery_id(hit: HotlistHit, subscriber: Subscriber) -> str:
@@ -60,15 +67,18 @@ def delivery_id(hit: HotlistHit, subscriber: Subscriber) -> str:
 async def deliver(client: httpx.AsyncClient, route: Route, hit: HotlistHit, settings: HotlistConfig) -> str | None:
     """POST the hit, retrying with exponential backoff; the last failure's reason, or None on success."""
     body = encode(hit)
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(route.secret, body),
-        DELIVERY_HEADER: delivery_id(hit, route.subscriber),
-    }
+    delivery = delivery_id(hit, route.subscriber)
     reason = "no attempt made"
     for attempt in range(settings.webhook_retries + 1):
         if attempt:
             await asyncio.sleep(settings.webhook_backoff_s * 2 ** (attempt - 1))
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(route.secret, timestamp, body),
+            DELIVERY_HEADER: delivery,
+        }
         try:
             response = await client.post(route.subscriber.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -81,21 +91,25 @@ async def deliver(client: httpx.AsyncClient, route: Route, hit: HotlistHit, sett
 
 
 class Notifier(BatchConsumer):
-    """Delivers each batch of hits to the subscribers that want them, all deliveries at once.
+    """Delivers each batch of hits that one subscriber wants, all its deliveries at once.
 
-    A subscriber that is down holds its batch for the retry time; the hits themselves are not
-    delayed (they are produced by the screener) and other batches wait at most that long.
+    While the subscriber is down its batch waits out the retries; the hits themselves are not
+    delayed (the screener produces them) and other subscribers, in their own groups, go on.
     """
 
-    group_id = "gantry-jobs-webhooks"
     sources = (topics.HOTLIST_HITS,)
 
-    def __init__(self, bootstrap_servers: str, settings: HotlistConfig, **kwargs) -> None:
+    def __init__(self, bootstrap_servers: str, settings: HotlistConfig, route: Route, *,
+                 report_malformed: bool, **kwargs) -> None:
+        """``report_malformed``: this subscriber's group sends unreadable hits to the dead letters
+        (one group does, or each would send them once more)."""
         super().__init__(bootstrap_servers, **kwargs)
+        self.report_malformed = report_malformed
+        self.group_id = f"gantry-jobs-webhooks-{route.subscriber.id}"
         self.settings = settings
+        self.route = route
         attempts = settings.webhook_retries + 1
         self.max_batch_seconds = attempts * TIMEOUT_S + settings.webhook_backoff_s * 2**attempts + 10
-        self.routes = routes(settings)
         self.client = httpx.AsyncClient(timeout=TIMEOUT_S)
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
@@ -103,23 +117,24 @@ class Notifier(BatchConsumer):
         for record in records:
             hit = parse_or_report(HotlistHit, record.value, STAGE, topics.HOTLIST_HITS)
             if isinstance(hit, DeadLetter):
-                await self.outbox.put(topics.DEAD_LETTERS, value=encode(hit))
-            else:
+                if self.report_malformed:
+                    await self.outbox.put(topics.DEAD_LETTERS, value=encode(hit))
+            elif self.route.wants(hit):
                 hits.append((record.value, hit))
-        work = [(raw, hit, route) for raw, hit in hits for route in self.routes if route.wants(hit)]
-        outcomes = await asyncio.gather(*(self._deliver(route, hit) for _, hit, route in work))
-        for (raw, hit, route), failure in zip(work, outcomes):
+        outcomes = await asyncio.gather(*(self._deliver(hit) for _, hit in hits))
+        subscriber = self.route.subscriber.id
+        for (raw, hit), failure in zip(hits, outcomes):
             if failure is None:
-                MESSAGES_OUT.labels(STAGE, route.subscriber.id).inc()
+                MESSAGES_OUT.labels(STAGE, subscriber).inc()
                 continue
             ERRORS.labels(STAGE, "webhook_failed").inc()
-            letter = dead_letter(raw, f"subscriber {route.subscriber.id}: {failure}", stage=STAGE,
+            letter = dead_letter(raw, f"subscriber {subscriber}: {failure}", stage=STAGE,
                                  source_topic=topics.HOTLIST_HITS)
             await self.outbox.put(topics.WEBHOOK_DEAD_LETTERS, key=hit.hit_id.encode(), value=encode(letter))
 
-    async def _deliver(self, route: Route, hit: HotlistHit) -> str | None:
+    async def _deliver(self, hit: HotlistHit) -> str | None:
         with DELIVERY_SECONDS.time():
-            return await deliver(self.client, route, hit, self.settings)
+            return await deliver(self.client, self.route, hit, self.settings)
 
     async def on_stop(self) -> None:
         await super().on_stop()

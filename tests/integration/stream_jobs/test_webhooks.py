@@ -2,6 +2,8 @@ import hashlib
 import hmac
 import json
 import threading
+import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -29,8 +31,11 @@ class Receiver(BaseHTTPRequestHandler):
         Receiver.attempts[delivery] = Receiver.attempts.get(delivery, 0) + 1
         status = 500 if Receiver.attempts[delivery] == 1 else 200
         if status == 200:
-            expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-            Receiver.received.append((json.loads(body), delivery, "valid" if self.headers["X-Gantry-Signature"] == expected else "bad"))
+            stamp = self.headers["X-Gantry-Timestamp"]
+            expected = "sha256=" + hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+            fresh = abs(time.time() - int(stamp)) < 300  # the age check a subscriber makes against replays
+            valid = self.headers["X-Gantry-Signature"] == expected and fresh
+            Receiver.received.append((json.loads(body), delivery, "valid" if valid else "bad"))
         self.send_response(status)
         self.end_headers()
 
@@ -69,3 +74,61 @@ def test_signed_retried_deliveries_and_dead_letters(broker, tmp_path, workers, m
     dead = [decode(DeadLetter, m) for m in letters if b'"wh-' in m]
     assert sorted(json.loads(d.payload)["plate"] for d in dead) == ["WH01AAA", "WH02BBB"]  # both hits reach "offline"
     assert all("subscriber offline" in d.reason and "3 attempts" in d.reason for d in dead)
+
+
+def test_a_stuck_subscriber_holds_back_no_other(broker, tmp_path, workers, monkeypatch):
+    """One subscriber's endpoint accepts connections and never answers; the other gets every hit
+    while the stuck one is still on its first attempt at the first hit."""
+    release = threading.Event()
+    stuck_attempts: Counter[str] = Counter()  # per delivery
+    prompt: list[tuple[str, int]] = []  # (read id, the stuck one's most attempts at a delivery) as each arrives
+
+    class Stuck(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            stuck_attempts[self.headers["X-Gantry-Delivery"]] += 1
+            release.wait(60)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            return
+
+    class Prompt(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt.append((body["read_id"], max(stuck_attempts.values(), default=0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            return
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (Stuck, Prompt)]
+    for server in servers:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    subscribers = [{"id": name, "url": f"http://127.0.0.1:{server.server_port}/hits", "secret_env": "WEBHOOK_SECRET"}
+                   for name, server in zip(("stuck", "prompt"), servers)]
+    config = write_config(tmp_path / "gantry.yaml", broker,
+                          {"hotlist": {"subscribers": subscribers, "webhook_retries": 2, "webhook_backoff_s": 0.05}})
+    store.publish(broker, [HotlistEntry(plate="WH03CCC", list="stolen", priority=1)])
+    try:
+        workers.append(worker := Worker(config, 0, tmp_path))
+        worker.wait_ready()
+        send = producer(broker)
+        for n in range(2):
+            read = PlateRead(read_id=f"wh-stuck-{n}", camera_id="cam-x", ts=now_utc(), plate="WH03CCC", confidence=0.9)
+            send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+            send.flush()
+            deadline = time.monotonic() + 60
+            while not any(read_id == read.read_id for read_id, _ in prompt):
+                assert time.monotonic() < deadline, f"{read.read_id} never reached the prompt subscriber"
+                time.sleep(0.05)
+    finally:
+        release.set()
+        for server in servers:
+            server.shutdown()
+    ours = [(read_id, attempts) for read_id, attempts in prompt if read_id.startswith("wh-stuck-")]
+    assert [read_id for read_id, _ in ours] == ["wh-stuck-0", "wh-stuck-1"]
+    assert ours[-1][1] <= 1, "the second hit waited for the stuck subscriber's retries"

@@ -82,6 +82,12 @@ def test_duplicate_camera_ids_are_rejected(tmp_path):
         load_config(write(tmp_path, CITY.replace("id: cam2", "id: cam1")))
 
 
+def test_duplicate_subscriber_ids_are_rejected(tmp_path):
+    twice = "hotlist:\n  subscribers:\n" + "    - {id: police, url: 'https://a.example/hits', secret_env: S}\n" * 2
+    with pytest.raises(ConfigError, match="hotlist.subscribers: duplicate id police"):
+        load_config(write(tmp_path, CITY + twice))
+
+
 def test_missing_file_and_bad_yaml_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="cannot read configuration"):
         load_config(tmp_path / "nope.yaml")

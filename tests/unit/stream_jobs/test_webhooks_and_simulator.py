@@ -14,8 +14,9 @@ def hit(list_: str = "stolen", priority: int = 1, hit_id: str = "h1") -> Hotlist
                       confidence=0.9)
 
 
-def test_signature_is_hmac_sha256_of_the_body():
-    assert sign(b"k", b"{}") == "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()
+def test_signature_is_hmac_sha256_of_the_timestamp_and_the_body():
+    assert sign(b"k", 1764547200, b"{}") == "sha256=" + hmac.new(b"k", b"1764547200.{}", hashlib.sha256).hexdigest()
+    assert sign(b"k", 1764547201, b"{}") != sign(b"k", 1764547200, b"{}")  # a replay a minute on fails
 
 
 def test_subscriber_filters_and_stable_delivery_ids():
