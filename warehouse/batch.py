@@ -12,6 +12,7 @@ as :func:`gantry.events.decode` words it.
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class PendingInsert:
     @property
     def token(self) -> str:
         """The same messages give the same token, so an identical retry is dropped by the server."""
-        return insert_token(self.table, offset_runs(self.sources))
+        return insert_token(self.table, offset_runs(self.sources), content_digest(self.sources))
 
     def body(self) -> bytes:
         return _rows_adapter(type(self.rows[0])).dump_json(self.rows)
@@ -213,16 +214,28 @@ def offset_runs(sources: list[Record]) -> dict[tuple[str, int], list[tuple[int, 
     return runs
 
 
-def insert_token(table: str, runs: dict[tuple[str, int], list[tuple[int, int]]]) -> str:
+def content_digest(sources: list[Record]) -> str:
+    """A digest of the messages' values in offset order: a broker that lost its topics numbers
+    new messages from 0 again, and only their content tells them from a retry of the old ones."""
+    digest = hashlib.blake2b(digest_size=16)
+    for m in sorted(sources, key=lambda m: (m.topic, m.partition, m.offset)):
+        value = m.value or b""
+        digest.update(len(value).to_bytes(8, "little"))
+        digest.update(value)
+    return digest.hexdigest()
+
+
+def insert_token(table: str, runs: dict[tuple[str, int], list[tuple[int, int]]], content: str) -> str:
     """The same messages give the same token, whatever order they arrived in; other messages give
     another. Every offset counts, not only the first and last of a partition: an insert split by
     partition key holds every other message, and one cut differently on a replay may span the
-    same range with other messages, which the server must not take for a repeat and drop."""
+    same range with other messages, which the server must not take for a repeat and drop. The
+    ``content`` digest tells new messages at old offsets (after a broker reset) from a retry."""
     spans = sorted(
         f"{topic}:{partition}:{','.join(f'{first}-{last}' for first, last in spans)}"
         for (topic, partition), spans in runs.items()
     )
-    return stable_id(table, *spans)
+    return stable_id(table, *spans, content)
 
 
 @cache

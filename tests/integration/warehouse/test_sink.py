@@ -115,6 +115,18 @@ def test_identical_retry_is_dropped_by_its_token(warehouse, broker):
     assert counts(warehouse, camera)[0] == 50  # stored rows, before any merge
 
 
+def test_new_messages_at_old_offsets_are_stored_after_a_broker_reset(warehouse, broker):
+    """A broker that lost its topics (memory storage restarted, a topic recreated) numbers new
+    messages from offset 0 again: the same offsets with other messages are not a retry."""
+    migrate(warehouse, RetentionConfig())
+    before, after = (f"cam-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for camera in (before, after):
+        batch = Batch(10_000, 60)
+        batch.extend([Message(topics.PLATE_READS, 0, o, encode(r)) for o, r in enumerate(reads(camera, 50))], now=0)
+        write(warehouse, batch.drain())
+    assert (counts(warehouse, before)[0], counts(warehouse, after)[0]) == (50, 50)
+
+
 def test_poison_message_goes_to_dead_letters_and_sink_goes_on(warehouse, broker):
     migrate(warehouse, RetentionConfig())
     kafka.ensure_topics(GantryConfig(), broker)

@@ -9,7 +9,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from gantry import topics
 from gantry.events import PlateRead, encode
-from warehouse.batch import Batch, Message, insert_token
+from warehouse.batch import Batch, Message, content_digest, insert_token
 from warehouse.writer import Failure, classify, refusal_reason
 
 
@@ -84,8 +84,20 @@ def test_batches_split_per_table_with_offset_tokens():
     batch.extend(messages(1, [3, 5, 7]), now=0)
     [pending] = batch.drain().inserts
     assert pending.table == "plate_reads" and len(pending.rows) == 3
-    assert pending.token == insert_token("plate_reads", {("plate_reads", 1): [(3, 3), (5, 5), (7, 7)]})
-    assert pending.token != insert_token("plate_reads", {("plate_reads", 1): [(3, 7)]})
+    content = content_digest(pending.sources)
+    assert pending.token == insert_token("plate_reads", {("plate_reads", 1): [(3, 3), (5, 5), (7, 7)]}, content)
+    assert pending.token != insert_token("plate_reads", {("plate_reads", 1): [(3, 7)]}, content)
+
+
+def test_the_same_offsets_with_other_messages_get_another_token():
+    """After a broker reset offsets start at 0 again: new messages there are no retry."""
+    tokens = []
+    for reads in ([1, 2], [3, 4], [1, 2]):
+        batch = Batch(100, 60)
+        batch.extend([Message(topics.PLATE_READS, 0, offset, read(i)) for offset, i in enumerate(reads)], now=0)
+        [pending] = batch.drain().inserts
+        tokens.append(pending.token)
+    assert tokens[0] == tokens[2] != tokens[1]
 
 
 def test_halves_keep_rows_with_their_messages_and_get_their_own_tokens():
@@ -98,10 +110,10 @@ def test_halves_keep_rows_with_their_messages_and_get_their_own_tokens():
 
 
 def test_token_is_stable_and_distinguishes_ranges():
-    a = insert_token("plate_reads", {("plate_reads", 0): [(0, 9)], ("plate_reads", 1): [(4, 8)]})
-    b = insert_token("plate_reads", {("plate_reads", 1): [(4, 8)], ("plate_reads", 0): [(0, 9)]})
+    a = insert_token("plate_reads", {("plate_reads", 0): [(0, 9)], ("plate_reads", 1): [(4, 8)]}, "c")
+    b = insert_token("plate_reads", {("plate_reads", 1): [(4, 8)], ("plate_reads", 0): [(0, 9)]}, "c")
     assert a == b
-    assert a != insert_token("plate_reads", {("plate_reads", 0): [(0, 10)], ("plate_reads", 1): [(4, 8)]})
+    assert a != insert_token("plate_reads", {("plate_reads", 0): [(0, 10)], ("plate_reads", 1): [(4, 8)]}, "c")
 
 
 def test_data_errors_are_refusals_sizes_are_split_and_outages_wait():
