@@ -323,6 +323,14 @@ class IngestConfig(Section):
     snapshot_url: str | None = Field(
         default=None, description="file:///dir or s3://bucket/prefix; empty means <data_dir>/snapshots"
     )
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate (chain): serve HTTPS, not HTTP")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> IngestConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("ingest: tls_cert_file and tls_key_file go together (set both, or neither for plain HTTP)")
+        return self
 
 
 class GantryConfig(BaseSettings):

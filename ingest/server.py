@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -25,7 +26,8 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gantry import topics
-from gantry.config import GantryConfig
+from gantry.config import GantryConfig, IngestConfig
+from gantry.errors import ConfigError
 from gantry.events import PlateRead, encode
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 from ingest.auth import TokenBook, load_tokens
@@ -207,6 +209,7 @@ def _unsupported(request: web.Request, expected: str) -> Rejected:
 def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int, health_port: int) -> None:
     """Run the endpoint until SIGINT/SIGTERM; events still spooled then are replayed on the next start."""
     settings = config.ingest
+    tls = tls_context(settings)
     tokens = TokenBook(load_tokens(settings))
     if not tokens:
         log.warning(
@@ -219,4 +222,19 @@ def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int,
     app = build_app(config, delivery, SnapshotStore(store_url(config)), tokens)
     health = serve_health(health_port, ready=lambda: True)
     log.info("health and metrics on port %d", health.server_port)
-    web.run_app(app, host=host, port=port, access_log=None, print=log.info)
+    web.run_app(app, host=host, port=port, access_log=None, print=log.info, ssl_context=tls)
+
+
+def tls_context(settings: IngestConfig) -> ssl.SSLContext | None:
+    """HTTPS when a certificate is configured: camera tokens and plates cross networks the city
+    does not own. TLS 1.2 at least; an unreadable or mismatched pair stops start-up, naming it."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"ingest.tls_cert_file {settings.tls_cert_file} / ingest.tls_key_file "
+                          f"{settings.tls_key_file}: {exc}") from None
+    return context

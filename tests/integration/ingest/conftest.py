@@ -100,14 +100,17 @@ class IngestServer:
     def __init__(self, bootstrap: str, tmp: Path, tokens: str = TOKENS, event_time: dict | None = None,
                  **ingest: object) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        cert = ingest.get("tls_cert_file")
+        self.url = f"{'https' if cert else 'http'}://127.0.0.1:{self.port}"
+        self.verify = str(cert) if cert else True  # a test's own certificate authority
         self.tmp = tmp
         config = {
             "data_dir": str(tmp),
             "broker": {"bootstrap_servers": bootstrap},
             "warehouse": {"dsn": f"chdb://{tmp}/unused"},
             "cameras": [{"id": c, "lat": 51.5, "lon": -0.1} for c in ("cam-1", "cam-2")],
-            "ingest": {"http_host": "127.0.0.1", "http_port": self.port, **ingest},
+            "ingest": {"http_host": "127.0.0.1", "http_port": self.port, **{k: str(v) if isinstance(v, Path) else v
+                                                                             for k, v in ingest.items()}},
             **({"event_time": event_time} if event_time else {}),
         }
         (tmp / "gantry.yaml").write_text(yaml.safe_dump(config))
@@ -132,7 +135,7 @@ class IngestServer:
             if self._process.poll() is not None:
                 raise RuntimeError(f"ingest server exited: {(self.tmp / 'server.log').read_text()}")
             try:
-                if httpx.get(f"{self.url}/v1/plate", timeout=1).status_code == 401:
+                if httpx.get(f"{self.url}/v1/plate", timeout=1, verify=self.verify).status_code == 401:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -88,6 +88,11 @@ def test_duplicate_subscriber_ids_are_rejected(tmp_path):
         load_config(write(tmp_path, CITY + twice))
 
 
+def test_a_tls_certificate_needs_its_key(tmp_path):
+    with pytest.raises(ConfigError, match="tls_cert_file and tls_key_file go together"):
+        load_config(write(tmp_path, CITY + "ingest:\n  tls_cert_file: /etc/gantry/ingest.crt\n"))
+
+
 def test_missing_file_and_bad_yaml_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="cannot read configuration"):
         load_config(tmp_path / "nope.yaml")
