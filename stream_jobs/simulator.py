@@ -32,7 +32,7 @@ SWAPS = {"O": "0", "0": "O", "I": "1", "1": "I", "B": "8", "8": "B", "S": "5", "
 class Noise:
     duplicates: float = 0.0  # share of reads delivered twice (same read_id)
     extra_reads: float = 0.0  # share of passages read again 1-3 s later (new read_id)
-    early_second_looks: float = 0.0  # share of those second looks delivered before the first
+    early_second_looks: float = 0.0  # share of those delivered before the first look, at from- and to-cameras
     disorder_s: float = 0.0  # delivery order jitter, in event-time seconds
     misreads: float = 0.0  # share of reads with one OCR-confusable character swapped
     late: int = 0  # reads two days old, delivered at the end

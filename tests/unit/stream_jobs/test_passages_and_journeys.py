@@ -37,6 +37,22 @@ def test_journey_pairs_latest_from_passage_within_max_travel():
     assert "AB12CDE" not in journey.model_dump_json()
 
 
+def test_a_passage_ending_one_segment_starts_the_next_under_its_first_look_in_any_arrival_order():
+    """Issue 18: a car passes a, b and c; b reads it twice, 2 s apart, and the second look arrives
+    first. Each step pairs the reads that have arrived so far, as the per-plate job does."""
+    seg_bc = Segment(id="b-c", from_camera="b", to_camera="c", distance_m=1000, max_travel_s=600)
+    arrivals = [s(0, "a", "a1"), s(102, "b", "b2"), s(100, "b", "b1"), s(200, "c", "c1")]
+
+    def pairs(arrived: int, segment: Segment) -> list[tuple[str, str, float]]:
+        history = passages(arrivals[:arrived], 10)
+        return [(t.start.first.read_id, t.end.first.read_id, t.journey("AB12CDE", "k").travel_s)
+                for t in trips(history, segment)]
+
+    assert (pairs(2, SEG), pairs(2, seg_bc)) == ([("a1", "b2", 102.0)], [])  # sent, to be withdrawn
+    assert (pairs(3, SEG), pairs(3, seg_bc)) == ([("a1", "b1", 100.0)], [])
+    assert (pairs(4, SEG), pairs(4, seg_bc)) == ([("a1", "b1", 100.0)], [("b1", "c1", 100.0)])
+
+
 def test_no_journey_beyond_max_travel_or_backwards():
     assert trips(passages([s(0, "a", "r1"), s(601, "b", "r2")], 10), SEG) == []
     assert trips(passages([s(0, "b", "r1"), s(60, "a", "r2")], 10), SEG) == []

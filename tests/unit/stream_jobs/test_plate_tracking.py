@@ -51,6 +51,26 @@ def answers(outputs: list) -> tuple[set, dict, set]:
     return journeys, charges, late
 
 
+def started_after_an_early_second_look(sim) -> set[tuple]:
+    """The expected journeys whose from-camera's second look was delivered before its first look,
+    which came before the to-camera read (issue 18)."""
+    delivered = {r.read_id: i for i, r in reversed(list(enumerate(sim.reads)))}  # first delivery
+    by_id = {r.read_id: r for r in sim.reads}
+    looks: dict[tuple[str, str], list[PlateRead]] = {}
+    for r in by_id.values():
+        looks.setdefault((r.plate, r.camera_id), []).append(r)
+    found = set()
+    for journey in sim.expected.journeys:
+        _, from_read_id, to_read_id, _ = journey
+        first = by_id[from_read_id]
+        seconds_first = [r for r in looks[first.plate, first.camera_id]
+                         if timedelta(0) < r.ts - first.ts < timedelta(seconds=4)
+                         and delivered[r.read_id] < delivered[from_read_id]]
+        if seconds_first and delivered[from_read_id] < delivered[to_read_id]:
+            found.add(journey)
+    return found
+
+
 def city_config(sim) -> GantryConfig:
     return GantryConfig.model_validate(sim.city | {"stream_jobs": {"allowed_lateness_s": 600}})
 
@@ -71,9 +91,37 @@ def test_a_second_look_delivered_before_the_first_withdraws_the_journey_it_start
     withdrawn = [j for j in latest_journeys(outputs).values() if j.withdrawn]
     assert withdrawn  # the case arose: journeys were sent under a second look, then replaced
     assert not {(j.segment_id, j.from_read_id, j.to_read_id, j.travel_s) for j in withdrawn} & sim.expected.journeys
+    assert started_after_an_early_second_look(sim)  # and journeys left a camera whose second look came first
     journeys, charges, _ = answers(outputs)
     assert journeys == sim.expected.journeys
     assert charges == sim.expected.charges
+
+
+@pytest.mark.parametrize("order, sent", [
+    ("a b2 b1 c", [("A-B", "a", "b2", False), ("A-B", "a", "b1", False), ("A-B", "a", "b2", True),
+                   ("B-C", "b1", "c", False)]),
+    ("a b2 c b1", [("A-B", "a", "b2", False), ("B-C", "b2", "c", False), ("A-B", "a", "b1", False),
+                   ("A-B", "a", "b2", True), ("B-C", "b1", "c", False), ("B-C", "b2", "c", True)]),
+])
+def test_a_second_look_delivered_first_at_a_camera_between_two_segments(order, sent):
+    """Issue 18: a car passes A, B and C; B reads it twice, 2 s apart (b1, b2), and b2 arrives
+    first. Both journeys end up under the first look, each sent once, a withdrawal where one was
+    sent under b2."""
+    config = GantryConfig.model_validate({
+        "cameras": [{"id": c, "lat": 51.5, "lon": -0.1} for c in "ABC"],
+        "segments": [{"id": f"{a}-{b}", "from_camera": a, "to_camera": b, "distance_m": 1000}
+                     for a, b in ("AB", "BC")],
+    })
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    at = {"a": ("A", 0), "b1": ("B", 100), "b2": ("B", 102), "c": ("C", 200)}
+    tracker, state, journeys = Tracker(config), PartitionState(), []
+    for read_id in order.split():
+        camera, offset_s = at[read_id]
+        read = PlateRead(read_id=read_id, camera_id=camera, ts=start + timedelta(seconds=offset_s),
+                         plate="AB12CDE", confidence=0.9)
+        outputs = tracker.track(read, encode(read), state)
+        journeys += [decode(Journey, o.value) for o in outputs if o.topic == topics.JOURNEYS]
+    assert [(j.segment_id, j.from_read_id, j.to_read_id, j.withdrawn) for j in journeys] == sent
 
 
 def test_replaying_tracked_reads_resends_the_same_outputs_and_changes_nothing():
