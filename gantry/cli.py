@@ -95,12 +95,14 @@ def demo(
 def object_store(
     root: Path = typer.Option(..., "--root", help="directory that holds the objects"),
     port: int = typer.Option(..., "--port", help="port on 127.0.0.1"),
+    sweep_every_s: float = typer.Option(60.0, "--sweep-every-s", envvar="GANTRY_RETENTION_SWEEP_S", min=0.1,
+                                        help="how often batches past their topic's retention.ms are removed"),
 ) -> None:
     """Serve the embedded broker's durable storage (started by `gantry up`, not by hand)."""
     from gantry.broker import BUCKET
     from gantry.objectstore import serve
 
-    serve(root, port, buckets=(BUCKET,))
+    serve(root, port, buckets=(BUCKET,), sweep_every_s=sweep_every_s)
 
 
 app.add_typer(ingest_app, name="ingest")

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 from gantry.files import write_durably
+from gantry.retention import SWEEP_EVERY_S, keep_sweeping
 
 BUCKET_MARK = ".bucket"
 LIST_LIMIT = 1000
@@ -214,6 +215,16 @@ def _http_date(timestamp: float) -> str:
     return formatdate(timestamp, usegmt=True)
 
 
-def serve(root: Path, port: int, buckets: tuple[str, ...] = (), host: str = "127.0.0.1") -> None:
-    """Serve ``root`` until SIGTERM; ``gantry object-store`` runs this beside the embedded broker."""
-    web.run_app(make_app(ObjectStore(root, buckets)), host=host, port=port, print=None, access_log=None)
+def serve(root: Path, port: int, buckets: tuple[str, ...] = (), host: str = "127.0.0.1",
+          sweep_every_s: float = SWEEP_EVERY_S) -> None:
+    """Serve ``root`` until SIGTERM, removing record batches past their topic's retention
+    (:mod:`gantry.retention`); ``gantry object-store`` runs this beside the embedded broker."""
+    app = make_app(ObjectStore(root, buckets))
+
+    async def sweeping(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(keep_sweeping(root, sweep_every_s))
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(sweeping)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
