@@ -173,6 +173,16 @@ AUDIT_LOG = Table(
     "ts",
     "toDateTime(ts)",
 )
+PLATE_SEARCH_INDEXES = (
+    "ALTER TABLE plate_reads ADD INDEX IF NOT EXISTS plate_bloom plate TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE plate_reads ADD INDEX IF NOT EXISTS read_id_bloom read_id TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE hotlist_hits ADD INDEX IF NOT EXISTS plate_bloom plate TYPE bloom_filter(0.01) GRANULARITY 1",
+    "ALTER TABLE plate_reads MATERIALIZE INDEX plate_bloom",
+    "ALTER TABLE plate_reads MATERIALIZE INDEX read_id_bloom",
+    "ALTER TABLE hotlist_hits MATERIALIZE INDEX plate_bloom",
+)
+"""Skip indexes for the search API: reads are sorted by camera and time, so a search by plate (or
+a picture's lookup by read id) skips every granule whose bloom filter rules the value out."""
 SCHEMA_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
 ENGINE = ReplacingMergeTree ORDER BY version"""

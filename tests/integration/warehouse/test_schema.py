@@ -91,7 +91,7 @@ def test_low_confidence_reads_are_counted_per_minute_after_an_upgrade(warehouse)
     confidences = [0.5, 0.79, 0.8, 0.95]  # two of every four reads are below 0.8
     before = [r.model_copy(update={"confidence": confidences[i % 4]}) for i, r in enumerate(reads("cam-l", 120))]
     load(warehouse, "plate_reads", before)  # 07:00 and 07:01, counted before the column existed
-    assert [m.split(":")[0] for m in migrate(warehouse, RetentionConfig()).applied] == ["5", "6", "7"]
+    assert [m.split(":")[0] for m in migrate(warehouse, RetentionConfig()).applied] == ["5", "6", "7", "8"]
     after = [r.model_copy(update={"ts": r.ts + timedelta(minutes=2)}) for r in before[:60]]
     load(warehouse, "plate_reads", after)  # 07:02, counted by the changed view
     load(warehouse, "plate_reads", after)  # delivered twice
