@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from api.cli import app as api_app
+from api.cli import bench_search, search
 from gantry import stack
 from gantry.cli_support import config_of, console, fail, setup_logging
 from gantry.errors import GantryError
@@ -115,12 +117,15 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
+app.add_typer(api_app, name="api")
+app.command("search")(search)
 app.command("simulate")(simulate)
 app.command("report")(report)
 bench_app.command("jobs")(bench_jobs)
 bench_app.command("sink")(bench_sink)
 bench_app.command("ingest")(bench_ingest)
 bench_app.command("recognize")(bench_pool)
+bench_app.command("search")(bench_search)
 
 
 def main() -> None:

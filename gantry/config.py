@@ -333,6 +333,43 @@ class IngestConfig(Section):
         return self
 
 
+ApiRole = Literal["operator", "analyst"]
+
+
+class ApiRoleLimits(Section):
+    """How far back one role may search (and fetch pictures), in days before now."""
+
+    max_lookback_days: int = Field(default=90, ge=1, le=3660)
+
+
+class ApiRoles(Section):
+    operator: ApiRoleLimits = ApiRoleLimits()
+    analyst: ApiRoleLimits = ApiRoleLimits()
+
+
+class ApiConfig(Section):
+    """The search and live-alert API (``gantry api serve``); tokens come from env or a file, never here.
+
+    A token names its holder and role: ``$GANTRY_API_TOKENS`` holds ``name:role=token`` pairs
+    separated by commas, ``tokens_file`` a YAML mapping ``name: {role: operator, token: ...}``.
+    """
+
+    enabled: bool = Field(default=True, description="whether `gantry up` starts the API")
+    host: str = Field(default="127.0.0.1", description="loopback by default: put a TLS proxy in front to expose it")
+    port: int = Field(default=8490, ge=0, le=65535)
+    tokens_file: Path | None = Field(default=None, description="YAML mapping name -> {role, token}")
+    tokens_env: str = Field(default="GANTRY_API_TOKENS", description="env var: name:role=token,name:role=token")
+    roles: ApiRoles = ApiRoles()
+    max_page_size: int = Field(default=1000, ge=1, le=100_000)
+    default_page_size: int = Field(default=100, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> ApiConfig:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("api: default_page_size is larger than max_page_size")
+        return self
+
+
 class GantryConfig(BaseSettings):
     model_config = SettingsConfigDict(
         frozen=True, extra="forbid", env_prefix="GANTRY_", env_nested_delimiter="__"
@@ -348,6 +385,7 @@ class GantryConfig(BaseSettings):
     hotlist: HotlistConfig = HotlistConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     ingest: IngestConfig = IngestConfig()
+    api: ApiConfig = ApiConfig()
     cameras: list[Camera] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
     zones: list[Zone] = Field(default_factory=list)

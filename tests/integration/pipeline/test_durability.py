@@ -75,6 +75,7 @@ def durable_stack(tmp_path_factory) -> Iterator[Durable]:
     config_file.write_text(yaml.safe_dump(city(CAMERAS) | {
         "data_dir": str(root / "data"),
         "ingest": {"http_port": free_port()},
+        "api": {"port": free_port()},
         "warehouse": {"batch_seconds": 0.5},
         "stream_jobs": {"workers": WORKERS},
     }))
