@@ -20,6 +20,7 @@ from importlib.resources import files
 from typing import Annotated
 
 from clickhouse_connect.driver import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -30,6 +31,7 @@ from api.auth import Principal, TokenBook, load_grants
 from api.live import hit_stream
 from api.models import CameraOut, CameraVisit, HitPage, Presenter, ReadOut, ReadPage, Timeline
 from gantry.config import GantryConfig
+from gantry.errors import GantryError
 from gantry.runtime import endpoints
 from ingest.snapshots import SnapshotStore, store_url
 
@@ -107,6 +109,13 @@ def create_app(config: GantryConfig, *, client_factory: Callable[[], Client] | N
         "and analyst (pseudonymised plates only, no pictures).",
     )
     app.state.api = state
+
+    @app.exception_handler(GantryError)
+    @app.exception_handler(ClickHouseError)
+    async def _warehouse_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": f"the warehouse cannot answer now: {exc}"}, status_code=503)
+
     _routes(app, state)
     return app
 
