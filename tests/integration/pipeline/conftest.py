@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import clickhouse_connect
 import pytest
@@ -21,6 +23,16 @@ def city():
     return build_city(cameras=2, vehicles=5, seed=11, start=datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2))
 
 
+API_OPERATOR_TOKEN = "stack-operator-" + uuid.uuid4().hex
+
+
+def api_tokens(root: Path) -> Path:
+    """The stack API's tokens, in a file as a deployment mounts them."""
+    path = root / "api-tokens.yaml"
+    path.write_text(yaml.safe_dump({"control-room": {"role": "operator", "token": API_OPERATOR_TOKEN}}))
+    return path
+
+
 @pytest.fixture(scope="session")
 def stack_config_file(tmp_path_factory, city):
     root = tmp_path_factory.mktemp("stack")
@@ -33,7 +45,7 @@ def stack_config_file(tmp_path_factory, city):
         "stream_jobs": {"allowed_lateness_s": 86400},
         "warehouse": {"batch_seconds": 0.5},
         "ingest": {"http_port": free_port()},
-        "api": {"port": free_port()},
+        "api": {"port": free_port(), "tokens_file": str(api_tokens(root))},
     }))
     return config_file
 

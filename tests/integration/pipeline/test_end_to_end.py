@@ -33,7 +33,7 @@ def wait_for(query, client, at_least: int, timeout_s: float = 90) -> int:
 
 def test_status_reports_every_process_healthy(stack_config, stack_config_file):
     state = stack.status(stack_config)
-    assert {"broker", "warehouse", "jobs-0", "sink", "recognizer"} <= set(state.processes)
+    assert {"broker", "warehouse", "jobs-0", "sink", "api", "recognizer"} <= set(state.processes)
     unhealthy = {n: p["log"] for n, p in state.processes.items() if not p["healthy"]}
     assert not unhealthy
     result = CliRunner().invoke(app, ["--config", str(stack_config_file), "status"])
