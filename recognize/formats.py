@@ -57,6 +57,7 @@ DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
 # format's structure is evidence of its own, so an O->0 or I->1 change the model half-backs
 # still wins, while a look-alike forced on a surely read character (the table below) does not.
 GENERIC_WEIGHT = 0.88
+GENERIC_REGION = "any"  # the name of the generic family, whose matches carry GENERIC_WEIGHT
 
 # Look-alike characters by class, used when the model gives the other class (almost) no mass,
 # with the share of the read character's probability a substitution keeps: O/0 and I/1 are
@@ -118,7 +119,7 @@ class FormatMatcher:
         # scoring, and each pattern's weight (the generic family's is GENERIC_WEIGHT).
         self.by_length = {
             n: (entries, np.array([[CLASS_INDEX[c] for c in cl] for _, cl in entries]),
-                np.array([GENERIC_WEIGHT if r == "any" else 1.0 for r, _ in entries]))
+                np.array([GENERIC_WEIGHT if r == GENERIC_REGION else 1.0 for r, _ in entries]))
             for n, entries in grouped.items()
         }
 

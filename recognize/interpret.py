@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from recognize.base import CharRead
-from recognize.formats import FormatMatcher
+from recognize.formats import (DIGIT_FOR_LETTER, GENERIC_REGION, GENERIC_WEIGHT, LETTER_FOR_DIGIT,
+                               MIN_CHAR_PROB, FormatMatcher)
 
 MIN_CHARS, MAX_CHARS = 4, 8
 MAX_LEAD_DROP, MAX_TAIL_DROP, MAX_INNER_DROP = 2, 1, 1
@@ -109,27 +112,138 @@ def best_interpretation(reads: list[CharRead], matcher: FormatMatcher, *, dark_o
                         spill: float, flat_surround: bool = False) -> Interpretation | None:
     """Best plate reading among several reads of one line (crop variants).
 
-    Variants fail differently (a sticker read as a character in colour fades in grey), so
-    the reading that fits a plate best is kept rather than an average that each error drags.
-    A read that another read contains (the tight crop lost an end character that the padded
-    crop saw) pays for the characters it lacks as if it had dropped them from the longer read:
-    a surely seen last character is not lost for free, a faint mark beside the plate costs little.
+    Each read proposes its best-fitting reading, and every proposal is then scored by all the
+    reads together (:func:`mean_support`).  Crops of one line see the same characters, so a
+    look-alike that one crop reads one way and another crop the other way (8/B, Z/2, D/0) goes
+    to the side the crops back together, not to the one crop whose misreading happens to fit a
+    format best.  Variants also fail differently (a sticker read as a character in colour fades
+    in grey): the read that saw the sticker still backs the reading without it, at the price of
+    dropping it, so one variant's error does not decide.
+
+    Reads of different lengths are compared character by character: a longer read shows a
+    proposal with extra characters at the price of dropping them, so a tight crop that lost a
+    surely seen last character loses to the padded one, while a faint frame edge the padded
+    crop caught costs little.  Vanity readings (no format) are judged by their own read, as in
+    :func:`interpret`, with :func:`unseen_cost` for what a longer read of the line also saw.
     """
-    found = []
+    reads = [r for r in reads if len(r.text) >= MIN_CHARS]
+    vanity: dict[str, float] = {}
+    proposals: set[tuple[str, str]] = set()
     for r in reads:
-        if len(r.text) < MIN_CHARS:
-            continue
         i = interpret(r, matcher, dark_on_light=dark_on_light, spill=spill, flat_surround=flat_surround)
-        if i is not None:
-            found.append(Interpretation(i.plate, i.confidence * unseen_cost(r, reads), i.region))
+        if i is not None and i.region is None:
+            vanity[i.plate] = max(vanity.get(i.plate, 0.0), i.confidence * unseen_cost(r, reads))
+        elif i is not None and i.region is not None:
+            proposals.add((i.plate, i.region))
+    found = [Interpretation(plate, conf, None) for plate, conf in vanity.items()]
+    for plate, region in sorted(proposals):
+        run_on = 0.0 if flat_surround and len(plate) >= FLAT_MIN_CHARS else spill
+        weight = (GENERIC_WEIGHT if region == GENERIC_REGION else 1.0) * (1.0 - SPILL_WEIGHT * run_on)
+        found.append(Interpretation(plate, weight * mean_support(reads, plate), region))
     return max(found, key=lambda i: i.confidence, default=None)
+
+
+def mean_support(reads: list[CharRead], plate: str) -> float:
+    """How well the reads of one line show ``plate`` together, 0..1: the mean over the reads.
+
+    A read at least as long as ``plate`` is scored by :func:`best_fit`, a shorter one by
+    :func:`support_shorter`; for the shorter reads, the probabilities the longer ones gave each
+    character of ``plate`` stand in for the end characters they did not see.
+    """
+    full = [(r, fit) for r in reads if len(r.text) >= len(plate) for fit in [best_fit(r, plate)]]
+    seen = [probs for _, (score, probs) in full if score > 0.0]
+    imputed = [sum(p[j] for p in seen) / len(seen) for j in range(len(plate))] if seen else None
+    scores = [score for _, (score, _) in full]
+    scores += [support_shorter(r, plate, imputed) for r in reads if len(r.text) < len(plate)]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def best_fit(read: CharRead, plate: str) -> tuple[float, list[float]]:
+    """The best fit of ``plate`` to a read at least as long, after end trims and an inner drop.
+
+    Returns the score (see :func:`fit`, times the price of the drops; for the read that proposed
+    ``plate`` this is what its format match gave it, before the format's weight and the spill)
+    and the read's probability for each character of ``plate`` in that fit.
+    """
+    best: tuple[float, list[float]] = (0.0, [])
+    for keep in kept_positions(len(read.text)):
+        if len(keep) == len(plate):
+            score = fit(read, keep, plate) * drop_cost(read.char_probs, keep)
+            if score > best[0]:
+                best = (score, [char_prob(read, i, ch) for i, ch in zip(keep, plate)])
+    return best
+
+
+def support_shorter(read: CharRead, plate: str, imputed: list[float] | None) -> float:
+    """How well a read shorter than ``plate`` shows it, 0..1.
+
+    A read that lacks end characters of ``plate`` (the crop ended on the plate's edge, or the
+    recogniser dropped a faint first or last character) shows the rest; the characters it did
+    not see count with the probability the longer reads gave them (``imputed``), so a surely
+    seen last character costs nothing while an unsure mark beside the plate costs what it
+    would cost the read that saw it.  A read that lacks an inner character backs ``plate`` only
+    at ``INNER_DROP_PENALTY``, as if it had surely read nothing there: a seal or sticker between
+    the character groups that one crop read as a character is missing from the others.
+    """
+    n, m = len(read.text), len(plate)
+    everything = list(range(n))
+    best = 0.0
+    for lead in range(MAX_LEAD_DROP + 1):
+        tail = m - n - lead
+        if imputed is not None and 0 <= tail <= MAX_TAIL_DROP:
+            unseen = imputed[:lead] + imputed[m - tail :]
+            shared = fit(read, everything, plate[lead : m - tail])
+            top = float(np.prod(read.char_probs)) ** (1.0 / n)
+            rest = shared / max(top, 1e-12)  # the substitution prices alone
+            geo = (top ** n * float(np.prod(np.maximum(unseen, 1e-12)))) ** (1.0 / m)
+            best = max(best, geo * rest)
+    if m - n == 1:
+        for inner in range(1, m - 1):
+            best = max(best, INNER_DROP_PENALTY * fit(read, everything, plate[:inner] + plate[inner + 1 :]))
+    return best
+
+
+def fit(read: CharRead, keep: list[int], plate: str) -> float:
+    """Score of ``plate`` read at positions ``keep`` of ``read``: 0 where the read disagrees.
+
+    The geometric mean of the kept characters' top probabilities, times, for every position
+    where ``plate`` has another character, that character's share of the top probability (as
+    :meth:`recognize.formats.FormatMatcher.match` prices a substitution); a character the
+    read gives less than ``MIN_CHAR_PROB`` does not fit at all.
+    """
+    top = [read.char_probs[i] for i in keep]
+    score = float(np.exp(np.mean(np.log(np.maximum(top, 1e-12)))))
+    for i, ch, t in zip(keep, plate, top):
+        q = char_prob(read, i, ch)
+        if q < MIN_CHAR_PROB:
+            return 0.0
+        score *= min(q / max(t, 1e-12), 1.0)
+    return score
+
+
+def char_prob(read: CharRead, i: int, ch: str) -> float:
+    """The model's probability that position ``i`` of ``read`` is ``ch``.
+
+    The look-alike table prices a class change the model gives (almost) no mass, as in
+    :func:`recognize.formats.best_of_class`, so a proposal's own read supports it as fully as
+    the format match that proposed it.
+    """
+    read_ch, p = read.text[i], read.char_probs[i]
+    if ch == read_ch:
+        return p
+    alt = float(read.alternatives[i][read.charset.index(ch)])
+    for table in (DIGIT_FOR_LETTER, LETTER_FOR_DIGIT):
+        if table.get(read_ch, ("", 0.0))[0] == ch:
+            alt = max(alt, p * table[read_ch][1])
+    return alt
 
 
 def unseen_cost(read: CharRead, reads: list[CharRead]) -> float:
     """Confidence ``read`` keeps for the end characters that a longer read of the line also saw.
 
     Only reads that contain ``read`` whole count: one that differs inside it (a sticker read as
-    a character between the groups) is another reading, not more of the same one.
+    a character between the groups) is another reading, not more of the same one.  Used for
+    vanity readings, which no format lets another read score.
     """
     cost = 1.0
     for other in reads:

@@ -3,7 +3,7 @@
 from recognize_reads import make_read
 
 from recognize.formats import FormatMatcher
-from recognize.interpret import best_interpretation, interpret, kept_positions
+from recognize.interpret import best_fit, best_interpretation, interpret, kept_positions, support_shorter
 
 
 def test_kept_positions_trim_ends_and_one_inner() -> None:
@@ -101,3 +101,33 @@ def test_a_faint_mark_beside_the_plate_costs_the_tight_read_little() -> None:
     padded = make_read("CRK708A1", {0: {"C": 0.28}, 7: {"1": 0.34}})
     best = best_interpretation([tight, padded], matcher, dark_on_light=True, spill=0.0)
     assert best is not None and (best.plate, best.region) == ("RK708AI", "xx")
+
+
+def test_a_look_alike_split_between_crops_goes_to_the_side_both_crops_back() -> None:
+    # One crop is torn between B (0.48) and 8 (0.47) at the second character, and B fits the
+    # national format; the other crop reads a sure 8 (0.90, B at 0.08).  Alone, the first
+    # crop's format reading wins; together, the crops back the 8.
+    matcher = FormatMatcher(("xx", "any"), {"xx": ("LLNNNNN",), "any": ("A{4,7}",)})
+    unsure = make_read("HB24126", {1: {"B": 0.48, "8": 0.47}})
+    sure = make_read("H824126", {1: {"8": 0.90, "B": 0.08}})
+    alone = best_interpretation([unsure], matcher, dark_on_light=True, spill=0.0)
+    assert alone is not None and alone.plate == "HB24126"
+    both = best_interpretation([unsure, sure], matcher, dark_on_light=True, spill=0.0)
+    assert both is not None and both.plate == "H824126"
+
+
+def test_an_unsure_leading_mark_that_one_crop_lacks_costs_what_it_was_read_at() -> None:
+    # The padded crop reads a frame mark before the plate as an unsure L (0.3); the tight crop
+    # does not see it.  Both readings fit a format: the tight crop's absence of the mark is
+    # not free backing for the longer reading, so the plate without the mark wins.
+    matcher = FormatMatcher(("xx",), {"xx": ("LLLNNNN", "LLLLNNNN")})
+    tight, padded = make_read("KTR4821"), make_read("LKTR4821", {0: {"L": 0.3}})
+    best = best_interpretation([tight, padded], matcher, dark_on_light=True, spill=0.0)
+    assert best is not None and best.plate == "KTR4821"
+
+
+def test_a_read_that_disagrees_gives_no_support() -> None:
+    read = make_read("AB123")
+    assert support_shorter(read, "XAB123", [0.99] * 6) > 0.9  # lacks only the leading X
+    assert best_fit(read, "AB124")[0] == 0.0  # reads 3 where the proposal has 4
+    assert best_fit(make_read("AB1234"), "AB124")[0] < 0.5  # shows it only by dropping a sure 3
