@@ -194,3 +194,20 @@ def test_miss_causes_name_the_stage_that_lost_the_plate() -> None:
     assert miss_cause(recognizer, image, empty_box, "AB12CDE") == "detection"
     assert miss_cause(recognizer, image, plate_box, "XY98ZZZ") == "characters"
     assert miss_cause(recognizer, image, plate_box, "AB12CDE") == "interpretation"
+
+
+def test_an_unsure_coarse_read_does_not_spare_a_large_image_its_second_look() -> None:
+    # A date stamp or badge read at 0.7 beside a plate too small for the coarse scale must not
+    # stop the finer look; a sure read does, and a small image never gets one.
+    from recognize.base import Candidate
+    from recognize.interpret import Interpretation
+    from recognize.recognizer import Scored, wants_second_look
+
+    def read(conf: float) -> Scored:
+        return Scored(Candidate(np.zeros((4, 2), np.float32), 0.9), Interpretation("AB123", conf, "any"))
+
+    assert wants_second_look((960, 1280, 3), [], 640)
+    assert wants_second_look((960, 1280, 3), [read(0.7)], 640)
+    assert not wants_second_look((960, 1280, 3), [read(0.7), read(0.93)], 640)
+    assert not wants_second_look((480, 640, 3), [read(0.7)], 640)
+    assert wants_second_look((960, 1280, 3), [read(0.85)], 640, sure=0.9)  # min_confidence above
