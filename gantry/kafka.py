@@ -47,13 +47,22 @@ def consumer(bootstrap_servers: str, group_id: str, topic_names: Iterable[str], 
 
 
 def new_topic(config: GantryConfig, name: str, partitions: int | None = None, *, compacted: bool = False) -> NewTopic:
-    """A topic as this deployment wants it: its partitions and the configured replication factor."""
+    """A topic as this deployment wants it: its partitions and the configured replication factor;
+    compacted, or kept :data:`topics.SHORT_RETENTION_MS` if it is one of :data:`topics.SHORT_LIVED`."""
     return NewTopic(
         name,
         partitions or config.broker.partitions_for(name),
         config.broker.replication_factor,
-        topic_configs={"cleanup.policy": "compact"} if compacted else {},
+        topic_configs=topic_configs(name, compacted=compacted),
     )
+
+
+def topic_configs(name: str, *, compacted: bool = False) -> dict[str, str]:
+    if compacted:
+        return {"cleanup.policy": "compact"}
+    if name in topics.SHORT_LIVED:
+        return {"retention.ms": str(topics.SHORT_RETENTION_MS)}
+    return {}
 
 
 def ensure_topics(config: GantryConfig, bootstrap_servers: str) -> list[str]:

@@ -13,6 +13,10 @@ ZONE_CHARGES = "zone_charges"
 ZONE_DAYS = "zone_days"
 DEAD_LETTERS = "dead_letters"
 WEBHOOK_DEAD_LETTERS = "webhook_dead_letters"
+ERASURES = "erasures"
+# Internal to the per-plate job, named here because an erasure reaches them too.
+READS_BY_PLATE = "gantry-jobs-reads-by-plate"
+PLATE_HISTORIES = "gantry-jobs-plate-histories-changelog"
 
 ALL = (
     FRAMES,
@@ -26,5 +30,10 @@ ALL = (
     ZONE_DAYS,
     DEAD_LETTERS,
     WEBHOOK_DEAD_LETTERS,
+    ERASURES,
 )
-COMPACTED = frozenset({HOTLIST})
+COMPACTED = frozenset({HOTLIST, ERASURES})
+SHORT_LIVED = frozenset({LATE_READS, DEAD_LETTERS, WEBHOOK_DEAD_LETTERS})
+"""Copies of reads (plates included) for an operator to look at soon, which an erasure cannot
+reach record by record: created with ``retention.ms`` = :data:`SHORT_RETENTION_MS`."""
+SHORT_RETENTION_MS = 3 * 86_400_000  # a long weekend: time enough to look at them

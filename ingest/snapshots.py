@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 from urllib.parse import unquote, urlsplit
 
 from pyarrow import fs
 
 from gantry.config import GantryConfig
 from gantry.errors import ConfigError
+from ingest.edge_formats import SnapshotKind
 
 
 def store_url(config: GantryConfig) -> str:
@@ -60,6 +62,18 @@ class SnapshotStore:
         """The picture behind a read's ``image_ref`` (the evidence for a charge or a hotlist hit)."""
         with self._fs.open_input_stream(self._path_of(image_ref)) as stream:
             return stream.read()
+
+    def erase(self, image_ref: str) -> int:
+        """Delete every picture of the read behind ``image_ref`` (it names one: the overview, else
+        the plate picture; the others lie next to it as ``<read_id>-<kind>.jpg``); how many were
+        there. A reference that is not the store's is refused, as by :meth:`get`."""
+        folder, name = self._path_of(image_ref).rsplit("/", 1)
+        read_id = name.rsplit("-", 1)[0]
+        pictures = [f"{folder}/{read_id}-{kind}.jpg" for kind in get_args(SnapshotKind)]
+        found = [i.path for i in self._fs.get_file_info(pictures) if i.type == fs.FileType.File]
+        for path in found:
+            self._fs.delete_file(path)
+        return len(found)
 
     def prune(self, today: date, retention_days: int) -> list[str]:
         """Delete the day folders older than the retention; returns the days deleted."""

@@ -16,9 +16,11 @@ from pathlib import Path
 import faust
 
 from gantry.config import GantryConfig
+from gantry.erasures import BlockList
 from stream_jobs import transport
 from stream_jobs.charges import agents as charge_agents
 from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.feeds import ErasureFeed
 from stream_jobs.hotlist.screening import Screener
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.journeys.stats_job import SegmentStatsJob
@@ -80,16 +82,17 @@ def create_app(
         producer_max_batch_size=1_048_576,
     )
     feed = HotlistFeed(bootstrap_servers, HotlistIndex(), loop=app.loop, beacon=app.beacon)
+    erasures = ErasureFeed(bootstrap_servers, BlockList(config.privacy.pseudonym_key), loop=app.loop, beacon=app.beacon)
     cameras = frozenset(c.id for c in config.cameras)
     jobs = Jobs(app, config, feed, cameras)
     jobs.fast.append(Screener(bootstrap_servers, feed, cameras, config.event_time, loop=app.loop, beacon=app.beacon))
-    jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, erasures, loop=app.loop, beacon=app.beacon))
     jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time,
                                      loop=app.loop, beacon=app.beacon))
     for index, route in enumerate(routes(config.hotlist)):
         jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
                                   loop=app.loop, beacon=app.beacon))
-    for service in (feed, *jobs.fast):
+    for service in (feed, erasures, *jobs.fast):
         app.service(service)
 
     charge_agents.register(jobs)

@@ -10,6 +10,12 @@ Reads normally arrive keyed by plate, so a plate's reads share a partition. A re
 is re-keyed onto an internal topic with the same partition count, and the group reads both
 topics with range assignment, which gives a member the same partition numbers of both: the
 re-keyed read lands in its plate's partition and state.
+
+Erasures (:mod:`gantry.erasures`): a read of an erased plate timed before its erasure is dropped
+here, whichever topic brings it; when an erasure arrives, each owned partition forgets what it
+holds of the plate from before it (:func:`stream_jobs.tracking.forget`), and so does a
+partition's state rebuilt from a changelog that still held it. ``gantry privacy erase``
+tombstones the plate's changelog key for the partitions no worker holds.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+
+from prometheus_client import Counter as Metric
 
 import orjson
 from aiokafka import ConsumerRecord
@@ -28,14 +36,17 @@ from gantry.events import DeadLetter, PlateRead, encode
 from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer
+from stream_jobs.feeds import ErasureFeed
 from stream_jobs.intake import STAGE, admit, receipt
 from stream_jobs.charges.days import DayLedger
-from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker
+from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker, forget
 
-READS_BY_PLATE = "gantry-jobs-reads-by-plate"
-CHANGELOG = "gantry-jobs-plate-histories-changelog"
+READS_BY_PLATE = topics.READS_BY_PLATE
+CHANGELOG = topics.PLATE_HISTORIES
 WATERMARK_KEY = b"#watermark"  # cannot be a plate: plates are letters and digits
 DAYS_KEY = b"#days"
+OFFSETS_KEY = b"#offsets"
+ERASED_READS = Metric("gantry_erased_reads", "Reads of an erased plate from before its erasure, dropped")
 
 
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
@@ -52,13 +63,20 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
     max_records = 20_000  # large batches: each plate's state is saved once per batch
 
-    def __init__(self, bootstrap_servers: str, config: GantryConfig, known_cameras: Collection[str], **kwargs) -> None:
+    def __init__(self, bootstrap_servers: str, config: GantryConfig, known_cameras: Collection[str],
+                 erasures: ErasureFeed, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
+        self.erasures = erasures
+        self.blocklist = erasures.blocklist
+        erasures.on_erased.append(self.forget_erased)
         self.tracker = Tracker(config)
         self.known_cameras = known_cameras
         self.window = config.event_time
         self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic)
                      for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS, ZONE_DAY_PARTS)}
+
+    async def before_consuming(self) -> None:
+        await self.erasures.loaded.wait()  # no erased read is tracked for want of the block-list
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
@@ -68,8 +86,13 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
             read = await self._read_of(record, now)
             if read is None:
                 continue
+            if self.blocklist.erased_at(read.plate, read.ts) is not None:
+                ERASED_READS.inc()
+                continue
             state = await self.state_of(record.partition)
-            for output in self.tracker.track(read, record.value, state):
+            seen = record.offset < state.offsets.get(record.topic, 0)
+            state.offsets[record.topic] = max(state.offsets.get(record.topic, 0), record.offset + 1)
+            for output in self.tracker.track(read, record.value, state, seen=seen):
                 await self.outbox.put(output.topic, key=output.key, value=output.value)
                 sent[output.topic] += 1
         for topic, count in sent.items():
@@ -101,18 +124,33 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         state = PartitionState(partition, watermark=int(entries.get(WATERMARK_KEY, 0)))
         if DAYS_KEY in entries:
             state.days = DayLedger.from_json(orjson.loads(entries[DAYS_KEY]))
+        if OFFSETS_KEY in entries:
+            state.offsets = orjson.loads(entries[OFFSETS_KEY])
         for key, value in entries.items():
-            if key not in (WATERMARK_KEY, DAYS_KEY):
+            if key not in (WATERMARK_KEY, DAYS_KEY, OFFSETS_KEY):
                 state.plates[key.decode()] = PlateHistory.from_json(orjson.loads(value))
+        if self.blocklist.newest is not None:
+            newest_ms = int(self.blocklist.newest.timestamp() * 1000)
+            for plate in [p for p, h in state.plates.items() if min(s.ts_ms for s in h.sightings) < newest_ms]:
+                erased_at = self.blocklist.erased.get(self.blocklist.pseudonym(plate))
+                if erased_at is not None:
+                    forget(state, plate, int(erased_at.timestamp() * 1000))
         return state
+
+    def forget_erased(self, pseudonym: str, erased_at: datetime) -> None:
+        """An erasure has come: each owned partition forgets the plate's past (saved with the next batch)."""
+        erased_at_ms = int(erased_at.timestamp() * 1000)
+        for partition, state in self.states.items():
+            if partition in self.owned:
+                for plate in [p for p in state.plates if self.blocklist.pseudonym(p) == pseudonym]:
+                    forget(state, plate, erased_at_ms)
 
     def changes(self, state: PartitionState) -> dict[bytes, bytes | None]:
         if not state.changed and not state.dropped:
             return {}
-        entries: dict[bytes, bytes | None] = {
-            plate.encode(): orjson.dumps(state.plates[plate].to_json())
-            for plate in state.changed
-        }
+        # The offsets first: a state saved in part must not pass its reads for new ones.
+        entries: dict[bytes, bytes | None] = {OFFSETS_KEY: orjson.dumps(state.offsets)}
+        entries.update({plate.encode(): orjson.dumps(state.plates[plate].to_json()) for plate in state.changed})
         entries.update({plate.encode(): None for plate in state.dropped})
         entries[WATERMARK_KEY] = str(state.watermark).encode()
         if state.days.changed:

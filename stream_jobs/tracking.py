@@ -33,6 +33,7 @@ from stream_jobs.passages import Passage, Sighting, passages
 
 LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, sent to late_reads")
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
+MERGED_READS = Counter("gantry_merged_reads", "Reads inside a passage already kept (another look, or a duplicate)")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
 ZONE_DAY_PARTS = "gantry-jobs-zone-day-parts"  # internal: each partition's share of a charging day
 SWEEP_EVERY_MS = 3_600_000  # how often (in event time) plates not seen within the horizon are dropped
@@ -74,6 +75,28 @@ class PartitionState:
     changed: set[str] = field(default_factory=set)
     dropped: set[str] = field(default_factory=set)
     swept_at: int = 0
+    offsets: dict[str, int] = field(default_factory=dict)  # topic -> the next offset not yet taken in
+
+
+def forget(state: PartitionState, plate: str, erased_at_ms: int) -> None:
+    """What an erasure leaves of a plate's entry: the sightings from after it, the journeys
+    between those, and the charge versions (so that a charge made again goes on from the last
+    version sent); with no sighting after it, nothing (the entry is deleted). The erased charges
+    leave the partition's open days, as they left the warehouse."""
+    history = state.plates.get(plate)
+    if history is None:
+        return
+    state.days.withdraw(history.charges)
+    kept = [s for s in history.sightings if s.ts_ms >= erased_at_ms]
+    if not kept:
+        del state.plates[plate]
+        state.changed.discard(plate)
+        state.dropped.add(plate)
+        return
+    ids = {s.read_id for s in kept}
+    journeys = {j: sent for j, sent in history.journeys.items() if sent[2] in ids and sent[3] in ids}
+    state.plates[plate] = PlateHistory(kept, journeys, {c: [v[0], "", v[2]] for c, v in history.charges.items()})
+    state.changed.add(plate)
 
 
 class Tracker:
@@ -91,28 +114,42 @@ class Tracker:
         self.zones_at = {c.id: [z for z in config.zones if c.id in z.cameras] for c in config.cameras}
         self.zones = list(config.zones)
 
-    def track(self, read: PlateRead, raw: bytes, state: PartitionState) -> list[Output]:
-        """What this read makes the job send, updating ``state`` (unless the read is late or a replay)."""
+    def track(self, read: PlateRead, raw: bytes, state: PartitionState, *, seen: bool = False) -> list[Output]:
+        """What this read makes the job send, updating ``state`` (unless the read is late or a replay).
+
+        ``seen``: the read's offset is one this state has taken in before (the batch is read
+        again after a crash). That tells a replay from a new read where the read id alone
+        cannot: a read merged into a run leaves no id behind.
+        """
         sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
         history = state.plates.get(read.plate) or PlateHistory()
         # A read seen before is replayed after a crash, or delivered twice: it changes nothing,
         # but what it produced is sent again, in case the crash lost it (same ids, same versions).
-        replay = any(s.read_id == read.read_id for s in history.sightings)
+        # A read inside a run (a car's passage, its reads merged) changes nothing: it is another
+        # look during the passage, or a delivery again of a read merged into it, which the read
+        # id can no longer tell (``seen`` can, after a crash).
+        ts_ms, camera_id = sighting.ts_ms, sighting.camera_id  # inlined: this runs over every sighting of every read
+        covered = any(s.ts_ms <= ts_ms <= s.last_ms and s.camera_id == camera_id for s in history.sightings)
+        replay = seen and covered or any(s.read_id == read.read_id for s in history.sightings)
         watermark = state.watermark
         if replay:
             DUPLICATE_READS.inc()
             known = history.sightings
+        elif covered:
+            MERGED_READS.inc()
+            return []
         elif sighting.ts_ms < watermark - self.lateness_ms:
             LATE_READS.inc()
             return [Output(topics.LATE_READS, read.plate.encode(), raw)]
         else:
             watermark = max(watermark, sighting.ts_ms)
-            known = [s for s in history.sightings if s.ts_ms >= watermark - self.horizon_ms] + [sighting]
+            oldest = watermark - self.horizon_ms  # a run is kept while its latest read is within the horizon
+            known = [s for s in history.sightings if s.ts_ms >= oldest or s.last_ms >= oldest] + [sighting]
         horizon = watermark - self.horizon_ms
         plate_passages = passages(known, self.dedup_window_s)
         sent_journeys = {j: sent for j, sent in history.journeys.items() if sent[0] >= horizon}
         # The plate's latest read only adds trips; one that arrives out of order may move a passage.
-        in_order = not replay and all(s.ts_ms < sighting.ts_ms for s in history.sightings)
+        in_order = not replay and all(s.ts_ms < ts_ms and s.last_ms < ts_ms for s in history.sightings)
         outputs = []
         for segment in self.segments_at.get(read.camera_id, ()):
             # Trips are known by their reads: their ids (a hash) are only worked out to be sent.
@@ -133,8 +170,9 @@ class Tracker:
                 outputs += _charge_outputs(read.plate, zone, owed, versions, state.days, again=replay)
         if replay:
             return outputs + [_part_output(p) for p in state.days.sent_by(read.read_id)]
-        state.plates[read.plate] = PlateHistory(known, sent_journeys, versions)
+        state.plates[read.plate] = PlateHistory([p.first for p in plate_passages], sent_journeys, versions)
         state.changed.add(read.plate)
+        state.dropped.discard(read.plate)  # dropped earlier in the batch (erased, swept), and back
         parts = state.days.advance(self.zones, state.partition, state.watermark, watermark, self.lateness_ms, read.read_id)
         state.watermark = watermark
         if watermark - state.swept_at >= SWEEP_EVERY_MS:
@@ -176,7 +214,7 @@ class Tracker:
         """Drop the plates with no sighting within the horizon: nothing they hold can matter again
         (a read that would pair with them is late), and a city sees millions of plates a day."""
         horizon = state.watermark - self.horizon_ms
-        for plate in [p for p, h in state.plates.items() if max(s.ts_ms for s in h.sightings) < horizon]:
+        for plate in [p for p, h in state.plates.items() if max(s.end_ms for s in h.sightings) < horizon]:
             del state.plates[plate]
             state.changed.discard(plate)
             state.dropped.add(plate)

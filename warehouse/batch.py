@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -73,6 +73,13 @@ class PendingInsert:
 
     def body(self) -> bytes:
         return _rows_adapter(type(self.rows[0])).dump_json(self.rows)
+
+    def without(self, dropped: Callable[[Event], bool]) -> PendingInsert:
+        """The same insert less the rows ``dropped`` says (with their messages)."""
+        kept = [i for i, row in enumerate(self.rows) if not dropped(row)]
+        if len(kept) == len(self.rows):
+            return self
+        return PendingInsert(self.table, [self.rows[i] for i in kept], [self.sources[i] for i in kept])
 
     def halves(self) -> tuple[PendingInsert, PendingInsert]:
         middle = len(self.rows) // 2

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
+from gantry.runtime import endpoints
 from warehouse.client import open_warehouse
 from warehouse.access import DEFAULT_MAX_BODY_BYTES
 
@@ -200,18 +201,28 @@ def erase(
         None, "--actor", envvar="GANTRY_ACTOR", help="who asked; default: the operating-system user"
     ),
 ) -> None:
-    """Delete a plate from every table holding it (in clear or pseudonymised), and audit who/when/why."""
-    from warehouse.privacy import erase_plate
+    """Delete a plate from every table holding it (in clear or pseudonymised) and its pictures,
+    block-list its records still in Kafka, and audit who/when/why."""
+    from ingest.snapshots import SnapshotStore, store_url
+    from warehouse.privacy import Reach, erase_plate
 
     config = config_of(ctx)
     try:
-        erasure = erase_plate(_client(ctx), plate, reason, actor or getpass.getuser(), config.privacy.pseudonym_key())
+        reach = Reach(SnapshotStore(store_url(config)), endpoints(config).bootstrap_servers,
+                      embedded_broker=config.broker.bootstrap_servers is None)
+        erasure = erase_plate(_client(ctx), plate, reason, actor or getpass.getuser(), config.privacy.pseudonym_key(),
+                              reach)
     except GantryError as exc:
         fail(str(exc))
     report = Table("table", "rows removed", title=f"erasure (audit subject {erasure.subject[:16]}…)")
     for table, rows in erasure.rows_removed.items():
         report.add_row(table, str(rows))
     console.print(report)
+    held = Table("topic", "may hold records from before the erasure until", "why",
+                 title="Kafka (the sink and the stream jobs skip these records; direct readers see them)")
+    for item in erasure.held:
+        held.add_row(item.topic, item.until.isoformat(timespec="seconds") if item.until else "no end set", item.note)
+    console.print(held)
 
 
 def bench_sink(

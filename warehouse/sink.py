@@ -11,6 +11,10 @@ insert carries a deduplication token made of its topic/partition/offset ranges (
 retry is dropped by the server), and where a replayed batch is cut differently the tables'
 Replacing engines collapse rows with the same id. A message that does not decode, or a row the
 warehouse refuses, goes to the dead-letter topic with the reason; the sink goes on.
+
+Rows of an erased plate timed before its erasure (:mod:`gantry.erasures`) are left out of every
+insert: the block-list is caught up before each batch is decoded, so a sink that lagged behind
+an erasure, or replays older offsets, cannot put the erased rows back.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from kafka.errors import KafkaError
 
 from gantry import kafka
 from gantry.config import GantryConfig
+from gantry.erasures import BlockList, Follower
 from gantry.kafka import delivered, rewind, send_dead_letter
 from gantry.observability import ERRORS, MESSAGES_IN, record_lag, serve_health
 from gantry.runtime import endpoints
-from warehouse.batch import STAGE, Batch
+from warehouse.batch import STAGE, Batch, Drained
 from warehouse.client import connect, parse_dsn
 from warehouse.schema import EVENT_TABLES
 from warehouse.writer import WriteAbandoned, Writer
@@ -52,9 +57,11 @@ class Sink:
         producer: KafkaProducer,
         batch_rows: int,
         batch_seconds: float,
+        erasures: Follower | None = None,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
+        self.erasures = erasures
         self.batch = Batch(batch_rows, batch_seconds)
         self.stop = threading.Event()
         self.writer = Writer(client, self.stop)
@@ -94,15 +101,27 @@ class Sink:
         if self.writer.finished():
             self._settle()
         if not self.writer.busy and self.batch.due(now):
-            self.writer.submit(self.batch.drain())
+            self.writer.submit(self._drain())
 
     def flush(self) -> None:
         """Insert and commit everything taken so far, waiting for the warehouse."""
         if self.writer.busy:
             self._settle()
         if len(self.batch):
-            self.writer.submit(self.batch.drain())
+            self.writer.submit(self._drain())
             self._settle()
+
+    def _drain(self) -> Drained:
+        """The batch decoded, less the rows the block-list covers (their offsets are committed
+        all the same: they are dropped for good)."""
+        if self.erasures is None:
+            return self.batch.drain()
+        self.erasures.catch_up()
+        drained = self.batch.drain()
+        blocked = self.erasures.blocklist
+        if blocked.newest is not None:
+            drained.inserts = [kept for pending in drained.inserts if (kept := pending.without(blocked.blocks)).rows]
+        return drained
 
     def _settle(self) -> None:
         try:
@@ -140,7 +159,8 @@ def run_sink(config: GantryConfig, health_port: int) -> None:
     client = connect(where.warehouse_dsn, config.warehouse.database)
     consumer = kafka.consumer(where.bootstrap_servers, GROUP_ID, TOPICS)
     producer = kafka.producer(where.bootstrap_servers)
-    sink = Sink(client, consumer, producer, config.warehouse.batch_rows, config.warehouse.batch_seconds)
+    erasures = Follower(where.bootstrap_servers, BlockList(config.privacy.pseudonym_key))
+    sink = Sink(client, consumer, producer, config.warehouse.batch_rows, config.warehouse.batch_seconds, erasures)
     health = serve_health(health_port, ready=lambda: sink.healthy)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sink.stop.set())
@@ -152,5 +172,6 @@ def run_sink(config: GantryConfig, health_port: int) -> None:
         sink.run()
     finally:
         consumer.close(autocommit=False)
+        erasures.close()
         producer.close()
         health.shutdown()

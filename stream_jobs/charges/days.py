@@ -15,6 +15,7 @@ reads, and for a small deployment fewer partitions do the job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -40,6 +41,13 @@ class DayLedger:
         key = f"{charge.zone_id}|{charge.charge_date.isoformat()}"
         self.open.setdefault(key, {})[charge.charge_id] = str(charge.amount)
         self.changed = True
+
+    def withdraw(self, charge_ids: Iterable[str]) -> None:
+        """Leave these charges out of the open days (their plate was erased)."""
+        for amounts in self.open.values():
+            for charge_id in charge_ids:
+                if amounts.pop(charge_id, None) is not None:
+                    self.changed = True
 
     def advance(self, zones: list[Zone], partition: int, before_ms: int, after_ms: int,
                 lateness_ms: int, read_id: str) -> list[ZoneDayPart]:

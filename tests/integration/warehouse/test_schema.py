@@ -15,12 +15,10 @@ from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure, 
 
 from gantry.config import RetentionConfig
 from gantry.events import encode
-from gantry.privacy import pseudonymise
 from warehouse import schema
 from warehouse.batch import Batch, Message
 from warehouse.export import DayNotClosed, export_billing, export_hits, export_journeys
 from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
-from warehouse.privacy import erase_plate
 from warehouse.retention import table_policies
 from warehouse.writer import write
 
@@ -171,29 +169,6 @@ def test_journeys_export_leaves_out_withdrawn_journeys(warehouse, tmp_path):
     load(warehouse, "journeys", [replaced.model_copy(update={"withdrawn": True})])  # its latest message
     path = export_journeys(warehouse, T0, T0 + timedelta(hours=1), "csv", tmp_path)
     assert pa_csv.read_csv(path).column("journey_id").to_pylist() == [kept.journey_id]
-
-
-def test_erasure_removes_the_plate_everywhere_and_is_audited(warehouse):
-    migrate(warehouse, RetentionConfig())
-    target, other = reads("cam-e", 5, plate="ER45ASE"), reads("cam-f", 3, plate="KE3PME")
-    load(warehouse, "plate_reads", target + other)
-    load(warehouse, "hotlist_hits", [hit(r) for r in target[:2]])
-    load(warehouse, "zone_charges", [charge("zone-a", "ER45ASE", DAY), charge("zone-a", "KE3PME", DAY)])
-    load(warehouse, "journeys", [journey(target[0], target[1], KEY), journey(target[2], target[3], KEY),
-                                 journey(other[0], other[1], KEY)])  # fmt: skip
-    load(warehouse, "webhook_dead_letters", [webhook_failure(hit(target[0])), webhook_failure(hit(other[0]))])
-    erasure = erase_plate(warehouse, "er45 ase", "request REF-1", "dpo@example", KEY)
-    removed = {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1, "journeys": 2, "webhook_failures": 1}
-    assert erasure.rows_removed == removed
-    for table in ("plate_reads", "hotlist_hits", "zone_charges"):
-        assert warehouse.command(f"SELECT count() FROM {table} WHERE plate = 'ER45ASE'") == 0
-    assert warehouse.command("SELECT count() FROM plate_reads WHERE plate = 'KE3PME'") == 3
-    assert warehouse.command("SELECT plate_pseudonym FROM journeys") == pseudonymise("KE3PME", KEY)
-    assert warehouse.command("SELECT count() FROM webhook_failures WHERE position(payload, 'ER45ASE') > 0") == 0
-    assert warehouse.command("SELECT count() FROM webhook_failures") == 1
-    audit = warehouse.query("SELECT actor, action, subject, reason, rows_removed FROM audit_log").result_rows
-    assert audit == [("dpo@example", "erase_plate", pseudonymise("ER45ASE", KEY), "request REF-1", removed)]
-    assert "ER45ASE" not in json.dumps(audit[0][2:])
 
 
 def test_roles_where_the_warehouse_has_access_control(warehouse):

@@ -170,3 +170,45 @@ def test_each_partition_sends_its_share_of_a_day_once_past_it():
     assert sum(c for c, _ in shares.values()) == len(monday)
     assert sum(t for _, t in shares.values()) == sum(monday)
     assert not [p for p in parts if p.charge_date == date(2026, 12, 1)]  # Tuesday is still open
+
+
+def spam_config() -> GantryConfig:
+    return GantryConfig.model_validate({
+        "cameras": [{"id": c, "lat": 51.5, "lon": -0.1} for c in ("A", "B")],
+        "segments": [{"id": "A-B", "from_camera": "A", "to_camera": "B", "distance_m": 1000}],
+        "zones": [{"id": "zone-a", "cameras": ["A"]}],
+    })
+
+
+def spam(plate: str, count: int, start: datetime) -> list[PlateRead]:
+    """``count`` reads of one plate at camera A within seconds (a stuck camera, or a spammer)."""
+    return [PlateRead(read_id=f"spam-{n}", camera_id="A", ts=start + timedelta(milliseconds=n * 2), plate=plate,
+                      confidence=0.9) for n in range(count)]
+
+
+def test_thousands_of_reads_of_one_passage_keep_one_sighting_and_exact_answers():
+    tracker, state, outputs = Tracker(spam_config()), PartitionState(), []
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # a Tuesday, in charging hours
+    reads = spam("SP4MME", 5000, start)
+    shuffled = reads[:]
+    random.Random(3).shuffle(shuffled)
+    to_b = PlateRead(read_id="at-b", camera_id="B", ts=start + timedelta(minutes=2), plate="SP4MME", confidence=0.9)
+    for read in shuffled + [to_b]:
+        outputs += tracker.track(read, encode(read), state)
+    assert len(state.plates["SP4MME"].sightings) == 2  # one run at A, one read at B
+    journeys, charges, _ = answers(outputs)
+    assert journeys == {("A-B", "spam-0", "at-b", 120.0)}
+    assert charges == {("zone-a", "SP4MME", "2026-11-24"): ("spam-0", 1, "15.00")}
+
+
+def test_a_merged_read_read_again_after_a_crash_sends_its_charge_again_and_a_new_one_nothing():
+    tracker, state = Tracker(spam_config()), PartitionState()
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    first, middle, last = spam("SP4MME", 3, start)
+    for read in (first, last, middle):
+        tracker.track(read, encode(read), state)
+    assert len(state.plates["SP4MME"].sightings) == 1  # middle is merged: its id is gone
+    again = tracker.track(middle, encode(middle), state, seen=True)  # its offset was taken in before
+    assert [decode(ZoneCharge, o.value).version for o in again if o.topic == topics.ZONE_CHARGES] == [1]
+    another_look = middle.model_copy(update={"read_id": "spam-new"})
+    assert tracker.track(another_look, encode(another_look), state) == []

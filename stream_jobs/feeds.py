@@ -1,0 +1,97 @@
+"""Compacted topics that every worker keeps a whole copy of: the hotlist and the erasure block-list.
+
+Neither can be split like the reads: a hotlist entry may match a read of a *different* plate, and
+an erasure must reach whichever partition holds the plate. So each worker reads every partition
+of the topic, without a consumer group, from the beginning, then tails it. The worker reports
+ready only after the first full load, so no read is handled against a half-loaded copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import abstractmethod
+from collections.abc import Callable
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from mode import Service
+
+from gantry import topics
+from gantry.erasures import BlockList
+from stream_jobs.transport import read_to_end
+
+log = logging.getLogger(__name__)
+POLL_MS = 50  # how soon a change to the topic reaches the jobs
+
+
+class CompactedFeed(Service):
+    """Applies every record of :attr:`topic` as it comes, within a poll interval (~50 ms)."""
+
+    topic: str
+
+    def __init__(self, bootstrap_servers: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.bootstrap_servers = bootstrap_servers
+        self.loaded = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @abstractmethod
+    def apply(self, record: ConsumerRecord) -> None:
+        """Take one record (a tombstone has no value)."""
+
+    async def on_start(self) -> None:
+        # The broker holds a fetch of a quiet topic for the whole wait (500 ms by default): the
+        # start-up load and every change after it would wait that long.
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, group_id=None,
+            fetch_max_wait_ms=POLL_MS,
+        )
+        await self._consumer.start()
+        partitions = await self._wait_for_partitions()
+        self._consumer.assign(partitions)
+        async for record in read_to_end(self._consumer, self.bootstrap_servers, partitions):
+            self.apply(record)
+        log.info("%s loaded", self.topic)
+        self.loaded.set()
+
+    async def _wait_for_partitions(self) -> list[TopicPartition]:
+        assert self._consumer is not None
+        for _ in range(100):
+            found = self._consumer.partitions_for_topic(self.topic)
+            if found:
+                return [TopicPartition(self.topic, p) for p in sorted(found)]
+            await self._consumer._client.force_metadata_update()  # topic may be created moments later
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"topic {self.topic!r} does not exist; run `gantry up` or create the topics")
+
+    @Service.task
+    async def _tail(self) -> None:
+        await self.loaded.wait()
+        assert self._consumer is not None
+        while not self.should_stop:
+            for records in (await self._consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)).values():
+                for record in records:
+                    self.apply(record)
+
+    async def on_stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+class ErasureFeed(CompactedFeed):
+    """The block-list of :mod:`gantry.erasures`; each new erasure is also passed to ``on_erased``
+    (the per-plate job forgets what it holds of the plate)."""
+
+    topic = topics.ERASURES
+
+    def __init__(self, bootstrap_servers: str, blocklist: BlockList, **kwargs) -> None:
+        super().__init__(bootstrap_servers, **kwargs)
+        self.blocklist = blocklist
+        self.on_erased: list[Callable[[str, datetime], None]] = []
+
+    def apply(self, record: ConsumerRecord) -> None:
+        pseudonym = self.blocklist.apply(record.key, record.value)
+        if pseudonym is not None:
+            for forget in self.on_erased:
+                forget(pseudonym, self.blocklist.erased[pseudonym])

@@ -1,0 +1,135 @@
+"""`gantry privacy erase` against a real broker, warehouse and snapshot store: rows, pictures,
+the block-list that the sink honours, the changelog tombstone, the audit and the report."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from pydantic import SecretStr
+from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure
+
+from gantry import kafka, topics
+from gantry.config import RetentionConfig
+from gantry.erasures import BlockList, Follower, publish
+from gantry.events import encode
+from gantry.kafka import replay
+from gantry.privacy import pseudonymise
+from ingest.snapshots import SnapshotStore
+from warehouse.batch import Batch, Message
+from warehouse.migrations import migrate
+from warehouse.privacy import PICTURES, Reach, erase_plate
+from warehouse.sink import TOPICS, Sink
+from warehouse.writer import write
+
+pytestmark = pytest.mark.integration
+KEY = SecretStr("test-pseudonym-key")
+DAY = T0.date()
+
+
+def load(client, topic: str, events) -> None:
+    batch = Batch(100_000, 60)
+    batch.extend([Message(topic, 0, offset, encode(e)) for offset, e in enumerate(events)], now=0)
+    write(client, batch.drain())
+
+
+def pictured(store: SnapshotStore, read):
+    """The read as ingest makes it: both pictures stored, ``image_ref`` naming the overview."""
+    store.put(read.ts, read.camera_id, read.read_id, "plate", b"\xff\xd8plate")
+    return read.model_copy(update={"image_ref": store.put(read.ts, read.camera_id, read.read_id, "overview",
+                                                          b"\xff\xd8overview")})
+
+
+def test_erasure_removes_rows_and_pictures_blocklists_the_plate_and_is_audited(warehouse, broker, tmp_path):
+    migrate(warehouse, RetentionConfig())
+    plate = f"ER{uuid.uuid4().hex[:6].upper()}"
+    store = SnapshotStore((tmp_path / "snapshots").as_uri())
+    target = [pictured(store, r) for r in reads("cam-e", 5, plate=plate)]
+    other = [pictured(store, r) for r in reads("cam-f", 3, plate="KE3PME")]
+    load(warehouse, "plate_reads", target + other)
+    load(warehouse, "hotlist_hits", [hit(r) for r in target[:2]])
+    load(warehouse, "zone_charges", [charge("zone-a", plate, DAY), charge("zone-a", "KE3PME", DAY)])
+    load(warehouse, "journeys", [journey(target[0], target[1], KEY), journey(target[2], target[3], KEY),
+                                 journey(other[0], other[1], KEY)])  # fmt: skip
+    load(warehouse, "webhook_dead_letters", [webhook_failure(hit(target[0])), webhook_failure(hit(other[0]))])
+
+    erasure = erase_plate(warehouse, plate.lower(), "request REF-1", "dpo@example", KEY,
+                          Reach(store, broker, embedded_broker=True))
+
+    removed = {"plate_reads": 5, "hotlist_hits": 2, "zone_charges": 1, "journeys": 2, "webhook_failures": 1,
+               PICTURES: 10}
+    assert erasure.rows_removed == removed
+    for table in ("plate_reads", "hotlist_hits", "zone_charges"):
+        assert warehouse.command(f"SELECT count() FROM {table} WHERE plate = {{p:String}}", parameters={"p": plate}) == 0
+    assert warehouse.command("SELECT count() FROM plate_reads WHERE plate = 'KE3PME'") == 3
+    assert warehouse.command("SELECT plate_pseudonym FROM journeys") == pseudonymise("KE3PME", KEY)
+    assert warehouse.command("SELECT count() FROM webhook_failures") == 1
+    pictures = sorted(p.name for p in (tmp_path / "snapshots").rglob("*.jpg"))
+    assert pictures == sorted(f"{r.read_id}-{kind}.jpg" for r in other for kind in ("overview", "plate"))
+
+    subject = pseudonymise(plate, KEY)
+    audit = warehouse.query("SELECT actor, action, subject, reason, rows_removed FROM audit_log").result_rows
+    assert audit == [("dpo@example", "erase_plate", subject, "request REF-1", removed)]
+    assert plate not in json.dumps(audit[0][2:])
+
+    entries = [r for r in replay(broker, topics.ERASURES) if r.key == subject.encode()]
+    assert [orjson.loads(r.value)["erased_at_ms"] for r in entries] == [int(erasure.erased_at.timestamp() * 1000)]
+    assert not [r for r in replay(broker, topics.ERASURES) if plate.encode() in r.key + (r.value or b"")]
+    tombstones = [r for r in replay(broker, topics.PLATE_HISTORIES) if r.key == plate.encode()]
+    assert tombstones and all(r.value is None for r in tombstones)
+    assert {h.topic for h in erasure.held} >= {topics.PLATE_READS, topics.READS_BY_PLATE, topics.LATE_READS,
+                                               topics.DEAD_LETTERS, topics.WEBHOOK_DEAD_LETTERS}
+
+
+def test_the_sink_leaves_out_rows_of_an_erased_plate_from_before_its_erasure(warehouse, broker):
+    """Reads, hits, charges, journeys and webhook failures of the plate still in Kafka (the sink
+    was behind) stay out; a new sighting after the erasure, and other plates, go in."""
+    migrate(warehouse, RetentionConfig())
+    plate, camera = f"SK{uuid.uuid4().hex[:6].upper()}", f"cam-{uuid.uuid4().hex[:8]}"
+    erased_at = datetime.now(UTC)
+    old, kept = reads(camera, 4, plate=plate), reads(camera, 2, plate="KE3PME")
+    new = old[0].model_copy(update={"read_id": f"{camera}-new", "ts": erased_at + timedelta(seconds=1)})
+    sink = Sink(warehouse, kafka.consumer(broker, f"test-{uuid.uuid4().hex}", TOPICS), kafka.producer(broker), 500,
+                0.5, Follower(broker, BlockList(lambda: KEY)))
+    wait_for_assignment(sink)
+    sent = kafka.producer(broker)
+    for read in old + kept + [new]:
+        sent.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+    sent.send(topics.HOTLIST_HITS, value=encode(hit(old[0])))
+    sent.send(topics.ZONE_CHARGES, value=encode(charge("zone-s", plate, DAY)))
+    sent.send(topics.JOURNEYS, value=encode(journey(old[0], old[1], KEY)))
+    sent.send(topics.WEBHOOK_DEAD_LETTERS, value=encode(webhook_failure(hit(old[1]))))
+    sent.flush()
+    publish(broker, plate, pseudonymise(plate, KEY), erased_at)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not warehouse.command(
+            "SELECT count() FROM plate_reads WHERE camera_id = {c:String}", parameters={"c": camera}) >= 3:
+        sink.poll_once()
+        sink.step(time.monotonic())
+    sink.flush()
+    sink.consumer.close(autocommit=False)
+    stored = warehouse.query("SELECT read_id FROM plate_reads WHERE camera_id = {c:String} ORDER BY read_id",
+                             parameters={"c": camera}).result_rows
+    assert sorted(r for (r,) in stored) == sorted([kept[0].read_id, kept[1].read_id, new.read_id])
+    for table, where in (("hotlist_hits", "plate = {p:String}"), ("zone_charges", "plate = {p:String}"),
+                         ("journeys", "plate_pseudonym = {s:String}"),
+                         ("webhook_failures", "position(payload, {p:String}) > 0")):
+        count = warehouse.command(f"SELECT count() FROM {table} WHERE {where}",
+                                  parameters={"p": plate, "s": pseudonymise(plate, KEY)})
+        assert count == 0, table
+
+
+def wait_for_assignment(sink: Sink) -> None:
+    """Join the group at the end of every partition, skipping what other tests left on the broker."""
+    deadline = time.monotonic() + 60
+    while not sink.consumer.assignment() and time.monotonic() < deadline:
+        sink.consumer.poll(timeout_ms=200)
+    partitions = list(sink.consumer.assignment())
+    sink.consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        sink.consumer.position(tp)

@@ -1,0 +1,58 @@
+"""The erasure block-list's rules, the short retention of the topics an erasure cannot reach, and
+what the erasure report says Kafka still holds."""
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import SecretStr
+
+from gantry import topics
+from gantry.config import GantryConfig
+from gantry.erasures import BlockList, entry, still_held
+from gantry.events import Journey, PlateRead
+from gantry.kafka import new_topic
+from gantry.privacy import pseudonymise
+
+KEY = SecretStr("unit-key")
+ERASED_AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def read(plate: str, ts: datetime) -> PlateRead:
+    return PlateRead(read_id="r", camera_id="c", ts=ts, plate=plate, confidence=0.9)
+
+
+def test_the_block_list_covers_an_erased_plates_past_only():
+    blocklist = BlockList(lambda: KEY)
+    assert blocklist.apply(pseudonymise("ER45ASE", KEY).encode(), entry(ERASED_AT)) == pseudonymise("ER45ASE", KEY)
+    assert blocklist.blocks(read("ER45ASE", ERASED_AT - timedelta(seconds=1)))
+    assert not blocklist.blocks(read("ER45ASE", ERASED_AT))  # a new sighting is new data
+    assert not blocklist.blocks(read("KE3PME", ERASED_AT - timedelta(days=1)))
+    journey = Journey(journey_id="j", segment_id="s", plate_pseudonym=pseudonymise("ER45ASE", KEY),
+                      start_ts=ERASED_AT - timedelta(minutes=5), end_ts=ERASED_AT - timedelta(minutes=4),
+                      travel_s=60, speed_kmh=30, from_read_id="a", to_read_id="b")
+    assert blocklist.blocks(journey)
+    blocklist.apply(pseudonymise("ER45ASE", KEY).encode(), None)  # a tombstone lifts it
+    assert not blocklist.blocks(read("ER45ASE", ERASED_AT - timedelta(seconds=1))) and blocklist.newest is None
+
+
+def test_the_key_is_needed_only_once_there_is_an_erasure():
+    def no_key() -> SecretStr:
+        raise AssertionError("asked for the key")
+
+    assert not BlockList(no_key).blocks(read("ER45ASE", ERASED_AT))
+
+
+def test_topics_an_erasure_cannot_reach_are_kept_for_a_short_time():
+    config = GantryConfig()
+    for name in (topics.LATE_READS, topics.DEAD_LETTERS, topics.WEBHOOK_DEAD_LETTERS):
+        assert new_topic(config, name).topic_configs == {"retention.ms": str(topics.SHORT_RETENTION_MS)}
+    assert new_topic(config, topics.PLATE_READS).topic_configs == {}
+    assert new_topic(config, topics.ERASURES, compacted=True).topic_configs == {"cleanup.policy": "compact"}
+
+
+def test_the_report_says_until_when_kafka_holds_the_plate():
+    held = {h.topic: h for h in still_held(ERASED_AT, embedded_broker=False)}
+    assert held[topics.DEAD_LETTERS].until == ERASED_AT + timedelta(milliseconds=topics.SHORT_RETENTION_MS)
+    assert held[topics.PLATE_READS].until == ERASED_AT + timedelta(days=7)
+    assert held[topics.PLATE_HISTORIES].until is None
+    embedded = still_held(ERASED_AT, embedded_broker=True)
+    assert {h.topic for h in embedded} == set(held) and all(h.until is None for h in embedded)
