@@ -79,7 +79,7 @@ def still_held(erased_at: datetime, *, embedded_broker: bool) -> list[Held]:
     """What Kafka may still hold of the plate from before ``erased_at``: each topic carrying it,
     kept as Gantry created it. The block-list keeps those records out of the warehouse and the
     jobs' state; anyone reading the topics directly still sees them until then."""
-    held_topics = (*HELD_IN_CLEAR, topics.JOURNEYS, topics.PLATE_HISTORIES)
+    held_topics = (*HELD_IN_CLEAR, topics.JOURNEYS, topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS)
     if embedded_broker:
         note = "the embedded broker (Tansu) enforces no retention or compaction: kept until its storage is deleted"
         return [Held(topic, None, note) for topic in held_topics]
@@ -90,6 +90,9 @@ def still_held(erased_at: datetime, *, embedded_broker: bool) -> list[Held]:
             held.append(Held(topic, until, f"retention.ms={topics.SHORT_RETENTION_MS}, as Gantry creates it"))
         elif topic == topics.PLATE_HISTORIES:
             held.append(Held(topic, None, "tombstoned: older values stay until the log is compacted"))
+        elif topic == topics.SEGMENT_JOURNEYS:
+            held.append(Held(topic, None, "journeys (pseudonymised) of the last two days of intervals, then "
+                             "tombstoned: older values stay until the log is compacted"))
         else:
             held.append(Held(topic, erased_at + DEFAULT_RETENTION, "the broker's retention "
                              "(log.retention.hours, 7 days unless the cluster sets otherwise)"))
@@ -99,8 +102,9 @@ def still_held(erased_at: datetime, *, embedded_broker: bool) -> list[Held]:
 class BlockList:
     """Pseudonym -> erasure time, as the ``erasures`` topic says, and the test of a record against it.
 
-    The key is asked for only once there is an erasure: a deployment without a pseudonymisation
-    key runs as before until someone erases a plate (which needs the key).
+    The key is asked for at the first erasure: a deployment without a pseudonymisation key runs
+    as before until someone erases a plate (which needs the key); then a consumer without it
+    stops, saying so, rather than let the erased plate's records through.
     """
 
     def __init__(self, key: Callable[[], SecretStr]) -> None:
@@ -126,13 +130,15 @@ class BlockList:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             log.warning("ignoring a bad erasure record for %s: %s", pseudonym, exc)
             return None
+        if self._pseudonym is None:  # here, not at the first record checked: a missing key stops the loading
+            self._pseudonym = lru_cache(maxsize=65_536)(lambda p, key=self._key(): pseudonymise(p, key))
         self.erased[pseudonym] = at
         self.newest = at if self.newest is None else max(self.newest, at)
         return pseudonym
 
     def pseudonym(self, plate: str) -> str:
-        if self._pseudonym is None:
-            self._pseudonym = lru_cache(maxsize=65_536)(lambda p, key=self._key(): pseudonymise(p, key))
+        """The plate's pseudonym (only once there is an erasure: before, there is no key to ask)."""
+        assert self._pseudonym is not None, "no erasure yet"
         return self._pseudonym(plate)
 
     def erased_at(self, plate: str, ts: datetime) -> datetime | None:

@@ -17,6 +17,7 @@ ERASURES = "erasures"
 # Internal to the per-plate job, named here because an erasure reaches them too.
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
 PLATE_HISTORIES = "gantry-jobs-plate-histories-changelog"
+SEGMENT_JOURNEYS = "gantry-jobs-segment-journeys-changelog"  # the statistics job's, journeys pseudonymised
 
 ALL = (
     FRAMES,

@@ -85,7 +85,8 @@ def create_app(
     erasures = ErasureFeed(bootstrap_servers, BlockList(config.privacy.pseudonym_key), loop=app.loop, beacon=app.beacon)
     cameras = frozenset(c.id for c in config.cameras)
     jobs = Jobs(app, config, feed, cameras)
-    jobs.fast.append(Screener(bootstrap_servers, feed, cameras, config.event_time, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(Screener(bootstrap_servers, feed, erasures, cameras, config.event_time,
+                              loop=app.loop, beacon=app.beacon))
     jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, erasures, loop=app.loop, beacon=app.beacon))
     jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time,
                                      loop=app.loop, beacon=app.beacon))

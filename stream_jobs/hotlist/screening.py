@@ -1,7 +1,9 @@
 """Screening: every read is checked against the hotlist as soon as it arrives.
 
 It is stateless, so it runs on whichever worker receives the read, in a consumer group of its
-own (see :mod:`stream_jobs.fastpath`); invalid reads are dead-lettered here, once.
+own (see :mod:`stream_jobs.fastpath`); invalid reads are dead-lettered here, once. A read of an
+erased plate timed before its erasure (:mod:`gantry.erasures`) is not screened: a subscriber
+must not hear of it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gantry.config import EventTimeConfig
 from gantry.events import DeadLetter, encode
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT
 from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.feeds import ErasureFeed
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.rules import match
 from stream_jobs.intake import STAGE, admit, receipt
@@ -25,10 +28,12 @@ class Screener(BatchConsumer):
     group_id = "gantry-jobs-screen"
     sources = (topics.PLATE_READS,)
 
-    def __init__(self, bootstrap_servers: str, feed: HotlistFeed, known_cameras: Collection[str],
-                 window: EventTimeConfig, **kwargs) -> None:
+    def __init__(self, bootstrap_servers: str, feed: HotlistFeed, erasures: ErasureFeed,
+                 known_cameras: Collection[str], window: EventTimeConfig, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
         self.feed = feed
+        self.erasures = erasures
+        self.blocklist = erasures.blocklist
         self.hotlist = feed.index
         self.known_cameras = known_cameras
         self.window = window
@@ -37,6 +42,7 @@ class Screener(BatchConsumer):
 
     async def before_consuming(self) -> None:
         await self.feed.loaded.wait()  # no read is screened against a half-loaded hotlist
+        await self.erasures.loaded.wait()
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
@@ -48,6 +54,8 @@ class Screener(BatchConsumer):
             if isinstance(read, DeadLetter):
                 ERRORS.labels(STAGE, "invalid_read").inc()
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
+                continue
+            if self.blocklist.erased_at(read.plate, read.ts) is not None:
                 continue
             for hit in match(read, self.hotlist):
                 await self.outbox.put(topics.HOTLIST_HITS, key=hit.plate.encode(), value=encode(hit))

@@ -44,7 +44,7 @@ from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, parse_or_report, receipt
 from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
 
-CHANGELOG = "gantry-jobs-segment-journeys-changelog"
+CHANGELOG = topics.SEGMENT_JOURNEYS
 KEEP_INTERVALS_S = 2 * 86_400
 WITHDRAWN = 4  # a member's withdrawn mark
 OWN_HEADERS = [("gantry-origin", b"segment-stats")]  # marks this job's re-sends, which it skips

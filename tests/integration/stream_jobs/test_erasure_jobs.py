@@ -1,5 +1,6 @@
 """`gantry privacy erase` while a worker runs: the plate's past leaves the per-plate job's state
-and changelog, its older reads still in Kafka are dropped, and a new sighting is charged alone."""
+and changelog, its older reads still in Kafka are neither tracked nor screened, and a new
+sighting is charged alone."""
 
 from datetime import timedelta
 
@@ -10,8 +11,9 @@ from jobs_helpers import Worker, read_topic, run_gantry, write_config
 from gantry import topics
 from gantry.broker import EmbeddedBroker
 from gantry.config import GantryConfig
-from gantry.events import Journey, PlateRead, ZoneCharge, decode, encode, now_utc
+from gantry.events import HotlistEntry, HotlistHit, Journey, PlateRead, ZoneCharge, decode, encode, now_utc
 from gantry.kafka import ensure_topics, producer, replay
+from stream_jobs.hotlist import store
 from stream_jobs.plate_job import CHANGELOG, READS_BY_PLATE
 
 pytestmark = pytest.mark.integration
@@ -43,6 +45,7 @@ def test_an_erased_plate_leaves_the_jobs_and_only_new_sightings_count(broker, tm
         "zones": [{"id": "er-zone", "cameras": ["er-a"]}],
     })
     assert run_gantry(config, "warehouse", "migrate").returncode == 0
+    store.publish(broker, [HotlistEntry(plate=PLATE, list="stolen", reason="test", priority=1)])
     workers.append(worker := Worker(config, 0, tmp_path))
     worker.wait_ready()
     start = now_utc() - timedelta(minutes=10)
@@ -69,6 +72,8 @@ def test_an_erased_plate_leaves_the_jobs_and_only_new_sightings_count(broker, tm
     assert [(c.read_count, c.version) for c in latest] == [(1, 1)]
     assert not [c for c in after if c.first_read_id in ("er-3", "er-4")]
     assert not [m for m in read_topic(broker, topics.LATE_READS, idle_s=2) if b"er-3" in m or b"er-4" in m]
+    hits = {decode(HotlistHit, m).read_id for m in read_topic(broker, topics.HOTLIST_HITS, idle_s=2)}
+    assert hits == {"er-1", "er-2", "er-new"}  # the screener leaves the erased past alone too
     latest = {r.partition: r.value for r in replay(broker, CHANGELOG) if r.key == PLATE.encode()}
     (entry,) = [value for value in latest.values() if value is not None]  # tombstones elsewhere
     assert [s[2] for s in orjson.loads(entry)["sightings"]] == ["er-new"]
