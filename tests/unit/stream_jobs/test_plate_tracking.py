@@ -12,7 +12,7 @@ from gantry import topics
 from gantry.config import GantryConfig
 from gantry.events import Journey, PlateRead, ZoneCharge, ZoneDayPart, decode, encode
 from stream_jobs.simulator import Noise, simulate
-from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, Tracker
+from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, Tracker, forget
 
 PARTITIONS = 4
 
@@ -212,3 +212,21 @@ def test_a_merged_read_read_again_after_a_crash_sends_its_charge_again_and_a_new
     assert [decode(ZoneCharge, o.value).version for o in again if o.topic == topics.ZONE_CHARGES] == [1]
     another_look = middle.model_copy(update={"read_id": "spam-new"})
     assert tracker.track(another_look, encode(another_look), state) == []
+
+
+def test_an_erasure_leaves_the_sightings_after_it_and_the_charge_goes_on_from_its_last_version():
+    tracker, state = Tracker(spam_config()), PartitionState()
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    before = PlateRead(read_id="before", camera_id="A", ts=start, plate="ER45ASE", confidence=0.9)
+    after = before.model_copy(update={"read_id": "after", "ts": start + timedelta(hours=1)})
+    for read in (before, after):
+        tracker.track(read, encode(read), state)
+    forget(state, "ER45ASE", int((start + timedelta(minutes=30)).timestamp() * 1000))
+    assert [s.read_id for s in state.plates["ER45ASE"].sightings] == ["after"]
+    assert not any(state.days.open.values())  # the erased charge left the day's running total
+    later = before.model_copy(update={"read_id": "later", "ts": start + timedelta(hours=2)})
+    [charge] = [decode(ZoneCharge, o.value) for o in tracker.track(later, encode(later), state)
+                if o.topic == topics.ZONE_CHARGES]
+    assert (charge.first_read_id, charge.read_count, charge.version) == ("after", 2, 3)
+    forget(state, "ER45ASE", int((start + timedelta(hours=3)).timestamp() * 1000))
+    assert "ER45ASE" not in state.plates and "ER45ASE" in state.dropped
