@@ -78,21 +78,25 @@ class Held:
 def still_held(erased_at: datetime, *, embedded_broker: bool) -> list[Held]:
     """What Kafka may still hold of the plate from before ``erased_at``: each topic carrying it,
     kept as Gantry created it. The block-list keeps those records out of the warehouse and the
-    jobs' state; anyone reading the topics directly still sees them until then."""
-    held_topics = (*HELD_IN_CLEAR, topics.JOURNEYS, topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS)
-    if embedded_broker:
-        note = "the embedded broker (Tansu) enforces no retention or compaction: kept until its storage is deleted"
-        return [Held(topic, None, note) for topic in held_topics]
+    jobs' state; anyone reading the topics directly still sees them until then.
+
+    Both Kafka and the embedded broker (its object store, :mod:`gantry.retention`) drop batches
+    past a topic's ``retention.ms``; a topic without one keeps Kafka's broker default (7 days),
+    but everything on the embedded broker, which compacts nothing either.
+    """
     held = []
-    for topic in held_topics:
+    for topic in (*HELD_IN_CLEAR, topics.JOURNEYS, topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
         if topic in topics.SHORT_LIVED:
             until = erased_at + timedelta(milliseconds=topics.SHORT_RETENTION_MS)
             held.append(Held(topic, until, f"retention.ms={topics.SHORT_RETENTION_MS}, as Gantry creates it"))
-        elif topic == topics.PLATE_HISTORIES:
-            held.append(Held(topic, None, "tombstoned: older values stay until the log is compacted"))
-        elif topic == topics.SEGMENT_JOURNEYS:
-            held.append(Held(topic, None, "journeys (pseudonymised) of the last two days of intervals, then "
-                             "tombstoned: older values stay until the log is compacted"))
+        elif topic in (topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
+            what = "tombstoned" if topic == topics.PLATE_HISTORIES else "journeys (pseudonymised) dropped after two days"
+            if embedded_broker:
+                held.append(Held(topic, None, f"{what}; the embedded broker compacts nothing: older values stay"))
+            else:
+                held.append(Held(topic, None, f"{what}; older values stay until the log is compacted"))
+        elif embedded_broker:
+            held.append(Held(topic, None, "no retention.ms: the embedded broker keeps it until its storage is deleted"))
         else:
             held.append(Held(topic, erased_at + DEFAULT_RETENTION, "the broker's retention "
                              "(log.retention.hours, 7 days unless the cluster sets otherwise)"))

@@ -1,5 +1,6 @@
 """`gantry privacy erase` against a real broker, warehouse and snapshot store: rows, pictures,
-the block-list that the sink honours, the changelog tombstone, the audit and the report."""
+the block-list that the sink honours, the changelog tombstone, the audit and the report; and the
+short retention of the topics it cannot reach."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from pydantic import SecretStr
 from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure
 
 from gantry import kafka, topics
-from gantry.config import RetentionConfig
+from gantry.broker import EmbeddedBroker
+from gantry.config import GantryConfig, RetentionConfig
 from gantry.erasures import BlockList, Follower, publish
 from gantry.events import encode
-from gantry.kafka import replay
+from gantry.kafka import ensure_topics, replay
 from gantry.privacy import pseudonymise
+from gantry.retention import kept_partitions
 from ingest.snapshots import SnapshotStore
 from warehouse.batch import Batch, Message
 from warehouse.migrations import migrate
@@ -133,3 +136,16 @@ def wait_for_assignment(sink: Sink) -> None:
     sink.consumer.seek_to_end(*partitions)
     for tp in partitions:
         sink.consumer.position(tp)
+
+
+def test_topics_an_erasure_cannot_reach_are_created_with_a_short_retention(tmp_path):
+    """As the embedded broker on disk records them, where its object store enforces them."""
+    with EmbeddedBroker(data_dir=tmp_path / "broker") as running:
+        ensure_topics(GantryConfig(), running.bootstrap_servers)
+        send = kafka.producer(running.bootstrap_servers)
+        for topic in topics.ALL:  # a partition folder exists once it holds a batch
+            send.send(topic, key=b"k", value=b"{}", partition=0)
+        send.flush()
+        send.close()
+        kept = {folder.parent.parent.name: keep_s for keep_s, folder in kept_partitions(tmp_path / "broker")}
+    assert kept == {name: topics.SHORT_RETENTION_MS / 1000 for name in topics.SHORT_LIVED}
