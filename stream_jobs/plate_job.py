@@ -24,11 +24,10 @@ from collections import Counter
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 
-from prometheus_client import Counter as Metric
-
 import orjson
 from aiokafka import ConsumerRecord
 from kafka.admin import NewTopic
+from prometheus_client import Counter as Metric
 
 from gantry import topics
 from gantry.config import GantryConfig
