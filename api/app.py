@@ -162,7 +162,8 @@ def _routes(app: FastAPI, api: Api) -> None:  # noqa: C901 - one place that list
         """The audited filter: plates and patterns as pseudonyms, empty filters left out."""
         plate = what.pop("plate", None)
         if plate:
-            what["plate_pseudonym"] = api.present.pseudonym(str(plate).upper())
+            wildcard = what.get("match") == "wildcard"
+            what["plate_pseudonym"] = api.present.pseudonym(plate.upper() if wildcard else _normalised(plate) or plate)
         return {k: v for k, v in what.items() if v not in (None, [], ())}
 
     def built(make: Callable[[], queries.Query]) -> queries.Query:
@@ -238,8 +239,9 @@ def _routes(app: FastAPI, api: Api) -> None:  # noqa: C901 - one place that list
                            cursor=cursor, limit=size)
         items, next_cursor = queries.page(run(built(lambda: queries.hits_query(f))), queries.HIT_COLUMNS, size, "hit_id")
         if who.sees_plates:
-            api.audit(who, "search_hits", subject(plate=plate, list=list_, max_priority=max_priority, camera=camera,
-                      since=since, to=to, cursor=cursor), why, len(items))  # fmt: skip
+            api.audit(who, "search_hits", subject(plate=plate, match=match if plate else None, list=list_,
+                      max_priority=max_priority, camera=camera, since=since, to=to, cursor=cursor), why,
+                      len(items))  # fmt: skip
         return _answer(HitPage(items=[api.present.hit(r, who) for r in items], next_cursor=next_cursor))  # type: ignore[return-value]
 
     def one_read(who: Principal, read_id: str) -> dict:
