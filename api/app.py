@@ -300,7 +300,8 @@ def _routes(app: FastAPI, api: Api) -> None:  # noqa: C901 - one place that list
             raise HTTPException(503, f"no broker: {exc}") from None
         if who.sees_plates:
             api.audit(who, "watch_hits", subject(list=list_, max_priority=max_priority), why, 0)
-        events = hit_stream(bootstrap, lambda hit: api.present.hit(hit, who), set(list_ or ()), max_priority)
+        events = hit_stream(bootstrap, lambda hit: api.present.hit(hit, who), set(list_ or ()), max_priority,
+                            request.is_disconnected)
         return StreamingResponse(events, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

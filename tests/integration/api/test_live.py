@@ -3,6 +3,7 @@ a real headless Chromium (Debian's, driven by Selenium), with a screenshot kept 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shutil
@@ -14,6 +15,8 @@ import httpx
 import pytest
 from api_helpers import OPERATOR, REPO, hit_of, wait_until
 
+from api import live
+from api.live import STREAMS
 from gantry import topics
 from gantry.events import encode
 from gantry.kafka import producer
@@ -34,7 +37,10 @@ class Listener:
         self._thread.start()
 
     def _run(self, url, headers, params) -> None:
-        with httpx.stream("GET", url, headers=headers, params=params, timeout=httpx.Timeout(30, read=60)) as answer:
+        with contextlib.suppress(httpx.HTTPError), httpx.stream(
+            "GET", url, headers=headers, params=params, timeout=httpx.Timeout(30, read=60)
+        ) as answer:
+            self._answer = answer
             assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/event-stream")
             event, data = None, []
             for line in answer.iter_lines():
@@ -56,9 +62,12 @@ class Listener:
 
     def close(self) -> None:
         self._stop = True
+        self._answer.close()
+        self._thread.join(10)  # the reading thread sees the flag at the next line: a keepalive at the latest
 
 
-def test_hits_reach_every_stream_client_filtered_within_a_second(api_url, operator, analyst, broker, city):
+def test_hits_reach_every_stream_client_filtered_within_a_second(api_url, operator, analyst, broker, city, monkeypatch):
+    monkeypatch.setattr(live, "KEEPALIVE_S", 0.5)  # quiet streams send a keepalive comment this often
     url = f"{api_url}/v1/hits/stream"
     control_room = Listener(url, operator, [("list", "stolen"), ("max_priority", "2"), ("reason", "sse test")])
     second_desk = Listener(url, operator, [("reason", "sse test, every list")])
@@ -83,9 +92,11 @@ def test_hits_reach_every_stream_client_filtered_within_a_second(api_url, operat
     assert sorted(h["hit_id"] for h in seen) == every
     assert all("plate" not in h and "image_url" not in h and h["plate_pseudonym"] for h in seen)
     assert control_room.events.empty()
+    assert STREAMS._value.get() == 3
     for client in (control_room, second_desk, research):
         client.close()
     send.close()
+    wait_until(lambda: STREAMS._value.get() == 0, 10, "the API to stop the streams' consumers")
 
 
 def test_an_operator_stream_needs_a_reason(api_url, operator):
@@ -117,7 +128,7 @@ def test_live_page_shows_hits_with_picture_camera_and_map(api_url, broker, city,
     assert len(chromium.find_elements(By.CSS_SELECTOR, "svg g[id^=cam-]")) == 3
     send = producer(broker.bootstrap_servers)
     for hit in (hit_of(city.reads["a8_cam2"], "AB12CDE", "stolen", 2), hit_of(city.reads["ab_cam1"], "AB12CDE", "stolen", 1)):
-        send.send(topics.HOTLIST_HITS, value=encode(hit)).get(10)
+        send.send(topics.HOTLIST_HITS, key=b"AB12CDE", value=encode(hit)).get(10)  # one partition: in order
     send.close()
     wait_until(lambda: len(chromium.find_elements(By.CSS_SELECTOR, "article.hit img.loaded")) == 2, 20, "two hits with pictures")
     wait_until(lambda: all(chromium.execute_script("return arguments[0].naturalWidth", img) == 400
