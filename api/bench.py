@@ -9,6 +9,8 @@ times with plates picked at random from those stored (and a few never read):
 
 - ``warehouse``: the API's own query (:func:`api.queries.reads_query`, exact plate, the whole
   look-back, first page of 100) through clickhouse-connect;
+- ``wildcard_warehouse``: the same query for patterns like ``AB?12*`` (a tenth as many), which
+  no index helps: they scan the look-back window;
 - ``api``: ``GET /v1/reads?plate=…`` as an operator through the FastAPI app in process, which adds
   the token check, the presentation and the audit row every operator search writes.
 """
@@ -113,6 +115,13 @@ def run_bench(reads: int, searches: int, dsn: str | None, quiet: bool = False) -
                 t0 = time.perf_counter()
                 found += len(client.query(q.sql, parameters=q.parameters).result_rows)
                 warehouse_ms.append((time.perf_counter() - t0) * 1000)
+            wildcard_ms = []
+            for plate in plates[: max(10, searches // 10)]:
+                pattern = f"{plate[:2]}?{plate[3:5]}*"  # AB?12*: a partial plate from a witness
+                q = queries.reads_query(queries.Filter(since_ms=since_ms, plate=pattern, match="wildcard", limit=100))
+                t0 = time.perf_counter()
+                client.query(q.sql, parameters=q.parameters)
+                wildcard_ms.append((time.perf_counter() - t0) * 1000)
             api = _api_client(target, database)
             api_ms = []
             for plate in plates:
@@ -132,6 +141,7 @@ def run_bench(reads: int, searches: int, dsn: str | None, quiet: bool = False) -
         "plate_reads_parts": parts,
         "warehouse": _percentiles(warehouse_ms),
         "api": _percentiles(api_ms),
+        "wildcard_warehouse": _percentiles(wildcard_ms),
         "target": "given warehouse " + parse_dsn(target).redacted() if dsn else "embedded warehouse over HTTP",
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
