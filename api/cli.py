@@ -43,6 +43,9 @@ def serve_command(
         application = create_app(config)
     except GantryError as exc:
         fail(str(exc))
+    if not len(application.state.api.book):
+        console.print(f"[bold yellow]warning:[/] no API tokens (${config.api.tokens_env}, api.tokens_file): "
+                      "every request will be refused")
     serve_health(health_port)
     uvicorn.run(application, host=host or config.api.host, port=config.api.port if port is None else port,
                 log_level="warning", timeout_graceful_shutdown=3)
