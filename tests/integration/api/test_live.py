@@ -1,10 +1,13 @@
 """Live hits: the SSE stream fed from the real ``hotlist_hits`` topic, and the control-room page in
-a real headless Chromium (Debian's, driven by Selenium), with a screenshot kept in docs/img."""
+a real headless Chromium (Debian's, driven by Selenium), with a screenshot to look at: in the
+test's folder, or docs/img/live.png with GANTRY_UPDATE_SCREENSHOTS=1 (so a test run leaves the
+tracked picture alone)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import shutil
 import threading
@@ -119,7 +122,7 @@ def chromium():
     driver.quit()
 
 
-def test_live_page_shows_hits_with_picture_camera_and_map(api_url, broker, city, chromium):
+def test_live_page_shows_hits_with_picture_camera_and_map(api_url, broker, city, chromium, tmp_path):
     from selenium.webdriver.common.by import By
 
     chromium.get(f"{api_url}/live#token={OPERATOR}&reason=control%20room%20shift")
@@ -139,8 +142,8 @@ def test_live_page_shows_hits_with_picture_camera_and_map(api_url, broker, city,
     assert "possible match of AB12CDE" in cards[1].text and "Bridge Road" in cards[1].text
     assert len(chromium.find_elements(By.CSS_SELECTOR, "svg circle.cam.hot")) == 2
     assert chromium.find_element(By.ID, "count").text == "2 hits"
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert chromium.save_screenshot(str(SCREENSHOT))
+    screenshot = SCREENSHOT if os.environ.get("GANTRY_UPDATE_SCREENSHOTS") == "1" else tmp_path / "live.png"
+    assert chromium.save_screenshot(str(screenshot))
 
 
 def test_live_page_without_a_token_asks_for_one(api_url, chromium):
