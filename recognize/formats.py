@@ -7,7 +7,8 @@ lookup by length plus one pass per candidate format.
 
 Confusable characters (O/0, I/1, B/8, ...) are resolved only where a format position demands
 the other class, and then by the OCR model's own probability for the other character, with a
-fixed look-alike table as a fallback for when the model is confidently wrong.
+fixed look-alike table as a fallback for when the model is confidently wrong: it lifts a
+look-alike the model sees at all, never one the model rules out (see :func:`look_alike_prob`).
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ DEFAULT_FORMATS: dict[str, tuple[str, ...]] = {
 GENERIC_WEIGHT = 0.88
 GENERIC_REGION = "any"  # the name of the generic family, whose matches carry GENERIC_WEIGHT
 
-# Look-alike characters by class, used when the model gives the other class (almost) no mass,
-# with the share of the read character's probability a substitution keeps: O/0 and I/1 are
-# drawn identically in many plate fonts (O/0 in nearly all, so it costs least), B/8, S/5, Z/2,
-# G/6 are close, the rest are a stretch.
+# Look-alike characters by class, used when the model gives the other class little mass, with
+# the share of the read character's probability a substitution keeps: O/0 and I/1 are drawn
+# identically in many plate fonts (O/0 in nearly all, so it costs least), B/8, S/5, Z/2, G/6
+# are close, the rest are a stretch.  The table lifts only a look-alike the model gives at
+# least MIN_CHAR_PROB (see look_alike_prob).
 DIGIT_FOR_LETTER = {"O": ("0", 0.95), "D": ("0", 0.7), "Q": ("0", 0.6), "I": ("1", 0.9),
                     "Z": ("2", 0.7), "B": ("8", 0.7), "S": ("5", 0.7), "G": ("6", 0.7),
                     "T": ("7", 0.5), "A": ("4", 0.5)}
@@ -168,6 +170,24 @@ def best_of_class(read: CharRead, i: int, cls: str) -> tuple[str, float]:
     alts = read.alternatives[i][offset : offset + len(allowed)]
     j = int(np.argmax(alts))
     table = LETTER_FOR_DIGIT if cls == "L" else DIGIT_FOR_LETTER
-    if ch in table and p * table[ch][1] > alts[j]:
-        return table[ch][0], p * table[ch][1]
+    if ch in table and (q := look_alike_prob(read, i, table[ch][0])) > alts[j]:
+        return table[ch][0], q
     return allowed[j], float(alts[j])
+
+
+def look_alike_prob(read: CharRead, i: int, ch: str) -> float:
+    """The model's probability for ``ch`` at position ``i``, lifted by the look-alike table.
+
+    A font that draws I like 1 can make the model confidently wrong, so the table's share of
+    the read character's probability stands in for the model's own figure; but only where the
+    model gives ``ch`` at least ``MIN_CHAR_PROB``.  Where it gives the look-alike (almost)
+    nothing, the evidence is that the font tells the two apart (a US 1 with its flag and foot
+    read at 1.0 and I at 0.000), and a format must not force the other character on it: the
+    reading stays as read, in a format that fits it or in the generic family.
+    """
+    alt = float(read.alternatives[i][read.charset.index(ch)])
+    read_ch, p = read.text[i], read.char_probs[i]
+    pair = DIGIT_FOR_LETTER.get(read_ch) or LETTER_FOR_DIGIT.get(read_ch)
+    if pair is not None and pair[0] == ch and alt >= MIN_CHAR_PROB:
+        return max(alt, p * pair[1])
+    return alt

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from recognize.base import CharRead
-from recognize.formats import (DIGIT_FOR_LETTER, GENERIC_REGION, GENERIC_WEIGHT, LETTER_FOR_DIGIT,
-                               MIN_CHAR_PROB, FormatMatcher)
+from recognize.formats import (GENERIC_REGION, GENERIC_WEIGHT, MIN_CHAR_PROB, FormatMatcher,
+                               look_alike_prob)
 
 MIN_CHARS, MAX_CHARS = 4, 8
 MAX_LEAD_DROP, MAX_TAIL_DROP, MAX_INNER_DROP = 2, 1, 1
@@ -224,18 +224,13 @@ def fit(read: CharRead, keep: list[int], plate: str) -> float:
 def char_prob(read: CharRead, i: int, ch: str) -> float:
     """The model's probability that position ``i`` of ``read`` is ``ch``.
 
-    The look-alike table prices a class change the model gives (almost) no mass, as in
+    A class change is priced by :func:`recognize.formats.look_alike_prob`, as in
     :func:`recognize.formats.best_of_class`, so a proposal's own read supports it as fully as
     the format match that proposed it.
     """
-    read_ch, p = read.text[i], read.char_probs[i]
-    if ch == read_ch:
-        return p
-    alt = float(read.alternatives[i][read.charset.index(ch)])
-    for table in (DIGIT_FOR_LETTER, LETTER_FOR_DIGIT):
-        if table.get(read_ch, ("", 0.0))[0] == ch:
-            alt = max(alt, p * table[read_ch][1])
-    return alt
+    if ch == read.text[i]:
+        return read.char_probs[i]
+    return look_alike_prob(read, i, ch)
 
 
 def unseen_cost(read: CharRead, reads: list[CharRead]) -> float:

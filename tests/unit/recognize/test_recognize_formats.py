@@ -1,7 +1,8 @@
 import pytest
 from recognize_reads import make_read
 
-from recognize.formats import DEFAULT_FORMATS, GENERIC_WEIGHT, FormatMatcher, expand_pattern
+from recognize.formats import (DEFAULT_FORMATS, GENERIC_WEIGHT, LETTER_FOR_DIGIT, FormatMatcher,
+                               expand_pattern, look_alike_prob)
 
 
 def test_expand_pattern_repeats() -> None:
@@ -30,8 +31,23 @@ def test_mercosur_digit_resolved_to_letter_by_model_alternative() -> None:
 
 
 def test_lookalike_fallback_when_model_is_confidently_wrong() -> None:
-    m = FormatMatcher(("uk",)).match(make_read("AB12CD0"))  # UK LLNNLLL, last must be a letter
-    assert m is not None and m.plate == "AB12CDO"
+    # UK LLNNLLL, the last must be a letter: the model sees an O (0.08) beside its sure 0, and
+    # the look-alike table prices the O above the model's own figure.
+    m = FormatMatcher(("uk",)).match(make_read("AB12CD0", {6: {"0": 0.9, "O": 0.08}}))
+    assert m is not None and m.plate == "AB12CDO" and m.score > 0.8
+
+
+def test_a_look_alike_the_model_rules_out_is_not_forced() -> None:
+    # The same read with no O mass at all: the font told 0 from O, so the UK format does not fit.
+    assert FormatMatcher(("uk",)).match(make_read("AB12CD0", {6: {"0": 0.9}})) is None
+
+
+@pytest.mark.parametrize(("mass", "lifted"), [(0.0, False), (0.04, False), (0.05, True), (0.3, True)])
+def test_look_alike_prob_lifts_only_what_the_model_sees(mass: float, lifted: bool) -> None:
+    read = make_read("K179658", {1: {"1": 0.95, "I": mass}})
+    expected = 0.95 * LETTER_FOR_DIGIT["1"][1] if lifted else mass
+    assert look_alike_prob(read, 1, "I") == pytest.approx(expected, rel=1e-5)
+    assert look_alike_prob(read, 1, "L") == 0.0  # not a look-alike of 1: the model's figure only
 
 
 def test_no_change_when_read_fits() -> None:
@@ -51,7 +67,7 @@ def test_wrong_length_or_class_does_not_match() -> None:
 
 def test_custom_formats() -> None:
     m = FormatMatcher(("xx",), {"xx": ("NNN",)})
-    assert m.match(make_read("12O")).plate == "120"  # type: ignore[union-attr]
+    assert m.match(make_read("12O", {2: {"O": 0.9, "0": 0.08}})).plate == "120"  # type: ignore[union-attr]
 
 
 def test_generic_family_reads_a_plate_no_format_describes() -> None:
