@@ -34,6 +34,15 @@ KEY = SecretStr("test-pseudonym-key")
 DAY = T0.date()
 
 
+@pytest.fixture(scope="module")
+def broker():
+    """A broker of its own: once a plate is erased on a broker, every sink and worker on it needs
+    the pseudonymisation key, which other tests' processes do not have."""
+    with EmbeddedBroker() as running:
+        ensure_topics(GantryConfig(), running.bootstrap_servers)
+        yield running.bootstrap_servers
+
+
 def load(client, topic: str, events) -> None:
     batch = Batch(100_000, 60)
     batch.extend([Message(topic, 0, offset, encode(e)) for offset, e in enumerate(events)], now=0)
