@@ -85,10 +85,12 @@ def still_held(erased_at: datetime, *, embedded_broker: bool) -> list[Held]:
     but everything on the embedded broker, which compacts nothing either.
     """
     held = []
-    for topic in (*HELD_IN_CLEAR, topics.JOURNEYS, topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
-        if topic in topics.SHORT_LIVED:
-            until = erased_at + timedelta(milliseconds=topics.SHORT_RETENTION_MS)
-            held.append(Held(topic, until, f"retention.ms={topics.SHORT_RETENTION_MS}, as Gantry creates it"))
+    for topic in (*HELD_IN_CLEAR, topics.FRAMES, topics.JOURNEYS, topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
+        if topic in topics.RETENTION_MS:
+            kept_ms = topics.RETENTION_MS[topic]
+            what = "pictures of the vehicle, not erased one by one; " if topic == topics.FRAMES else ""
+            held.append(Held(topic, erased_at + timedelta(milliseconds=kept_ms),
+                             f"{what}retention.ms={kept_ms}, as Gantry creates it"))
         elif topic in (topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
             what = "tombstoned" if topic == topics.PLATE_HISTORIES else "journeys (pseudonymised) dropped after two days"
             if embedded_broker:

@@ -48,7 +48,7 @@ def consumer(bootstrap_servers: str, group_id: str, topic_names: Iterable[str], 
 
 def new_topic(config: GantryConfig, name: str, partitions: int | None = None, *, compacted: bool = False) -> NewTopic:
     """A topic as this deployment wants it: its partitions and the configured replication factor;
-    compacted, or kept :data:`topics.SHORT_RETENTION_MS` if it is one of :data:`topics.SHORT_LIVED`."""
+    compacted, or kept for :data:`topics.RETENTION_MS` where that names it."""
     return NewTopic(
         name,
         partitions or config.broker.partitions_for(name),
@@ -60,8 +60,8 @@ def new_topic(config: GantryConfig, name: str, partitions: int | None = None, *,
 def topic_configs(name: str, *, compacted: bool = False) -> dict[str, str]:
     if compacted:
         return {"cleanup.policy": "compact"}
-    if name in topics.SHORT_LIVED:
-        return {"retention.ms": str(topics.SHORT_RETENTION_MS)}
+    if name in topics.RETENTION_MS:
+        return {"retention.ms": str(topics.RETENTION_MS[name])}
     return {}
 
 

@@ -38,3 +38,8 @@ SHORT_LIVED = frozenset({LATE_READS, DEAD_LETTERS, WEBHOOK_DEAD_LETTERS})
 """Copies of reads (plates included) for an operator to look at soon, which an erasure cannot
 reach record by record: created with ``retention.ms`` = :data:`SHORT_RETENTION_MS`."""
 SHORT_RETENTION_MS = 3 * 86_400_000  # a long weekend: time enough to look at them
+FRAMES_RETENTION_MS = 86_400_000
+"""Camera pictures of every passing vehicle: read within seconds, kept a day for a recognizer
+outage to catch up, no longer (they are personal data, and the largest topic by far)."""
+RETENTION_MS = {FRAMES: FRAMES_RETENTION_MS} | dict.fromkeys(SHORT_LIVED, SHORT_RETENTION_MS)
+"""The topics Gantry creates with a ``retention.ms``; the others keep what the broker keeps."""

@@ -157,4 +157,5 @@ def test_topics_an_erasure_cannot_reach_are_created_with_a_short_retention(tmp_p
         send.flush()
         send.close()
         kept = {folder.parent.parent.name: keep_s for keep_s, folder in kept_partitions(tmp_path / "broker")}
-    assert kept == {name: topics.SHORT_RETENTION_MS / 1000 for name in topics.SHORT_LIVED}
+    assert kept == {name: kept_ms / 1000 for name, kept_ms in topics.RETENTION_MS.items()}
+    assert topics.SHORT_LIVED < kept.keys() and kept[topics.FRAMES] == 86_400

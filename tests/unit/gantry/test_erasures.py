@@ -58,3 +58,4 @@ def test_the_report_says_until_when_kafka_holds_the_plate():
     assert set(embedded) == set(held)
     assert embedded[topics.LATE_READS].until == held[topics.LATE_READS].until  # its object store enforces it
     assert embedded[topics.PLATE_READS].until is None
+    assert held[topics.FRAMES].until == ERASED_AT + timedelta(days=1)  # pictures: a day at most
