@@ -10,14 +10,24 @@ import pytest
 from jobs_helpers import Worker, read_topic, write_config
 
 from gantry import topics
-from gantry.config import StreamJobsConfig
+from gantry.broker import EmbeddedBroker
+from gantry.config import GantryConfig, StreamJobsConfig
 from gantry.events import HotlistHit, Journey, PlateRead, SegmentStats, ZoneCharge, ZoneDay, decode, encode
-from gantry.kafka import producer
+from gantry.kafka import ensure_topics, producer
 from stream_jobs.hotlist import store
 from stream_jobs.journeys.rules import outlier_flags
 from stream_jobs.simulator import Noise, simulate
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def broker():
+    """A broker of its own: the simulated days lie in the past, and reads timed now that other
+    tests send to a shared broker move the jobs' watermarks past them, making them late."""
+    with EmbeddedBroker() as running:
+        ensure_topics(GantryConfig(), running.bootstrap_servers)
+        yield running.bootstrap_servers
 
 
 def test_two_workers_with_noise_and_a_crash_give_the_exact_answers(broker, tmp_path, workers):
