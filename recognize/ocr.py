@@ -103,6 +103,25 @@ def ctc_decode(folded: np.ndarray) -> CharRead:
     return CharRead("".join(text), tuple(probs), alternatives, PLATE_CHARSET)
 
 
+def with_second_opinion(read: CharRead, other: CharRead) -> CharRead:
+    """``read`` with each character's alternatives raised to the two models' mean where higher.
+
+    ``other`` is another recognition model's read of the same crop.  Where both decode to the
+    same number of characters they are aligned position by position, and the second model's
+    belief in a look-alike backs a class change that a format or another crop of the line asks
+    for (a 1 that one crop reads as J, the other as 1 with J below ``MIN_CHAR_PROB``; the second
+    model reads J).  The reading itself, its probabilities and so its confidence and drop costs
+    stay the first model's: the second model is the weaker one on plate fonts (v5 reads a
+    California 6 as B, a leading W as Y), and averaging its top choices in loses more plates
+    than it wins (see docs/benchmarks.md).  Reads of different lengths do not align, so the
+    first read stands.
+    """
+    if len(read.text) != len(other.text) or not read.text:
+        return read
+    raised = np.maximum(read.alternatives, (read.alternatives + other.alternatives) / 2.0)
+    return CharRead(read.text, read.char_probs, raised, read.charset)
+
+
 def input_width(crop: np.ndarray) -> int:
     """Model input width of a crop: its aspect at the model height, rounded up to WIDTH_STEP.
 

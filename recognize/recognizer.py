@@ -21,13 +21,13 @@ import cv2
 import numpy as np
 
 from gantry.config import RecognizeConfig
-from recognize.base import BoundingBox, Candidate, PlateResult
+from recognize.base import BoundingBox, Candidate, CharRead, PlateResult
 from recognize.candidates import line_candidates, plausible, select
 from recognize.detector import DBDetector, expand_quad, line_height, line_width, rectify
 from recognize.formats import DEFAULT_FORMATS, FormatMatcher
 from recognize.interpret import MIN_CHARS, Interpretation, best_interpretation
-from recognize.ocr import CTCRecognizer
-from recognize.panel import panel_evidence
+from recognize.ocr import CTCRecognizer, with_second_opinion
+from recognize.panel import PanelEvidence, panel_evidence
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ class Preset:
 
     ``grey_variant`` also reads every line in grey: plate characters are one ink, so a coloured
     sticker, seal or emblem between the character groups fades in grey while the characters stay.
+
+    ``second_opinion`` names a second recognition model that reads the crops of unsure lines
+    only (:func:`unsure_line`); its evidence can back a look-alike the first model half-sees,
+    never weaken what the first model reads (:func:`recognize.ocr.with_second_opinion`).
     """
 
     det_model: str
@@ -58,10 +62,12 @@ class Preset:
     grey_variant: bool
     padded_variant: bool = True
     second_look_side: int | None = None
+    second_opinion: str | None = None
 
 
 PRESETS: dict[str, Preset] = {
-    "fast": Preset("v6-small", 640, "v6-small", grey_variant=False, second_look_side=960),
+    "fast": Preset("v6-small", 640, "v6-small", grey_variant=False, second_look_side=960,
+                   second_opinion="v5"),
     "accurate": Preset("v6-small", 960, "v6-small", grey_variant=True),
 }
 
@@ -91,6 +97,18 @@ def refine_window(box: BoundingBox, shape: tuple[int, ...]) -> tuple[int, int, i
     x1 = min(shape[1], int(box.x + box.w + mx))
     y1 = min(shape[0], int(box.y + box.h + my))
     return x0, y0, x1, y1
+
+
+def unsure_line(confidence: float) -> bool:
+    """Whether a line's best reading asks the second-opinion recogniser.
+
+    Only plate-like lines (``REFINE_FLOOR``, the same bar as a look at full resolution) that
+    are not surely read (``SECOND_LOOK_SURE``, the same bar as a second look): a clearly read
+    plate scores about 0.9, and below the floor a line is a sign or a badge either way, so the
+    extra model call is spent on the lines where a look-alike or a split between the crops is
+    still open (on the dev sets about one line per US frame, one per five EU frames).
+    """
+    return REFINE_FLOOR <= confidence < SECOND_LOOK_SURE
 
 
 def wants_second_look(shape: tuple[int, ...], coarse: list[Scored], coarse_side: int,
@@ -141,6 +159,8 @@ class Recognizer:
         self.detector = DBDetector(p.det_model, backend=backend, threads=1,
                                    limit_side=p.det_limit_side)
         self.ocr = CTCRecognizer(p.rec_model, backend=backend, threads=1)
+        self.second = (CTCRecognizer(p.second_opinion, backend=backend, threads=1)
+                       if p.second_opinion else None)
         table = DEFAULT_FORMATS | dict(formats or {})
         self.matcher = FormatMatcher(regions, table)
         # A city knows its cameras' countries: their formats alone, without the global list's
@@ -233,24 +253,40 @@ class Recognizer:
         return crops
 
     def score(self, batch: list[tuple[np.ndarray, FormatMatcher, list[Candidate]]]) -> list[list[Scored]]:
-        """OCR every candidate of every image in one call, and interpret each line as a plate."""
+        """OCR every candidate of every image in one call, and interpret each line as a plate.
+
+        Lines left unsure (:func:`unsure_line`) are read once more by the second-opinion model,
+        all in one more call, and interpreted again with its evidence.
+        """
+        lines = [(matcher, gray, c) for image, matcher, cands in batch
+                 for gray in [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)] for c in cands]
         crops = [self.variants(image, c) for image, _, cands in batch for c in cands]
-        flat = [v for variants in crops for v in variants]
-        reads = iter(self.ocr.read_chars(flat) if flat else [])
-        per_line = iter([[next(reads) for _ in variants] for variants in crops])
-        out: list[list[Scored]] = []
-        for image, matcher, cands in batch:
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            scored: list[Scored] = []
-            for cand in cands:
-                line_reads = [r for r in next(per_line) if len(r.text) >= MIN_CHARS]
-                if not line_reads:
-                    continue
-                panel = panel_evidence(gray, cand.quad)
-                best = best_interpretation(line_reads, matcher, spill=panel.spill,
-                                           dark_on_light=panel.dark_on_light,
-                                           flat_surround=panel.flat_surround)
-                if best is not None:
-                    scored.append(Scored(cand, best))
-            out.append(scored)
-        return out
+        reads = read_lines(self.ocr, crops)
+        panels = [panel_evidence(gray, c.quad) if any(len(r.text) >= MIN_CHARS for r in rs) else None
+                  for (_, gray, c), rs in zip(lines, reads)]
+        best = [interpret_line(rs, matcher, panel)
+                for rs, (matcher, _, _), panel in zip(reads, lines, panels)]
+        if self.second is not None:
+            unsure = [i for i, b in enumerate(best) if b is not None and unsure_line(b.confidence)]
+            for i, extra in zip(unsure, read_lines(self.second, [crops[i] for i in unsure])):
+                backed = [with_second_opinion(r, x) for r, x in zip(reads[i], extra)]
+                best[i] = interpret_line(backed, lines[i][0], panels[i])
+        found = iter(best)
+        return [[Scored(c, b) for c in cands for b in [next(found)] if b is not None]
+                for _, _, cands in batch]
+
+
+def read_lines(ocr: CTCRecognizer, crops: list[list[np.ndarray]]) -> list[list[CharRead]]:
+    """The reads of every line's crops, all crops in one model call."""
+    flat = [v for variants in crops for v in variants]
+    reads = iter(ocr.read_chars(flat) if flat else [])
+    return [[next(reads) for _ in variants] for variants in crops]
+
+
+def interpret_line(reads: list[CharRead], matcher: FormatMatcher,
+                   panel: PanelEvidence | None) -> Interpretation | None:
+    """Best plate reading of one line's reads; None where no read is plate-long (no panel)."""
+    if panel is None:
+        return None
+    return best_interpretation(reads, matcher, spill=panel.spill, dark_on_light=panel.dark_on_light,
+                               flat_surround=panel.flat_surround)

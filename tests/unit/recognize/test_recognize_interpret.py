@@ -132,3 +132,21 @@ def test_a_read_that_disagrees_gives_no_support() -> None:
     assert support_shorter(read, "XAB123", [0.99] * 6) > 0.9  # lacks only the leading X
     assert best_fit(read, "AB124")[0] == 0.0  # reads 3 where the proposal has 4
     assert best_fit(make_read("AB1234"), "AB124")[0] < 0.5  # shows it only by dropping a sure 3
+
+
+def test_a_second_opinion_settles_a_look_alike_split_between_crops() -> None:
+    # The tight crop reads J (0.74), the padded one a sure 1 with J below MIN_CHAR_PROB, so
+    # the padded read gives the J reading no support and the 1 wins.  A second model reads J
+    # in the padded crop (0.98): raised to the two models' mean, J is an alternative the
+    # padded read backs, and the crops then agree on J.
+    from recognize.ocr import with_second_opinion
+
+    matcher = FormatMatcher(("xx", "any"), {"xx": ("NNNNNNN",), "any": ("A{4,7}",)})
+    tight = make_read("J868321", {0: {"J": 0.74, "1": 0.2}})
+    padded = make_read("1868321", {0: {"1": 0.87, "J": 0.01}})
+    alone = best_interpretation([tight, padded], matcher, dark_on_light=True, spill=0.0)
+    assert alone is not None and alone.plate == "1868321"
+    second = make_read("J868321", {0: {"J": 0.98}})
+    backed = [tight, with_second_opinion(padded, second)]
+    both = best_interpretation(backed, matcher, dark_on_light=True, spill=0.0)
+    assert both is not None and both.plate == "J868321"

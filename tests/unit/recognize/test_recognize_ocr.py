@@ -4,7 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from recognize.ocr import MAX_INPUT_WIDTH, PLATE_CHARSET, WIDTH_STEP, CTCRecognizer, fold_matrix, input_width
+from recognize_reads import make_read
+
+from recognize.ocr import (MAX_INPUT_WIDTH, PLATE_CHARSET, WIDTH_STEP, CTCRecognizer, fold_matrix,
+                           input_width, with_second_opinion)
 
 
 def test_gathered_fold_equals_full_product() -> None:
@@ -45,3 +48,18 @@ def test_read_does_not_depend_on_the_rest_of_the_batch(ocr: CTCRecognizer) -> No
     assert together[1].text == alone.text == "AB123CD"
     np.testing.assert_allclose(together[1].alternatives, alone.alternatives, atol=1e-5)
     assert together[0].text == "KM45"
+
+
+def test_a_second_opinion_raises_alternatives_and_never_lowers_the_read() -> None:
+    first = make_read("6HP995", {0: {"6": 0.61, "B": 0.05}})
+    second = make_read("BHP995", {0: {"B": 0.50, "6": 0.10}})
+    backed = with_second_opinion(first, second)
+    assert backed.text == "6HP995" and backed.char_probs == first.char_probs  # reading and confidence kept
+    b, six = PLATE_CHARSET.index("B"), PLATE_CHARSET.index("6")
+    assert backed.alternatives[0, b] == pytest.approx(0.275)  # raised to the mean
+    assert backed.alternatives[0, six] == pytest.approx(0.61)  # the mean (0.355) is lower: kept
+
+
+def test_a_second_opinion_of_another_length_is_not_aligned() -> None:
+    first = make_read("WSG6979", {3: {"6": 0.49}})
+    assert with_second_opinion(first, make_read("HS6979")) is first

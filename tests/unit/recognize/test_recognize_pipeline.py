@@ -220,3 +220,12 @@ def test_an_unsure_coarse_read_does_not_spare_a_large_image_its_second_look() ->
     assert not wants_second_look((960, 1280, 3), [read(0.7), read(0.93)], 640)
     assert not wants_second_look((480, 640, 3), [read(0.7)], 640)
     assert wants_second_look((960, 1280, 3), [read(0.85)], 640, sure=0.9)  # min_confidence above
+
+
+def test_only_unsure_plate_like_lines_ask_the_second_opinion() -> None:
+    from recognize.recognizer import REFINE_FLOOR, SECOND_LOOK_SURE, unsure_line
+
+    assert unsure_line(0.6)
+    assert not unsure_line(0.93)  # surely read
+    assert not unsure_line(0.1)  # a sign or a badge either way
+    assert unsure_line(REFINE_FLOOR) and not unsure_line(SECOND_LOOK_SURE)
