@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import time
+from typing import NoReturn
 
 import faust
 
@@ -15,6 +19,8 @@ from stream_jobs import plate_job
 from stream_jobs.journeys import stats_job
 
 log = logging.getLogger(__name__)
+RESTARTS_ENV = "GANTRY_JOBS_RESTARTS"  # crashes in a row, carried across the re-executions
+STEADY_S = 120.0  # a worker that ran this long before crashing starts its backoff afresh
 
 
 def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> None:
@@ -27,4 +33,27 @@ def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> Non
     jobs = create_app(config, bootstrap, worker_index=worker_index)
     server = serve_health(health_port, ready=lambda: ready(jobs))
     log.info("stream jobs worker %d: health on port %d", worker_index, server.server_port)
-    faust.Worker(jobs.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    started = time.monotonic()
+    try:
+        faust.Worker(jobs.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    except SystemExit as stopped:
+        if stopped.code in (None, 0):  # stopped by SIGTERM/SIGINT
+            raise
+        start_again(worker_index, time.monotonic() - started)
+
+
+def restart_delay(crashes_before: int, ran_s: float) -> tuple[int, float]:
+    """(crashes in a row, seconds to wait) after a crash: doubling from 1 s to 30 s, and from
+    1 s again once the worker had been running steadily."""
+    crashes = 1 if ran_s >= STEADY_S else crashes_before + 1
+    return crashes, min(2.0 ** (crashes - 1), 30.0)
+
+
+def start_again(worker_index: int, ran_s: float) -> NoReturn:
+    """A crashed worker (say, an output the broker refused while its storage was down) runs
+    again as the same process: its state comes back from the changelogs as after any crash,
+    without waiting for `gantry up` or a kubelet to notice, and its PID and ports stay the same."""
+    crashes, wait_s = restart_delay(int(os.environ.get(RESTARTS_ENV, "0")), ran_s)
+    log.error("stream jobs worker %d crashed (%d in a row); starting again in %.0f s", worker_index, crashes, wait_s)
+    time.sleep(wait_s)
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], os.environ | {RESTARTS_ENV: str(crashes)})
