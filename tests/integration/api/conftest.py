@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
-import httpx
 import pytest
 import uvicorn
 import yaml
@@ -31,7 +30,7 @@ from api.app import create_app
 from gantry.broker import free_port
 from gantry.config import GantryConfig
 from gantry.credentials import warehouse_password_file
-from gantry.processes import stop
+from gantry.processes import stop, wait_healthy
 from ingest.snapshots import SnapshotStore
 from warehouse.access import embedded_credential
 from warehouse.client import connect
@@ -59,7 +58,7 @@ def served_warehouse(tmp_path_factory) -> Iterator[str]:
         cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        wait_until(lambda: httpx.get(f"http://127.0.0.1:{health}/healthz").status_code == 200, 60, "warehouse serve")
+        wait_healthy(process, health, what="warehouse serve")
         yield f"http://{user}:{quote(password, safe='')}@127.0.0.1:{port}"
     finally:
         stop(process)

@@ -14,12 +14,11 @@ import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
-import httpx
 import pytest
-from warehouse_helpers import PYTHON_CLI, cli_env, wait_until
+from warehouse_helpers import PYTHON_CLI, cli_env
 
 from gantry.broker import free_port
-from gantry.processes import stop
+from gantry.processes import stop, wait_healthy
 from warehouse.client import connect
 from gantry.credentials import warehouse_password_file
 from warehouse.access import embedded_credential
@@ -45,7 +44,7 @@ def served_dsn(tmp_path_factory) -> Iterator[str]:
         env=cli_env(data_dir), cwd=data_dir, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        wait_until(lambda: httpx.get(f"http://127.0.0.1:{health}/healthz").status_code == 200, 60, "warehouse serve")
+        wait_healthy(process, health, what="warehouse serve")
         yield f"http://{user}:{quote(password, safe='')}@127.0.0.1:{port}"
     finally:
         stop(process)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 from pydantic import SecretStr
+from test_sink import past_the_backlog
 from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure
 
 from gantry import kafka, topics
@@ -107,7 +108,7 @@ def test_the_sink_leaves_out_rows_of_an_erased_plate_from_before_its_erasure(war
     new = old[0].model_copy(update={"read_id": f"{camera}-new", "ts": erased_at + timedelta(seconds=1)})
     sink = Sink(warehouse, kafka.consumer(broker, f"test-{uuid.uuid4().hex}", TOPICS), kafka.producer(broker), 500,
                 0.5, Follower(broker, BlockList(lambda: KEY)))
-    wait_for_assignment(sink)
+    past_the_backlog(sink)
     sent = kafka.producer(broker)
     for read in old + kept + [new]:
         sent.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
@@ -134,17 +135,6 @@ def test_the_sink_leaves_out_rows_of_an_erased_plate_from_before_its_erasure(war
         count = warehouse.command(f"SELECT count() FROM {table} WHERE {where}",
                                   parameters={"p": plate, "s": pseudonymise(plate, KEY)})
         assert count == 0, table
-
-
-def wait_for_assignment(sink: Sink) -> None:
-    """Join the group at the end of every partition, skipping what other tests left on the broker."""
-    deadline = time.monotonic() + 60
-    while not sink.consumer.assignment() and time.monotonic() < deadline:
-        sink.consumer.poll(timeout_ms=200)
-    partitions = list(sink.consumer.assignment())
-    sink.consumer.seek_to_end(*partitions)
-    for tp in partitions:
-        sink.consumer.position(tp)
 
 
 def test_topics_an_erasure_cannot_reach_are_created_with_a_short_retention(tmp_path):
