@@ -160,6 +160,8 @@ class HotlistHit(Event):
     priority: int = Field(ge=1, le=5)
     match: Literal["exact", "possible"]
     confidence: float = Field(ge=0.0, le=1.0)
+    image_ref: str | None = None
+    """The read's picture (its ``image_ref``): the evidence an officer looks at before acting."""
 
 
 class Journey(Event):
@@ -217,6 +219,8 @@ class ZoneCharge(Event):
     first_read_id: Id
     read_count: int = Field(ge=1)
     version: int = Field(ge=1)
+    image_ref: str | None = None
+    """The first read's picture: the charge's evidence in a dispute, kept as long as the charge."""
 
 
 class ZoneDay(Event):

@@ -30,6 +30,7 @@ class Sighting(NamedTuple):
     camera_id: str
     read_id: str
     last_ms: int = 0  # a run's last read (0: a single read)
+    image_ref: str = ""  # the read's picture ("": none), for the charge a passage makes
 
     @property
     def ts(self) -> datetime:
@@ -40,13 +41,16 @@ class Sighting(NamedTuple):
         return max(self.ts_ms, self.last_ms)
 
     def to_json(self) -> list:
+        if self.image_ref:
+            return [self.ts_ms, self.camera_id, self.read_id, self.last_ms, self.image_ref]
         if not self.last_ms:
             return [self.ts_ms, self.camera_id, self.read_id]
         return [self.ts_ms, self.camera_id, self.read_id, self.last_ms]
 
     @classmethod
     def from_json(cls, item: list) -> Sighting:
-        return cls(int(item[0]), str(item[1]), str(item[2]), int(item[3]) if len(item) > 3 else 0)
+        return cls(int(item[0]), str(item[1]), str(item[2]), int(item[3]) if len(item) > 3 else 0,
+                   str(item[4]) if len(item) > 4 else "")
 
 
 class Passage(NamedTuple):
@@ -96,4 +100,4 @@ def passages(sightings: set[Sighting] | list[Sighting], dedup_window_s: float) -
 
 
 def _run(first: Sighting, end_ms: int) -> Sighting:
-    return first if end_ms == first.end_ms else Sighting(first.ts_ms, first.camera_id, first.read_id, end_ms)
+    return first if end_ms == first.end_ms else first._replace(last_ms=end_ms)

@@ -121,7 +121,7 @@ class Tracker:
         again after a crash). That tells a replay from a new read where the read id alone
         cannot: a read merged into a run leaves no id behind.
         """
-        sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id)
+        sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id, 0, read.image_ref or "")
         history = state.plates.get(read.plate) or PlateHistory()
         # A read seen before is replayed after a crash, or delivered twice: it changes nothing,
         # but what it produced is sent again, in case the crash lost it (same ids, same versions).

@@ -30,12 +30,12 @@ Format = Literal["csv", "parquet"]
 
 BILLING_COLUMNS = (
     "charge_id", "zone_id", "plate", "charge_date", "vehicle_class", "status", "amount", "currency",
-    "first_read_ts", "first_camera_id", "first_read_id", "read_count", "version",
+    "first_read_ts", "first_camera_id", "first_read_id", "read_count", "version", "image_ref",
 )  # fmt: skip
 _BILLING_QUERY = f"""SELECT {", ".join(BILLING_COLUMNS)} FROM zone_charges FINAL
 WHERE zone_id = {{zone:String}} AND charge_date = {{day:Date}} ORDER BY charge_id"""
 _HITS_QUERY = """SELECT hit_id, read_id, camera_id, ts, plate, listed_plate, `list`, reason, priority, `match`,
-confidence FROM hotlist_hits FINAL WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
+confidence, image_ref FROM hotlist_hits FINAL WHERE ts >= {start:DateTime64(3)} AND ts < {end:DateTime64(3)}
 AND (empty({list:String}) OR `list` = {list:String}) ORDER BY ts, hit_id"""
 _JOURNEYS_QUERY = """SELECT journey_id, segment_id, plate_pseudonym, start_ts, end_ts, travel_s, speed_kmh,
 from_read_id, to_read_id, outlier FROM journeys FINAL

@@ -52,6 +52,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "webhook delivery failures", lambda r: [schema.WEBHOOK_FAILURES.create(r)]),
     Migration(7, "withdrawn journeys", lambda r: ["ALTER TABLE journeys ADD COLUMN IF NOT EXISTS withdrawn Bool DEFAULT false"]),
     Migration(8, "skip indexes for search by plate and read id", lambda r: list(schema.PLATE_SEARCH_INDEXES)),
+    Migration(10, "evidence pictures of hits and charges", lambda r: list(schema.EVIDENCE_COLUMNS)),
 )
 
 ANALYST_ROLE = "gantry_analyst"

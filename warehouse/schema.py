@@ -78,7 +78,7 @@ HOTLIST_HITS = Table(
     "hotlist_hits",
     f"""v UInt8, hit_id String, read_id String, camera_id LowCardinality(String), ts {TS}, plate String,
     listed_plate String, `list` LowCardinality(String), reason String, priority UInt8,
-    `match` LowCardinality(String), confidence Float32""",
+    `match` LowCardinality(String), confidence Float32, image_ref Nullable(String)""",
     _REPLACING,
     "toYYYYMM(ts)",
     "(`list`, ts, hit_id)",
@@ -109,7 +109,7 @@ ZONE_CHARGES = Table(
     f"""v UInt8, charge_id String, zone_id LowCardinality(String), plate String, charge_date Date,
     vehicle_class LowCardinality(String), status LowCardinality(String), amount Decimal(12, 2),
     currency LowCardinality(String), first_read_ts {TS}, first_camera_id String, first_read_id String,
-    read_count UInt32, version UInt32""",
+    read_count UInt32, version UInt32, image_ref Nullable(String)""",
     "ReplacingMergeTree(version)",
     "toYYYYMM(charge_date)",
     "(zone_id, charge_date, charge_id)",
@@ -189,6 +189,11 @@ PLATE_SEARCH_INDEXES = (
 )
 """Skip indexes for the search API: reads are sorted by camera and time, so a search by plate (or
 a picture's lookup by read id) skips every granule whose bloom filter rules the value out."""
+EVIDENCE_COLUMNS = (
+    "ALTER TABLE hotlist_hits ADD COLUMN IF NOT EXISTS image_ref Nullable(String)",
+    "ALTER TABLE zone_charges ADD COLUMN IF NOT EXISTS image_ref Nullable(String)",
+)
+"""Hits and charges carry the picture of the read behind them, which outlives the read's own row."""
 SCHEMA_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
 ENGINE = ReplacingMergeTree ORDER BY version"""

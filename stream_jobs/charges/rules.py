@@ -125,6 +125,7 @@ def zone_charge(plate: str, zone: Zone, owed: DayCharge, version: int = 1) -> Zo
         first_read_id=owed.first.first.read_id,
         read_count=owed.reads,
         version=version,
+        image_ref=owed.first.first.image_ref or None,
     )
 
 

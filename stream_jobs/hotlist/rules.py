@@ -82,6 +82,7 @@ def match(read: PlateRead, index: HotlistIndex) -> list[HotlistHit]:
             priority=entry.priority,
             match=kind,
             confidence=read.confidence,
+            image_ref=read.image_ref,
         )
         for entry, kind in candidates
         if entry.valid_at(read.ts)

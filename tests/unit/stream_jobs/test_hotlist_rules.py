@@ -46,3 +46,10 @@ def test_hit_id_is_stable_per_read_and_entry_and_tombstones_remove():
     idx.remove("stolen:AB12CDE")
     assert [h.list for h in match(read("AB12CDE"), idx)] == ["permit"]
     assert len(idx) == 1
+
+
+def test_a_hit_carries_the_picture_of_its_read():
+    idx = index(HotlistEntry(plate="AB12CDE", list="stolen"))
+    pictured = read("AB12CDE").model_copy(update={"image_ref": "file:///snapshots/2026-11-21/c1/r1-overview.jpg"})
+    assert [h.image_ref for h in match(pictured, idx)] == [pictured.image_ref]
+    assert [h.image_ref for h in match(read("AB12CDE"), idx)] == [None]

@@ -12,7 +12,7 @@ from gantry import topics
 from gantry.config import GantryConfig
 from gantry.events import Journey, PlateRead, ZoneCharge, ZoneDayPart, decode, encode
 from stream_jobs.simulator import Noise, simulate
-from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, Tracker, forget
+from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker, forget
 
 PARTITIONS = 4
 
@@ -230,3 +230,31 @@ def test_an_erasure_leaves_the_sightings_after_it_and_the_charge_goes_on_from_it
     assert (charge.first_read_id, charge.read_count, charge.version) == ("after", 2, 3)
     forget(state, "ER45ASE", int((start + timedelta(hours=3)).timestamp() * 1000))
     assert "ER45ASE" not in state.plates and "ER45ASE" in state.dropped
+
+
+def test_a_charge_carries_the_picture_of_its_first_read_through_a_restart():
+    """The evidence follows the charge's first read: kept in the plate's saved state, and
+    replaced when an earlier read becomes the first."""
+    tracker, state = Tracker(spam_config()), PartitionState()
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+    def pictured(read_id: str, ts: datetime) -> PlateRead:
+        return PlateRead(read_id=read_id, camera_id="A", ts=ts, plate="EV1DENC", confidence=0.9,
+                         image_ref=f"file:///snapshots/2026-11-24/A/{read_id}-overview.jpg")
+
+    def charges(read: PlateRead) -> list[ZoneCharge]:
+        return [decode(ZoneCharge, o.value) for o in tracker.track(read, encode(read), state)
+                if o.topic == topics.ZONE_CHARGES]
+
+    [first] = charges(pictured("second", start + timedelta(minutes=2)))
+    assert first.image_ref.endswith("/second-overview.jpg")
+    saved = state.plates["EV1DENC"].to_json()
+    state.plates["EV1DENC"] = PlateHistory.from_json(saved)  # as a restarted worker loads it
+    assert state.plates["EV1DENC"].sightings[0].image_ref == first.image_ref
+    [earlier] = charges(pictured("first", start))
+    assert (earlier.first_read_id, earlier.version) == ("first", 2)
+    assert earlier.image_ref.endswith("/first-overview.jpg")
+    unpictured = PlateRead(read_id="old", camera_id="A", ts=start - timedelta(minutes=1), plate="EV1DENC",
+                           confidence=0.9)
+    [charge] = charges(unpictured)
+    assert charge.image_ref is None
