@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import cv2
+import numpy as np
 import pytest
 
 from gantry import topics
@@ -14,6 +15,7 @@ from gantry.config import GantryConfig
 from gantry.events import DeadLetter, Frame, PlateRead, decode, encode
 from gantry.kafka import consumer, producer
 from gantry.synthetic import build_city, render_scene
+from ingest.snapshots import SnapshotStore, store_url
 from recognize import pool
 
 pytestmark = pytest.mark.integration
@@ -37,8 +39,9 @@ def collect(bootstrap: str, group: str, topic: str, model, count: int, timeout_s
 
 
 @pytest.fixture(scope="module")
-def running_pool(broker):
-    config = GantryConfig(broker={"bootstrap_servers": broker.bootstrap_servers}, warehouse={"dsn": "chdb:///unused"})
+def running_pool(broker, tmp_path_factory):
+    config = GantryConfig(broker={"bootstrap_servers": broker.bootstrap_servers}, warehouse={"dsn": "chdb:///unused"},
+                          data_dir=tmp_path_factory.mktemp("pool"))
     stop = threading.Event()
     worker = threading.Thread(target=pool.run, args=(config, 0, stop), daemon=True)
     worker.start()
@@ -63,6 +66,15 @@ def test_frames_become_reads_keyed_by_plate_with_stable_ids(broker, running_pool
     replayed = [r for r in reads if r.frame_id == frames[0].frame_id]
     assert len({r.read_id for r in replayed}) == 1, "a replayed frame must give the same read id"
     assert all(0 < r.confidence <= 1 and r.bbox is not None for r in reads)
+    # The evidence, as edge cameras send it: the frame, and the plate cut out of it beside it.
+    store = SnapshotStore(store_url(running_pool))
+    jpegs = {f.frame_id: f.jpeg for f in frames}
+    assert all(store.get(r.image_ref) == jpegs[r.frame_id] for r in reads)
+    for r in reads:
+        crop = cv2.imdecode(np.frombuffer(store.get(r.image_ref.replace("-overview.jpg", "-plate.jpg")), np.uint8),
+                            cv2.IMREAD_COLOR)
+        assert r.bbox.w <= crop.shape[1] < 1280 and r.bbox.h <= crop.shape[0] < 720
+    assert len({r.image_ref for r in replayed}) == 1, "a replayed frame must give the same pictures"
 
     letters = collect(broker.bootstrap_servers, "test-letters", topics.DEAD_LETTERS, DeadLetter, 100, 10)
     ours = [d for d in letters if "cam-broken" in d.payload]
@@ -88,3 +100,4 @@ def test_a_car_passing_through_video_frames_yields_one_read(broker, running_pool
              if r.camera_id == "cam-video"]
     assert [r.plate for r in reads] == [passage.plate]
     assert reads[0].frame_id.startswith("video-")
+    assert reads[0].image_ref.endswith(f"/cam-video/{reads[0].read_id}-overview.jpg")
