@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gantry.errors import ConfigError
 from gantry.events import Plate
+from gantry.sites import Site, check_sites
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -79,6 +80,8 @@ class RetentionConfig(Section):
     camera_counts_1m: int = Field(default=730, ge=1)
     audit_log: int = Field(default=3650, ge=1)
     webhook_failures: int = Field(default=730, ge=1)
+    gate_decisions: int = Field(default=90, ge=1)
+    parking_sessions: int = Field(default=2555, ge=1)
 
 
 class WarehouseConfig(Section):
@@ -389,6 +392,7 @@ class GantryConfig(BaseSettings):
     cameras: list[Camera] = Field(default_factory=list)
     segments: list[Segment] = Field(default_factory=list)
     zones: list[Zone] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list, description="places with barriers: gates, lists, car parks (docs/sites.md)")
 
     @classmethod
     def settings_customise_sources(
@@ -420,6 +424,7 @@ class GantryConfig(BaseSettings):
         for zone in self.zones:
             if missing := [c for c in zone.cameras if c not in known]:
                 raise ValueError(f"zone {zone.id}: unknown camera {', '.join(missing)}")
+        check_sites(self.sites, known)
         return self
 
     def camera(self, camera_id: str) -> Camera | None:

@@ -135,6 +135,7 @@ class HotlistEntry(Event):
     priority: int = Field(default=3, ge=1, le=5, description="1 is the most urgent")
     valid_from: UtcMs | None = None
     valid_until: UtcMs | None = None
+    holder: Id | None = Field(default=None, description="who the plate belongs to (2N's user uuid): one holder, several plates")
 
     @property
     def key(self) -> str:

@@ -18,7 +18,7 @@ from gantry.events import HotlistEntry, decode, encode
 from gantry.kafka import producer, replay
 from stream_jobs.hotlist.rules import HotlistIndex
 
-CSV_FIELDS = ("plate", "list", "reason", "priority", "valid_from", "valid_until")
+CSV_FIELDS = ("plate", "list", "reason", "priority", "valid_from", "valid_until", "holder")
 
 
 def publish(bootstrap_servers: str, entries: Iterable[HotlistEntry]) -> int:

@@ -1,0 +1,60 @@
+"""What a stay in a car park costs.
+
+The fee depends on the stay's real length (UTC: a night across a clock change is charged for the
+hours it lasted) and on the local calendar days it touches (the daily cap is per local day, so a
+stay from 23:00 to 01:00 may cost up to two caps, as the sign at the entrance says). Stays up to
+``free_minutes`` are free; longer ones pay for the whole stay, per started hour or by the first
+band that holds them, bands repeating past the last one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from gantry.sites import CarPark, ParkingTariff
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def local_days_touched(entry_ts: datetime, exit_ts: datetime, timezone: str) -> int:
+    """How many local calendar days the stay has a moment in (at least one)."""
+    zone = ZoneInfo(timezone)
+    last = exit_ts - timedelta(microseconds=1) if exit_ts > entry_ts else exit_ts
+    return (last.astimezone(zone).date() - entry_ts.astimezone(zone).date()).days + 1
+
+
+def _price(minutes: float, tariff: ParkingTariff) -> Decimal:
+    if tariff.per_hour is not None:
+        started_hours = -int(-minutes // 60) if minutes > 0 else 0
+        return tariff.per_hour * started_hours
+    period = tariff.bands[-1].up_to_minutes
+    repeats, rest = divmod(minutes, period)
+    price = tariff.bands[-1].price * int(repeats)
+    if rest > 0:
+        price += next(b.price for b in tariff.bands if rest <= b.up_to_minutes)
+    return price
+
+
+def stay_fee(entry_ts: datetime, exit_ts: datetime, park: CarPark) -> Decimal:
+    """The fee of a stay whose entry and exit were both read."""
+    tariff = park.tariff
+    minutes = max(0.0, (exit_ts - entry_ts).total_seconds() / 60)
+    if minutes <= tariff.free_minutes:
+        return ZERO
+    fee = _price(minutes, tariff)
+    if tariff.daily_cap is not None:
+        fee = min(fee, tariff.daily_cap * local_days_touched(entry_ts, exit_ts, park.timezone))
+    return fee.quantize(CENT, ROUND_HALF_UP)
+
+
+def missed_exit_fee(park: CarPark) -> Decimal:
+    """A stay whose exit was never read: the plate was seen entering again."""
+    return park.tariff.lost_exit.quantize(CENT, ROUND_HALF_UP)
+
+
+def missed_entry_fee(park: CarPark) -> Decimal:
+    """An exit with no entry before it: the length of the stay is unknown."""
+    return park.tariff.lost_entry.quantize(CENT, ROUND_HALF_UP)

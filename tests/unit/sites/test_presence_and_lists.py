@@ -1,0 +1,64 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from gantry.site_events import ParkingSession
+from sites.presence import Presence
+from site_examples import MONDAY, book, entry
+
+T = MONDAY + timedelta(hours=9)
+
+
+def session(status, entry_ts=None, exit_ts=None, entry_read_id="r-in", **more) -> ParkingSession:
+    return ParkingSession(session_id="s", car_park_id="p1", plate="AB1", status=status, entry_ts=entry_ts,
+                          exit_ts=exit_ts, entry_read_id=entry_read_id, fee=Decimal("0"), currency="GBP", version=1,
+                          **more)
+
+
+def test_own_decisions_and_the_topic_agree_whatever_comes_first():
+    presence = Presence()
+    presence.enter("p1", "AB1", T, "r-in")
+    presence.leave("p1", "AB1", T + timedelta(hours=1))
+    presence.apply(session("open", T))  # the job's message about the stay, after the car left
+    assert presence.stay("p1", "AB1") is None
+    presence.enter("p1", "AB1", T + timedelta(hours=3), "r-in2")
+    presence.apply(session("closed", T, T + timedelta(hours=1)))  # an older exit does not end the new stay
+    assert presence.stay("p1", "AB1").entry_read_id == "r-in2" and presence.occupancy("p1") == 1
+
+
+def test_the_topic_alone_keeps_presence():
+    presence = Presence()
+    presence.apply(session("open", T, list="permit"))
+    assert presence.stay("p1", "AB1").free_list == "permit"
+    presence.apply(session("exit_missed", T))
+    assert presence.occupancy("p1") == 0
+    presence.apply(session("open", T + timedelta(hours=2), entry_read_id="r2"))
+    presence.apply(session("open", T, withdrawn=True))  # withdraws another stay: no effect
+    assert presence.stay("p1", "AB1").entry_read_id == "r2"
+    presence.apply(session("open", T + timedelta(hours=2), entry_read_id="r2", withdrawn=True))
+    assert presence.stay("p1", "AB1") is None
+
+
+def test_an_earlier_entry_never_replaces_a_later_one():
+    presence = Presence()
+    presence.enter("p1", "AB1", T + timedelta(hours=2), "late")
+    presence.enter("p1", "AB1", T, "early")
+    assert presence.stay("p1", "AB1").entry_read_id == "late"
+
+
+def test_presence_survives_its_snapshot():
+    presence = Presence()
+    presence.enter("p1", "AB1", T, "r1", free_list="permit")
+    presence.leave("p1", "CD2", T)
+    again = Presence.from_json(presence.to_json())
+    assert again.stay("p1", "AB1") == presence.stay("p1", "AB1")
+    again.enter("p1", "CD2", T - timedelta(minutes=1), "old")
+    assert again.stay("p1", "CD2") is None  # its last exit came back too
+
+
+def test_a_holder_has_several_plates():
+    lists = book(entry("CAR1", "staff", holder="u1"), entry("CAR2", "visitors", holder="u1"), entry("CAR3", "staff"))
+    assert lists.plates_of("u1") == {"CAR1", "CAR2"}
+    lists.remove("visitors:CAR2")
+    assert lists.plates_of("u1") == {"CAR1"}
+    lists.put(entry("CAR1", "staff", holder="u2"))  # re-listed under another holder
+    assert lists.plates_of("u1") == set() and lists.plates_of("u2") == {"CAR1"}
