@@ -21,6 +21,7 @@ from ingest.cli import bench_ingest
 from recognize.cli import eval_app
 from recognize.pool import bench_pool, pool_app
 from stream_jobs.cli import app as jobs_app
+from stream_jobs.charges.commands import concessions_app, vehicles_app
 from stream_jobs.cli import bench_jobs, hotlist_app, simulate
 from warehouse.cli import app as warehouse_app
 from warehouse.cli import bench_sink, export_app, privacy_app
@@ -111,6 +112,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(pool_app, name="recognize")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(hotlist_app, name="hotlist")
+app.add_typer(vehicles_app, name="vehicles")
+app.add_typer(concessions_app, name="concessions")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(export_app, name="export")
 app.add_typer(privacy_app, name="privacy")

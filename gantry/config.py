@@ -184,6 +184,11 @@ class Tariff(Section):
     no_charge: list[DateRange] = Field(default_factory=list)
     daily_charge: dict[str, Decimal] = Field(default_factory=lambda: {"car": Decimal(15)})
     default_class: str = "car"
+    camera_classes: dict[str, str] = Field(
+        default_factory=dict,
+        description="a camera's vehicle type (lower case, e.g. truck) -> the class it is charged as; "
+        "a type not named here is taken as a class of its own",
+    )
     exemptions: list[PlateException] = Field(default_factory=list)
     discounts: list[PlateException] = Field(default_factory=list)
 
@@ -200,6 +205,8 @@ class Tariff(Section):
     def _default_class_priced(self) -> Tariff:
         if self.default_class not in self.daily_charge:
             raise ValueError(f"default_class {self.default_class!r} has no daily_charge")
+        if unpriced := sorted(f"{t}: {c}" for t, c in self.camera_classes.items() if c not in self.daily_charge):
+            raise ValueError(f"camera_classes name classes with no daily_charge ({', '.join(unpriced)})")
         return self
 
 

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import to_json
@@ -68,6 +69,7 @@ def _plate(text: str) -> str:
 UtcMs = Annotated[AwareDatetime, AfterValidator(_utc_ms)]
 Plate = Annotated[str, AfterValidator(_plate)]
 Id = Annotated[str, Field(min_length=1, max_length=128)]
+ClassSource = Literal["register", "camera", "default"]
 
 
 def now_utc() -> datetime:
@@ -124,6 +126,9 @@ class PlateRead(Event):
     bbox: BoundingBox | None = None
     frame_id: str | None = None
     image_ref: str | None = None
+    vehicle_class: str | None = Field(default=None, min_length=1, max_length=32)
+    """The vehicle type the camera reported (Hikvision ``vehicleType``), lower-case; None when it
+    reported none. Charges trust a zone operator's vehicle register before it (docs/stream_jobs.md)."""
 
 
 class HotlistEntry(Event):
@@ -220,8 +225,60 @@ class ZoneCharge(Event):
     first_read_id: Id
     read_count: int = Field(ge=1)
     version: int = Field(ge=1)
+    vehicle_class_source: ClassSource = "default"
+    """Where ``vehicle_class`` came from: the zone operator's vehicle register, the class a camera
+    reported, or the tariff's ``default_class`` (neither knew a class the tariff prices)."""
     image_ref: str | None = None
     """The first read's picture: the charge's evidence in a dispute, kept as long as the charge."""
+
+
+class ValidDays(Event):
+    """An entry valid on the local charging days from ``valid_from`` to ``valid_until``, both
+    included (open where not given), like a tariff's exemptions."""
+
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
+
+    @field_validator("valid_until")
+    @classmethod
+    def _not_before_start(cls, valid_until: date | None, info: ValidationInfo) -> date | None:
+        valid_from = info.data.get("valid_from")
+        if valid_from is not None and valid_until is not None and valid_until < valid_from:
+            raise ValueError(f"{valid_until} is before valid_from {valid_from}")
+        return valid_until
+
+
+class RegisteredVehicle(ValidDays):
+    """A plate's class in the zone operator's vehicle register (``gantry vehicles import``), on the
+    compacted topic ``vehicles`` keyed ``plate:valid_from``: a plate can hold successive classes."""
+
+    plate: Plate
+    vehicle_class: Id
+
+    @property
+    def key(self) -> str:
+        return f"{self.plate}:{self.valid_from.isoformat() if self.valid_from else ''}"
+
+
+class ChargeConcession(ValidDays):
+    """An exemption from, or a discount on, a zone's daily charge (``gantry concessions import``),
+    on the compacted topic ``charge_concessions`` keyed ``zone:kind:plate:valid_from``: the
+    importable form of a tariff's ``exemptions`` and ``discounts``, applied with them.
+    ``percent_off`` is a discount's (an exemption is the whole charge)."""
+
+    zone_id: Id
+    plate: Plate
+    kind: Literal["exemption", "discount"]
+    percent_off: Decimal = Field(default=Decimal(100), gt=0, le=100)
+
+    @property
+    def key(self) -> str:
+        return f"{self.zone_id}:{self.kind}:{self.plate}:{self.valid_from.isoformat() if self.valid_from else ''}"
 
 
 class ZoneDay(Event):

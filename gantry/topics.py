@@ -14,6 +14,10 @@ ZONE_DAYS = "zone_days"
 DEAD_LETTERS = "dead_letters"
 WEBHOOK_DEAD_LETTERS = "webhook_dead_letters"
 ERASURES = "erasures"
+GATE_DECISIONS = "gate_decisions"  # the barriers' answers (sites)
+PARKING_SESSIONS = "parking_sessions"  # stays in car parks, the latest per car park and plate (compacted)
+VEHICLES = "vehicles"  # the zone operator's vehicle register: a plate's class (compacted)
+CHARGE_CONCESSIONS = "charge_concessions"  # exemptions and discounts on zone charges (compacted)
 # Internal to the per-plate job, named here because an erasure reaches them too.
 READS_BY_PLATE = "gantry-jobs-reads-by-plate"
 PLATE_HISTORIES = "gantry-jobs-plate-histories-changelog"
@@ -32,8 +36,12 @@ ALL = (
     DEAD_LETTERS,
     WEBHOOK_DEAD_LETTERS,
     ERASURES,
+    GATE_DECISIONS,
+    PARKING_SESSIONS,
+    VEHICLES,
+    CHARGE_CONCESSIONS,
 )
-COMPACTED = frozenset({HOTLIST, ERASURES})
+COMPACTED = frozenset({HOTLIST, ERASURES, VEHICLES, CHARGE_CONCESSIONS, PARKING_SESSIONS})
 SHORT_LIVED = frozenset({LATE_READS, DEAD_LETTERS, WEBHOOK_DEAD_LETTERS})
 """Copies of reads (plates included) for an operator to look at soon, which an erasure cannot
 reach record by record: created with ``retention.ms`` = :data:`SHORT_RETENTION_MS`."""

@@ -39,6 +39,8 @@ MAX_REGION = 16
 MAX_WORD = 64  # other short fields: times, event types
 _HIKVISION_DIRECTIONS: dict[str, Direction] = {"forward": "in", "reverse": "out"}
 _ACCESS_DIRECTIONS: dict[str, Direction] = {"0": "in", "1": "out"}
+MAX_CLASS = 32  # a reported vehicle type
+_NO_VEHICLE_TYPE = frozenset({"", "vehicle", "unknown"})  # Hikvision's words for "not classified"
 
 
 class EdgeFormatError(ValueError):
@@ -54,6 +56,7 @@ class EdgeEvent:
     confidence: float = 1.0  # a device that reports no confidence vouches for its read
     region: str | None = None
     direction: Direction | None = None
+    vehicle_class: str | None = None  # the vehicle type the device reported, lower-case
     snapshots: dict[SnapshotKind, bytes] = field(default_factory=dict)
     ignored: str | None = None  # a well-formed notification that is not a plate read (heartbeat...)
 
@@ -99,6 +102,7 @@ class GantryEdgeRead(BaseModel):
     confidence: float = Field(default=1.0, ge=0, le=1)
     region: str | None = Field(default=None, max_length=MAX_REGION)
     direction: Direction | None = None
+    vehicle_class: str | None = Field(default=None, max_length=MAX_CLASS)
     plate_image: Base64Bytes | None = None
     overview_image: Base64Bytes | None = None
 
@@ -119,6 +123,7 @@ def parse_gantry_json(body: bytes) -> EdgeEvent:
         confidence=read.confidence,
         region=read.region,
         direction=read.direction,
+        vehicle_class=_vehicle_class(read.vehicle_class),
         snapshots=_checked_jpegs(snapshots),
     )
 
@@ -149,6 +154,7 @@ def parse_hikvision(parts: list[Part]) -> EdgeEvent:
         region=_capped(_text(anpr, "country"), "ANPR.country", MAX_REGION)
         or _capped(_text(anpr, "region"), "ANPR.region", MAX_REGION),
         direction=_HIKVISION_DIRECTIONS.get((_text(anpr, "direction") or "").lower()),
+        vehicle_class=_vehicle_class(_capped(_text(anpr, "vehicleType"), "ANPR.vehicleType", MAX_CLASS)),
         snapshots=_checked_jpegs(_hikvision_pictures(parts)),
     )
 
@@ -243,6 +249,13 @@ def parse_access_query(query: Mapping[str, str], snapshot: bytes | None) -> Edge
 # --- Common ------------------------------------------------------------------------------------
 
 
+def _vehicle_class(reported: str | None) -> str | None:
+    """The reported vehicle type, lower-case, or None where the device did not classify the
+    vehicle (Hikvision sends ``vehicle`` for that)."""
+    cls = (reported or "").strip().lower()
+    return None if cls in _NO_VEHICLE_TYPE else cls
+
+
 def _checked_jpegs(snapshots: dict[SnapshotKind, bytes]) -> dict[SnapshotKind, bytes]:
     for kind, data in snapshots.items():
         if not data.startswith(b"\xff\xd8"):
@@ -269,4 +282,5 @@ def to_plate_read(
         region=event.region,
         direction=event.direction,
         image_ref=image_ref,
+        vehicle_class=event.vehicle_class,
     )

@@ -32,6 +32,7 @@ def hikvision_xml(
     confidence: int = 100,
     direction: str = "forward",
     event_type: str = "ANPR",
+    vehicle_type: str = "vehicle",
 ) -> bytes:
     uuid_element = f"<UUID>{uuid_}</UUID>" if uuid_ else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -54,7 +55,7 @@ def hikvision_xml(
 <confidenceLevel>{confidence}</confidenceLevel>
 <plateType>unknown</plateType>
 <plateColor>yellow</plateColor>
-<vehicleType>vehicle</vehicleType>
+<vehicleType>{vehicle_type}</vehicleType>
 <pictureInfoList>
 <pictureInfo><fileName>licensePlatePicture.jpg</fileName><type>licensePlatePicture</type></pictureInfo>
 <pictureInfo><fileName>detectionPicture.jpg</fileName><type>detectionPicture</type></pictureInfo>

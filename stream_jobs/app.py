@@ -19,8 +19,9 @@ from gantry.config import GantryConfig
 from gantry.erasures import BlockList
 from stream_jobs import transport
 from stream_jobs.charges import agents as charge_agents
+from stream_jobs.charges.registers import CONCESSIONS, VEHICLES, ChargeRegisters
 from stream_jobs.fastpath import BatchConsumer
-from stream_jobs.feeds import ErasureFeed
+from stream_jobs.feeds import ErasureFeed, RegisterFeed
 from stream_jobs.hotlist.screening import Screener
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.journeys.stats_job import SegmentStatsJob
@@ -40,6 +41,7 @@ class Jobs:
     config: GantryConfig
     feed: HotlistFeed
     known_cameras: frozenset[str]
+    registers: list[RegisterFeed] = field(default_factory=list)  # vehicle classes, charge concessions
     fast: list[BatchConsumer] = field(default_factory=list)
     last_not_ready: str | None = "starting"
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
@@ -84,16 +86,22 @@ def create_app(
     feed = HotlistFeed(bootstrap_servers, HotlistIndex(), loop=app.loop, beacon=app.beacon)
     erasures = ErasureFeed(bootstrap_servers, BlockList(config.privacy.pseudonym_key), loop=app.loop, beacon=app.beacon)
     cameras = frozenset(c.id for c in config.cameras)
-    jobs = Jobs(app, config, feed, cameras)
+    charge_registers = ChargeRegisters()
+    register_feeds = [
+        RegisterFeed(bootstrap_servers, register.topic, register.model, index, loop=app.loop, beacon=app.beacon)
+        for register, index in ((VEHICLES, charge_registers.vehicles), (CONCESSIONS, charge_registers.concessions))
+    ]
+    jobs = Jobs(app, config, feed, cameras, register_feeds)
     jobs.fast.append(Screener(bootstrap_servers, feed, erasures, cameras, config.event_time,
                               loop=app.loop, beacon=app.beacon))
-    jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, erasures, loop=app.loop, beacon=app.beacon))
+    jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, erasures, charge_registers, register_feeds,
+                              loop=app.loop, beacon=app.beacon))
     jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time,
                                      loop=app.loop, beacon=app.beacon))
     for index, route in enumerate(routes(config.hotlist)):
         jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
                                   loop=app.loop, beacon=app.beacon))
-    for service in (feed, erasures, *jobs.fast):
+    for service in (feed, erasures, *register_feeds, *jobs.fast):
         app.service(service)
 
     charge_agents.register(jobs)
@@ -104,6 +112,9 @@ def not_ready_because(jobs: Jobs) -> str | None:
     """Why the worker cannot screen yet: the hotlist is still loading or it holds no partitions."""
     if not jobs.feed.loaded.is_set():
         return "loading the hotlist"
+    for register in jobs.registers:
+        if not register.loaded.is_set():
+            return f"loading {register.topic}"
     if jobs.app.rebalancing or not jobs.app.consumer.assignment():
         return f"waiting for partitions in group {APP_ID}"
     for service in jobs.fast:

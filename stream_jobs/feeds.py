@@ -1,7 +1,9 @@
-"""Compacted topics that every worker keeps a whole copy of: the hotlist and the erasure block-list.
+"""Compacted topics that every worker keeps a whole copy of: the registers (hotlist, vehicle
+classes, charge concessions) and the erasure block-list.
 
-Neither can be split like the reads: a hotlist entry may match a read of a *different* plate, and
-an erasure must reach whichever partition holds the plate. So each worker reads every partition
+None can be split like the reads: a hotlist entry may match a read of a *different* plate, an
+erasure must reach whichever partition holds the plate, and the registers are small next to the
+reads and wanted by whichever worker holds a plate (re-keying them by plate would buy nothing). So each worker reads every partition
 of the topic, without a consumer group, from the beginning, then tails it. The worker reports
 ready only after the first full load, so no read is handled against a half-loaded copy.
 """
@@ -13,16 +15,21 @@ import logging
 from abc import abstractmethod
 from collections.abc import Callable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from mode import Service
 
 from gantry import topics
 from gantry.erasures import BlockList
+from gantry.errors import InvalidEvent
+from gantry.events import Event, decode
+from stream_jobs.registers import PlateIndex
 from stream_jobs.transport import read_to_end
 
 log = logging.getLogger(__name__)
 POLL_MS = 50  # how soon a change to the topic reaches the jobs
+M = TypeVar("M", bound=Event)
 
 
 class CompactedFeed(Service):
@@ -77,6 +84,26 @@ class CompactedFeed(Service):
     async def on_stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
+
+
+class RegisterFeed(CompactedFeed, Generic[M]):
+    """Keeps a register's :class:`~stream_jobs.registers.PlateIndex` equal to its topic."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, model: type[M], index: PlateIndex[M], **kwargs) -> None:
+        super().__init__(bootstrap_servers, **kwargs)
+        self.topic = topic
+        self.model = model
+        self.index = index
+
+    def apply(self, record: ConsumerRecord) -> None:
+        key = record.key.decode() if record.key else ""
+        if record.value is None:
+            self.index.remove(key)
+            return
+        try:
+            self.index.put(decode(self.model, record.value))
+        except InvalidEvent as exc:
+            log.warning("ignoring bad %s entry %s at offset %s: %s", self.topic, key, record.offset, exc)
 
 
 class ErasureFeed(CompactedFeed):

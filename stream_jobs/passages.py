@@ -31,6 +31,7 @@ class Sighting(NamedTuple):
     read_id: str
     last_ms: int = 0  # a run's last read (0: a single read)
     image_ref: str = ""  # the read's picture ("": none), for the charge a passage makes
+    vehicle_class: str = ""  # the type the camera reported ("": none), for the class a charge is priced at
 
     @property
     def ts(self) -> datetime:
@@ -41,16 +42,16 @@ class Sighting(NamedTuple):
         return max(self.ts_ms, self.last_ms)
 
     def to_json(self) -> list:
-        if self.image_ref:
-            return [self.ts_ms, self.camera_id, self.read_id, self.last_ms, self.image_ref]
-        if not self.last_ms:
-            return [self.ts_ms, self.camera_id, self.read_id]
-        return [self.ts_ms, self.camera_id, self.read_id, self.last_ms]
+        """The fields up to the last one set: most sightings are a single read with no picture."""
+        item = list(self)
+        while len(item) > 3 and not item[-1]:
+            item.pop()
+        return item
 
     @classmethod
     def from_json(cls, item: list) -> Sighting:
         return cls(int(item[0]), str(item[1]), str(item[2]), int(item[3]) if len(item) > 3 else 0,
-                   str(item[4]) if len(item) > 4 else "")
+                   str(item[4]) if len(item) > 4 else "", str(item[5]) if len(item) > 5 else "")
 
 
 class Passage(NamedTuple):

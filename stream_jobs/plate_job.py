@@ -21,7 +21,7 @@ tombstones the plate's changelog key for the partitions no worker holds.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 
 import orjson
@@ -35,9 +35,10 @@ from gantry.events import DeadLetter, PlateRead, encode
 from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.changelog import StatefulBatchConsumer
-from stream_jobs.feeds import ErasureFeed
-from stream_jobs.intake import STAGE, admit, receipt
 from stream_jobs.charges.days import DayLedger
+from stream_jobs.charges.registers import ChargeRegisters
+from stream_jobs.feeds import CompactedFeed, ErasureFeed
+from stream_jobs.intake import STAGE, admit, receipt
 from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker, forget
 
 READS_BY_PLATE = topics.READS_BY_PLATE
@@ -63,12 +64,14 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
     max_records = 20_000  # large batches: each plate's state is saved once per batch
 
     def __init__(self, bootstrap_servers: str, config: GantryConfig, known_cameras: Collection[str],
-                 erasures: ErasureFeed, **kwargs) -> None:
+                 erasures: ErasureFeed, registers: ChargeRegisters, register_feeds: Sequence[CompactedFeed] = (),
+                 **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
         self.erasures = erasures
         self.blocklist = erasures.blocklist
         erasures.on_erased.append(self.forget_erased)
-        self.tracker = Tracker(config)
+        self.register_feeds = register_feeds  # the feeds that keep ``registers`` current
+        self.tracker = Tracker(config, registers)
         self.known_cameras = known_cameras
         self.window = config.event_time
         self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic)
@@ -76,6 +79,8 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
 
     async def before_consuming(self) -> None:
         await self.erasures.loaded.wait()  # no erased read is tracked for want of the block-list
+        for feed in self.register_feeds:
+            await feed.loaded.wait()  # no charge is priced against a half-loaded register
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None

@@ -27,7 +27,8 @@ from gantry import topics
 from gantry.config import GantryConfig, Segment, Zone
 from gantry.events import PlateRead, ZoneDayPart, encode
 from stream_jobs.charges.days import DayLedger
-from stream_jobs.charges.rules import DayCharge, charge_id, day_charges, local_day, zone_charge
+from stream_jobs.charges.registers import ChargeRegisters
+from stream_jobs.charges.rules import NO_REGISTERS, DayCharge, charge_id, day_charges, local_day, zone_charge
 from stream_jobs.journeys.rules import Trip, interval_key, trips
 from stream_jobs.passages import Passage, Sighting, passages
 
@@ -102,8 +103,9 @@ def forget(state: PartitionState, plate: str, erased_at_ms: int) -> None:
 class Tracker:
     """The per-plate step, configured once from the cameras, segments and zones."""
 
-    def __init__(self, config: GantryConfig) -> None:
+    def __init__(self, config: GantryConfig, registers: ChargeRegisters = NO_REGISTERS) -> None:
         settings = config.stream_jobs
+        self.registers = registers  # vehicle classes and concessions, kept current by their feeds
         self.dedup_window_s = settings.dedup_window_s
         self.stats_interval_s = settings.stats_interval_s
         self.lateness_ms = int(settings.allowed_lateness_s * 1000)
@@ -121,7 +123,8 @@ class Tracker:
         again after a crash). That tells a replay from a new read where the read id alone
         cannot: a read merged into a run leaves no id behind.
         """
-        sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id, 0, read.image_ref or "")
+        sighting = Sighting(int(read.ts.timestamp() * 1000), read.camera_id, read.read_id, 0, read.image_ref or "",
+                            read.vehicle_class or "")
         history = state.plates.get(read.plate) or PlateHistory()
         # A read seen before is replayed after a crash, or delivered twice: it changes nothing,
         # but what it produced is sent again, in case the crash lost it (same ids, same versions).
@@ -165,7 +168,7 @@ class Tracker:
         versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):
             day = local_day(read.ts, zone.tariff)
-            owed = day_charges(read.plate, plate_passages, zone, only=day).get(day)
+            owed = day_charges(read.plate, plate_passages, zone, only=day, registers=self.registers).get(day)
             if owed is not None:
                 outputs += _charge_outputs(read.plate, zone, owed, versions, state.days, again=replay)
         if replay:
@@ -232,7 +235,8 @@ def _charge_outputs(plate: str, zone: Zone, owed: DayCharge, versions: dict[str,
     current version."""
     charge_key = charge_id(zone.id, plate, owed.day)
     # Everything a charge says beyond its id: a read id stands for the read's time and camera.
-    terms = f"{owed.first.first.read_id}|{owed.reads}|{owed.vehicle_class}|{owed.status}|{owed.amount}|{zone.tariff.currency}"
+    terms = (f"{owed.first.first.read_id}|{owed.reads}|{owed.vehicle_class}|{owed.status}|{owed.amount}"
+             f"|{zone.tariff.currency}|{owed.class_source}")
     version, last, _ = versions.get(charge_key, [0, "", 0])
     if terms == last:
         if not again:

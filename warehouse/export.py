@@ -31,6 +31,7 @@ Format = Literal["csv", "parquet"]
 BILLING_COLUMNS = (
     "charge_id", "zone_id", "plate", "charge_date", "vehicle_class", "status", "amount", "currency",
     "first_read_ts", "first_camera_id", "first_read_id", "read_count", "version", "image_ref",
+    "vehicle_class_source",
 )  # fmt: skip
 _BILLING_QUERY = f"""SELECT {", ".join(BILLING_COLUMNS)} FROM zone_charges FINAL
 WHERE zone_id = {{zone:String}} AND charge_date = {{day:Date}} ORDER BY charge_id"""

@@ -53,6 +53,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "withdrawn journeys", lambda r: ["ALTER TABLE journeys ADD COLUMN IF NOT EXISTS withdrawn Bool DEFAULT false"]),
     Migration(8, "skip indexes for search by plate and read id", lambda r: list(schema.PLATE_SEARCH_INDEXES)),
     Migration(10, "evidence pictures of hits and charges", lambda r: list(schema.EVIDENCE_COLUMNS)),
+    Migration(11, "vehicle class reported by cameras, and each charge's class source",
+              lambda r: list(schema.VEHICLE_CLASS_COLUMNS)),
 )
 
 ANALYST_ROLE = "gantry_analyst"

@@ -68,7 +68,8 @@ PLATE_READS = Table(
     "plate_reads",
     f"""v UInt8, read_id String, camera_id LowCardinality(String), ts {TS}, plate String,
     confidence Float32, region LowCardinality(Nullable(String)), direction LowCardinality(Nullable(String)),
-    bbox Tuple(x UInt32, y UInt32, w UInt32, h UInt32), frame_id Nullable(String), image_ref Nullable(String)""",
+    bbox Tuple(x UInt32, y UInt32, w UInt32, h UInt32), frame_id Nullable(String), image_ref Nullable(String),
+    vehicle_class LowCardinality(Nullable(String))""",
     _REPLACING,
     "toYYYYMMDD(ts)",
     "(camera_id, ts, read_id)",
@@ -109,7 +110,8 @@ ZONE_CHARGES = Table(
     f"""v UInt8, charge_id String, zone_id LowCardinality(String), plate String, charge_date Date,
     vehicle_class LowCardinality(String), status LowCardinality(String), amount Decimal(12, 2),
     currency LowCardinality(String), first_read_ts {TS}, first_camera_id String, first_read_id String,
-    read_count UInt32, version UInt32, image_ref Nullable(String)""",
+    read_count UInt32, version UInt32, image_ref Nullable(String),
+    vehicle_class_source LowCardinality(String) DEFAULT 'default'""",
     "ReplacingMergeTree(version)",
     "toYYYYMM(charge_date)",
     "(zone_id, charge_date, charge_id)",
@@ -194,6 +196,12 @@ EVIDENCE_COLUMNS = (
     "ALTER TABLE zone_charges ADD COLUMN IF NOT EXISTS image_ref Nullable(String)",
 )
 """Hits and charges carry the picture of the read behind them, which outlives the read's own row."""
+VEHICLE_CLASS_COLUMNS = (
+    "ALTER TABLE plate_reads ADD COLUMN IF NOT EXISTS vehicle_class LowCardinality(Nullable(String))",
+    "ALTER TABLE zone_charges ADD COLUMN IF NOT EXISTS vehicle_class_source LowCardinality(String) DEFAULT 'default'",
+)
+"""The vehicle type a camera reported with a read, and where a charge's class came from (the
+vehicle register, the camera, or the tariff's default): what a billing dispute asks first."""
 SCHEMA_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
 ENGINE = ReplacingMergeTree ORDER BY version"""

@@ -14,8 +14,9 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from gantry.config import WEEKDAYS, ChargingHours, PlateException, Tariff, Zone
-from gantry.events import ZoneCharge, ZoneDay
+from gantry.events import ChargeConcession, ClassSource, ZoneCharge, ZoneDay
 from gantry.ids import stable_id
+from stream_jobs.charges.registers import ChargeRegisters
 from stream_jobs.passages import Passage
 
 CENT = Decimal("0.01")
@@ -58,13 +59,33 @@ def _applies(rule: PlateException, plate: str, day: date) -> bool:
     )
 
 
-def price(plate: str, day: date, tariff: Tariff, vehicle_class: str | None = None) -> tuple[str, str, Decimal]:
-    """(vehicle class, status, amount) owed by a plate for one charging day."""
+class VehicleClass(NamedTuple):
+    name: str
+    source: ClassSource
+
+
+def classify(tariff: Tariff, registered: str | None, reported: str | None) -> VehicleClass:
+    """The class a charge is priced at, from the most trusted source whose class the tariff prices:
+    the zone operator's register, then the camera's report (through ``camera_classes``), then
+    ``default_class``. A class the tariff has no price for tells this zone nothing (a zone that
+    charges every vehicle alike prices one class), so the next source is asked."""
+    if registered in tariff.daily_charge:
+        return VehicleClass(registered, "register")
+    if reported is not None and (camera := tariff.camera_classes.get(reported, reported)) in tariff.daily_charge:
+        return VehicleClass(camera, "camera")
+    return VehicleClass(tariff.default_class, "default")
+
+
+def price(plate: str, day: date, tariff: Tariff, vehicle_class: str | None = None,
+          concessions: Sequence[ChargeConcession] = ()) -> tuple[str, str, Decimal]:
+    """(vehicle class, status, amount) owed by a plate for one charging day; ``concessions`` are
+    the registered ones that hold for the plate that day, applied with the tariff's own."""
     cls = vehicle_class if vehicle_class in tariff.daily_charge else tariff.default_class
     full = tariff.daily_charge[cls]
-    if any(_applies(e, plate, day) for e in tariff.exemptions):
+    if any(_applies(e, plate, day) for e in tariff.exemptions) or any(c.kind == "exemption" for c in concessions):
         return cls, "exempt", Decimal("0.00")
     discounts = [d.percent_off for d in tariff.discounts if _applies(d, plate, day)]
+    discounts += [c.percent_off for c in concessions if c.kind == "discount"]
     if discounts:
         amount = full * (Decimal(100) - max(discounts)) / Decimal(100)
         return cls, "discounted", amount.quantize(CENT, ROUND_HALF_UP)
@@ -85,11 +106,17 @@ class DayCharge(NamedTuple):
     vehicle_class: str
     status: str
     amount: Decimal
+    class_source: ClassSource = "default"
 
 
-def day_charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | None = None) -> dict[date, DayCharge]:
+NO_REGISTERS = ChargeRegisters()
+
+
+def day_charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date | None = None,
+                registers: ChargeRegisters = NO_REGISTERS) -> dict[date, DayCharge]:
     """What the plate owes for every local day on which it passed a zone camera in charging hours
-    (with ``only``, for that day alone: all a new read can change)."""
+    (with ``only``, for that day alone: all a new read can change). The class a camera reported is
+    that of the day's earliest passage (in charging hours) whose camera reported one."""
     cameras = set(zone.cameras)
     tz = ZoneInfo(zone.tariff.timezone)
     hours: dict[date, list[ChargingHours]] = {}
@@ -105,8 +132,15 @@ def day_charges(plate: str, passages: Sequence[Passage], zone: Zone, only: date 
             hours[day] = hours_on(day, zone.tariff)
         if _within(local.time(), hours[day]):
             by_day.setdefault(day, []).append(p)
-    return {day: DayCharge(day, min(day_passages), len(day_passages), *price(plate, day, zone.tariff))
-            for day, day_passages in by_day.items()}
+    return {day: _owed(plate, day, day_passages, zone, registers) for day, day_passages in by_day.items()}
+
+
+def _owed(plate: str, day: date, day_passages: list[Passage], zone: Zone, registers: ChargeRegisters) -> DayCharge:
+    day_passages.sort()
+    reported = next((p.first.vehicle_class for p in day_passages if p.first.vehicle_class), None)
+    cls = classify(zone.tariff, registers.vehicle_class(plate, day), reported)
+    _, status, amount = price(plate, day, zone.tariff, cls.name, registers.concessions_on(zone.id, plate, day))
+    return DayCharge(day, day_passages[0], len(day_passages), cls.name, status, amount, cls.source)
 
 
 def zone_charge(plate: str, zone: Zone, owed: DayCharge, version: int = 1) -> ZoneCharge:
@@ -117,6 +151,7 @@ def zone_charge(plate: str, zone: Zone, owed: DayCharge, version: int = 1) -> Zo
         plate=plate,
         charge_date=owed.day,
         vehicle_class=owed.vehicle_class,
+        vehicle_class_source=owed.class_source,
         status=owed.status,
         amount=owed.amount,
         currency=zone.tariff.currency,

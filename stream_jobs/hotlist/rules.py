@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from gantry.events import HotlistEntry, HotlistHit, PlateRead
 from gantry.ids import stable_id
+from stream_jobs.registers import PlateIndex
 
 CONFUSABLE_PAIRS = (("O", "0"), ("I", "1"), ("B", "8"), ("S", "5"), ("Z", "2"))
 _COUNTERPART = {a: b for a, b in CONFUSABLE_PAIRS} | {b: a for a, b in CONFUSABLE_PAIRS}
@@ -24,38 +25,13 @@ def confusable_variants(plate: str) -> Iterator[str]:
             yield plate[:i] + other + plate[i + 1 :]
 
 
-class HotlistIndex:
-    """The current hotlist, keyed by plate, built from the compacted ``hotlist`` topic.
-
-    The topic is keyed ``list:plate`` and a tombstone (empty value) removes an entry, so applying
-    the topic in order from the beginning always reproduces the current list.
-    """
-
-    def __init__(self) -> None:
-        self._by_key: dict[str, HotlistEntry] = {}
-        self._by_plate: dict[str, dict[str, HotlistEntry]] = {}
-
-    def __len__(self) -> int:
-        return len(self._by_key)
-
-    def put(self, entry: HotlistEntry) -> None:
-        self.remove(entry.key)
-        self._by_key[entry.key] = entry
-        self._by_plate.setdefault(entry.plate, {})[entry.key] = entry
-
-    def remove(self, key: str) -> None:
-        old = self._by_key.pop(key, None)
-        if old is not None:
-            on_plate = self._by_plate[old.plate]
-            del on_plate[key]
-            if not on_plate:
-                del self._by_plate[old.plate]
+class HotlistIndex(PlateIndex[HotlistEntry]):
+    """The current hotlist, keyed ``list:plate`` and looked up by plate, built from the compacted
+    ``hotlist`` topic (a tombstone removes an entry, so applying the topic in order from the
+    beginning always reproduces the current list)."""
 
     def entries(self) -> list[HotlistEntry]:
         return sorted(self._by_key.values(), key=lambda e: (e.list, e.plate))
-
-    def on_plate(self, plate: str) -> Iterator[HotlistEntry]:
-        yield from self._by_plate.get(plate, {}).values()
 
 
 def hit_id(read_id: str, entry: HotlistEntry) -> str:

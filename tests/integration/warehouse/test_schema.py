@@ -185,6 +185,36 @@ def test_hits_and_billing_rows_carry_their_evidence_after_an_upgrade(warehouse, 
     assert {r["hit_id"]: r["image_ref"] for r in hits} == {"old-hit": "", hit(new_read).hit_id: picture}
 
 
+def test_charges_keep_their_class_source_and_reads_the_cameras_class_after_an_upgrade(warehouse, tmp_path):
+    """Migration 11 on a warehouse whose zone_charges and plate_reads are from before it: old
+    charges read as priced at the default class, new ones keep where their class came from, and
+    the billing file says so."""
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{warehouse.database}`", use_database=False)
+    warehouse.command(schema.SCHEMA_MIGRATIONS)
+    for migration in [m for m in MIGRATIONS if m.version < 11]:
+        for statement in migration.statements(RetentionConfig()):
+            warehouse.command(statement)
+        warehouse.insert("schema_migrations", [(migration.version, migration.name)], column_names=["version", "name"])
+    warehouse.command("ALTER TABLE zone_charges DROP COLUMN vehicle_class_source")  # as the tables were before
+    warehouse.command("ALTER TABLE plate_reads DROP COLUMN vehicle_class")
+    warehouse.insert("zone_charges", [(1, "old-charge", "zone-a", "OLD1", DAY, "car", "charged", Decimal("15.00"), "GBP",
+                                       T0, "cam-v", "old", 1, 1)],
+                     column_names=["v", "charge_id", "zone_id", "plate", "charge_date", "vehicle_class", "status",
+                                   "amount", "currency", "first_read_ts", "first_camera_id", "first_read_id",
+                                   "read_count", "version"])  # fmt: skip
+    assert "11" in [m.split(":")[0] for m in migrate(warehouse, RetentionConfig()).applied]
+    load(warehouse, "zone_charges", [charge("zone-a", "LRY1", DAY).model_copy(
+        update={"vehicle_class": "lorry", "vehicle_class_source": "register", "amount": Decimal("30.00")})])
+    truck = reads("cam-v", 1)[0].model_copy(update={"vehicle_class": "truck"})
+    load(warehouse, "plate_reads", [truck])
+    assert warehouse.command(f"SELECT vehicle_class FROM plate_reads WHERE read_id = '{truck.read_id}'") == "truck"
+    load(warehouse, "zone_days", [zone_day("zone-a", DAY, 2, Decimal("45.00"))])
+    export_billing(warehouse, "zone-a", DAY, "csv", tmp_path)
+    billed = pa_csv.read_csv(tmp_path / f"billing_zone-a_{DAY}.csv").to_pylist()
+    assert {r["plate"]: (r["vehicle_class"], r["vehicle_class_source"]) for r in billed} == {
+        "OLD1": ("car", "default"), "LRY1": ("lorry", "register")}
+
+
 def test_hits_export_covers_the_time_range(warehouse, tmp_path):
     migrate(warehouse, RetentionConfig())
     load(warehouse, "hotlist_hits", [hit(r) for r in reads("cam-h", 120)])

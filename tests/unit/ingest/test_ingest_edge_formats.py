@@ -72,6 +72,17 @@ def test_hikvision_fields_and_pictures() -> None:
     assert event.snapshots == {"plate": JPEG_A, "overview": JPEG_B}
 
 
+def test_hikvision_vehicle_type_is_the_reads_class_unless_it_is_the_generic_vehicle() -> None:
+    def reported(vehicle_type: str) -> str | None:
+        return read_of(parse_hikvision([Part("application/xml", hikvision_xml("AB12CDE", TS, vehicle_type=vehicle_type))])).vehicle_class
+
+    assert reported("truck") == "truck" and reported(" Bus ") == "bus"
+    assert reported("vehicle") is None and reported("unknown") is None  # Hikvision's "not classified"
+    assert read_of(parse_gantry_json(gantry_json("AB12CDE", TS, vehicle_class="Van"))).vehicle_class == "van"
+    with pytest.raises(EdgeFormatError, match="ANPR.vehicleType: at most 32 characters"):
+        parse_hikvision([Part("application/xml", hikvision_xml("AB12CDE", TS, vehicle_type="t" * 33))])
+
+
 def test_hikvision_heartbeat_is_ignored_not_rejected() -> None:
     event = parse_hikvision([Part("text/xml", hikvision_xml("AB12CDE", TS, event_type="videoloss"))])
     assert event.ignored == "eventType videoloss"

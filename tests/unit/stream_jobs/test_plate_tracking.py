@@ -10,7 +10,8 @@ import pytest
 
 from gantry import topics
 from gantry.config import GantryConfig
-from gantry.events import Journey, PlateRead, ZoneCharge, ZoneDayPart, decode, encode
+from gantry.events import Journey, PlateRead, RegisteredVehicle, ZoneCharge, ZoneDayPart, decode, encode
+from stream_jobs.charges.registers import ChargeRegisters
 from stream_jobs.simulator import Noise, simulate
 from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker, forget
 
@@ -258,3 +259,32 @@ def test_a_charge_carries_the_picture_of_its_first_read_through_a_restart():
                            confidence=0.9)
     [charge] = charges(unpictured)
     assert charge.image_ref is None
+
+
+def test_the_per_plate_job_prices_the_registered_class_before_the_cameras_and_keeps_it_through_a_restart():
+    """A class that reaches the register later applies from the plate's next read that day (a new
+    version); the camera's report stays in the saved state for the days the register does not cover."""
+    config = GantryConfig.model_validate({
+        "cameras": [{"id": "A", "lat": 51.5, "lon": -0.1}],
+        "zones": [{"id": "zone-a", "cameras": ["A"], "tariff": {
+            "daily_charge": {"car": "10.00", "lorry": "30.00", "van": "12.00"}, "camera_classes": {"truck": "lorry"}}}],
+    })
+    registers = ChargeRegisters()
+    tracker, state = Tracker(config, registers), PartitionState()
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+    def charges(read_id: str, minutes: int, vehicle_class: str | None = None) -> list[ZoneCharge]:
+        read = PlateRead(read_id=read_id, camera_id="A", ts=start + timedelta(minutes=minutes), plate="CL45SES",
+                         confidence=0.9, vehicle_class=vehicle_class)
+        return [decode(ZoneCharge, o.value) for o in tracker.track(read, encode(read), state)
+                if o.topic == topics.ZONE_CHARGES]
+
+    [reported] = charges("truck-look", 0, "truck")
+    assert (reported.vehicle_class, reported.vehicle_class_source, reported.amount) == ("lorry", "camera", Decimal("30.00"))
+    state.plates["CL45SES"] = PlateHistory.from_json(state.plates["CL45SES"].to_json())  # as a restarted worker loads it
+    [again] = charges("later", 30)  # another passage, unclassified: the camera's class is kept in the state
+    assert (again.read_count, again.vehicle_class, again.vehicle_class_source) == (2, "lorry", "camera")
+    registers.vehicles.put(RegisteredVehicle(plate="CL45SES", vehicle_class="van"))
+    [registered] = charges("register-known", 60)
+    assert (registered.vehicle_class, registered.vehicle_class_source, registered.amount) == ("van", "register", Decimal("12.00"))
+    assert registered.first_read_id == "truck-look" and registered.version == 3

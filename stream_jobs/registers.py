@@ -1,0 +1,172 @@
+"""Registers an operator imports and every worker keeps whole, each on a compacted topic.
+
+The hotlist, the vehicle register and the charge concessions are the same kind of thing: entries
+with a key (the message key on the topic: a new entry under a key replaces the old one, a
+tombstone removes it) and a plate they are looked up by. The compacted topic *is* the register:
+there is no other copy to keep in step, and replaying it from the beginning gives the register as
+it stands. What they share lives here: the index a worker keeps (:class:`PlateIndex`, kept equal
+to the topic by :class:`stream_jobs.feeds.RegisterFeed`), and the topic and CSV I/O behind the
+``gantry hotlist``, ``gantry vehicles`` and ``gantry concessions`` commands (:class:`Register`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from gantry.errors import InvalidEvent
+from gantry.events import Event, decode, encode
+from gantry.kafka import producer, replay
+
+
+class Entry(Protocol):
+    plate: str
+
+    @property
+    def key(self) -> str: ...
+
+
+E = TypeVar("E", bound=Entry)
+M = TypeVar("M", bound=Event)
+
+
+class PlateIndex(Generic[E]):
+    """A register's current entries, by key and by plate: a look-up per read costs a dictionary
+    access, however many entries the register holds."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, E] = {}
+        self._by_plate: dict[str, dict[str, E]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def put(self, entry: E) -> None:
+        self.remove(entry.key)
+        self._by_key[entry.key] = entry
+        self._by_plate.setdefault(entry.plate, {})[entry.key] = entry
+
+    def remove(self, key: str) -> None:
+        old = self._by_key.pop(key, None)
+        if old is not None:
+            on_plate = self._by_plate[old.plate]
+            del on_plate[key]
+            if not on_plate:
+                del self._by_plate[old.plate]
+
+    def entries(self) -> list[E]:
+        return [self._by_key[key] for key in sorted(self._by_key)]
+
+    def on_plate(self, plate: str) -> Iterator[E]:
+        yield from self._by_plate.get(plate, {}).values()
+
+
+@dataclass(frozen=True)
+class Register(Generic[M]):
+    """A register's topic, its entry model and its CSV form (``columns``, in order; a column
+    named otherwise than its model field is mapped by ``fields``)."""
+
+    topic: str
+    model: type[M]
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    fields: Mapping[str, str] = field(default_factory=dict)  # CSV column -> model field
+
+    def publish(self, bootstrap_servers: str, entries: Iterable[M]) -> int:
+        sender = producer(bootstrap_servers)
+        try:
+            count = 0
+            for entry in entries:
+                sender.send(self.topic, key=entry.key.encode(), value=encode(entry))
+                count += 1
+            sender.flush()
+            return count
+        finally:
+            sender.close()
+
+    def retract(self, bootstrap_servers: str, keys: Iterable[str]) -> None:
+        """Remove the entries under these keys (a tombstone each)."""
+        sender = producer(bootstrap_servers)
+        try:
+            for key in keys:
+                sender.send(self.topic, key=key.encode(), value=None)
+            sender.flush()
+        finally:
+            sender.close()
+
+    def current(self, bootstrap_servers: str) -> list[M]:
+        """The register as it stands: the topic replayed from the beginning to its end now."""
+        index: PlateIndex[M] = PlateIndex()
+        for record in replay(bootstrap_servers, self.topic):
+            if record.value is None:
+                index.remove(record.key.decode())
+            else:
+                try:
+                    index.put(decode(self.model, record.value))
+                except InvalidEvent:
+                    continue
+        return index.entries()
+
+    def read_csv(self, path: Path, check: Callable[[M], tuple[str, str] | None] | None = None) -> list[M]:
+        """Every row of the file as an entry, or :class:`InvalidEvent` naming every bad row by file,
+        line and column.
+
+        All or nothing: one bad row and nothing is imported, so a half file never reaches the
+        register. Two rows with the same key are an error too: the second would silently replace
+        the first. ``check`` may refuse a well-formed entry, as (column, why), against what the
+        file alone cannot tell (the configured zones, the classes they price).
+        """
+        entries: list[M] = []
+        problems: list[str] = []
+        lines: dict[str, int] = {}
+        columns = {f: c for c, f in self.fields.items()}  # model field -> CSV column, for messages
+        try:
+            with path.open(newline="") as handle:
+                rows = csv.DictReader(handle)
+                missing = set(self.required) - set(rows.fieldnames or ())
+                if missing:
+                    raise InvalidEvent(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
+                for row in rows:
+                    line = rows.line_num
+                    if extra := sorted(str(k) for k in row if k not in self.columns):
+                        problems.append(f"{path}:{line}: unknown column(s) {', '.join(extra)}")
+                        continue
+                    values = {self.fields.get(k, k): v for k, v in row.items() if v not in (None, "")}
+                    try:
+                        entry = self.model.model_validate(values)
+                    except ValidationError as exc:
+                        first = exc.errors()[0]
+                        where = ".".join(columns.get(str(p), str(p)) for p in first["loc"]) or "(row)"
+                        problems.append(f"{path}:{line}: {where}: {first['msg']}")
+                        continue
+                    if check is not None and (refused := check(entry)) is not None:
+                        problems.append(f"{path}:{line}: {refused[0]}: {refused[1]}")
+                        continue
+                    if entry.key in lines:
+                        problems.append(f"{path}:{line}: same entry as line {lines[entry.key]} ({entry.key})")
+                        continue
+                    lines[entry.key] = line
+                    entries.append(entry)
+        except OSError as exc:
+            raise InvalidEvent(f"{path}: cannot read: {exc.strerror}") from None
+        if problems:
+            raise InvalidEvent(f"{len(problems)} bad row(s), nothing imported:\n" + "\n".join(problems))
+        return entries
+
+    def write_csv(self, path: Path, entries: Iterable[M]) -> int:
+        """The entries in the CSV form :meth:`read_csv` reads back."""
+        count = 0
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns)
+            writer.writeheader()
+            for entry in entries:
+                row = entry.model_dump(mode="json")
+                values = {c: row.get(self.fields.get(c, c)) for c in self.columns}
+                writer.writerow({c: "" if v is None else v for c, v in values.items()})
+                count += 1
+        return count
