@@ -71,6 +71,7 @@ class ParkingSession(Event):
     car_park_id: Id
     plate: Plate
     status: SessionStatus
+    first_ts: UtcMs = Field(description="the stay's first passage seen: its entry, or its exit when the entry was missed")
     entry_ts: UtcMs | None = None
     exit_ts: UtcMs | None = None
     entry_read_id: Id | None = None

@@ -11,6 +11,11 @@ Every request goes through the same steps, each with its own answer when it fail
    it, 202 once it is in the on-disk spool (or, refused by the broker, in its quarantine), 503
    with Retry-After when neither is possible.
 
+A read of a gate camera (``sites``) is answered with the barrier's decision too, in the same
+response (``decision``, ``reason``, ``list``, ``holder``, ``amount``; the access-query form also
+``valid``), decided from the endpoint's local copy of the lists (:mod:`sites.feed`), so it is
+answered while the broker is down; the decision is delivered to ``gate_decisions`` with the read.
+
 Nothing is produced for a rejected request, and no request can crash the server.
 """
 
@@ -29,6 +34,7 @@ from gantry import topics
 from gantry.config import GantryConfig, IngestConfig
 from gantry.errors import ConfigError
 from gantry.events import PlateRead, encode
+from gantry.site_events import GateDecision
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 from ingest.auth import TokenBook, load_tokens
 from ingest.delivery import Delivery
@@ -44,6 +50,8 @@ from ingest.publish import STAGE, UnknownCamera, check_camera
 from ingest.reads import ReadRejected, make_read
 from ingest.snapshots import SnapshotStore, store_url
 from ingest.spool import Spool, SpoolFull, spool_dir
+from sites.feed import SiteFeed
+from sites.gatekeeper import Gatekeeper
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -63,14 +71,21 @@ class Rejected(Exception):
 def build_app(
     config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook
 ) -> web.Application:
-    """The aiohttp application; it starts ``delivery`` with itself and stops it on shutdown."""
-    intake = Intake(config, delivery, snapshots, tokens)
+    """The aiohttp application; it starts ``delivery`` (and the gates' feed) with itself and
+    stops them on shutdown."""
+    gatekeeper = Gatekeeper(config.sites)
+    intake = Intake(config, delivery, snapshots, tokens, gatekeeper)
     app = web.Application(client_max_size=config.ingest.max_body_bytes)
     app[MAX_BODY] = config.ingest.max_body_bytes
 
     async def run_delivery(_: web.Application) -> AsyncIterator[None]:
         await delivery.start()
+        feed = SiteFeed(delivery.bootstrap_servers, gatekeeper, config.data_dir / "ingest-sites.json")
+        if gatekeeper:
+            await feed.start(wait_s=config.ingest.ack_timeout_s)
         yield
+        if gatekeeper:
+            await feed.stop()
         await delivery.stop()
 
     app.cleanup_ctx.append(run_delivery)
@@ -78,25 +93,28 @@ def build_app(
         [
             web.post("/v1/reads", intake.route(gantry_json)),
             web.post("/isapi/anpr", intake.route(hikvision)),
-            web.get("/v1/plate", intake.route(access_query)),
-            web.post("/v1/plate", intake.route(access_query)),
+            web.get("/v1/plate", intake.route(access_query, valid=True)),
+            web.post("/v1/plate", intake.route(plate_post, valid=True)),
         ]
     )
     return app
 
 
 class Intake:
-    def __init__(self, config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook):
+    def __init__(self, config: GantryConfig, delivery: Delivery, snapshots: SnapshotStore, tokens: TokenBook,
+                 gatekeeper: Gatekeeper):
         self.config = config
         self.delivery = delivery
         self.snapshots = snapshots
         self.tokens = tokens
+        self.gatekeeper = gatekeeper
 
-    def route(self, parse: Parser) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def route(self, parse: Parser, *, valid: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """``valid``: the answer says ``valid=true|false`` too, as access units expect."""
         async def handle(request: web.Request) -> web.Response:
             MESSAGES_IN.labels(STAGE, "http").inc()
             try:
-                return await self.accept(request, parse)
+                return await self.accept(request, parse, valid)
             except Rejected as rejected:
                 ERRORS.labels(STAGE, rejected.reason).inc()
                 headers = _CHALLENGES.get(rejected.status)
@@ -104,7 +122,7 @@ class Intake:
 
         return handle
 
-    async def accept(self, request: web.Request, parse: Parser) -> web.Response:
+    async def accept(self, request: web.Request, parse: Parser, valid: bool) -> web.Response:
         camera_id = self.tokens.camera_of(request.headers)
         if camera_id is None:
             raise Rejected(401, "unauthorized", "missing or unknown camera token")
@@ -126,14 +144,20 @@ class Intake:
         if event.ignored:
             return web.json_response({"status": "ignored", "why": event.ignored})
         read = await self.plate_read(event, camera_id)
+        decision = self.gatekeeper.decide(read)
+        deliveries = [self.delivery.deliver(topics.PLATE_READS, read.plate.encode(), encode(read))]
+        if decision is not None:
+            deliveries.append(self.delivery.deliver(topics.GATE_DECISIONS, read.plate.encode(), encode(decision)))
         try:
-            outcome = await self.delivery.deliver(topics.PLATE_READS, read.plate.encode(), encode(read))
+            outcome, *_ = await asyncio.gather(*deliveries)
         except SpoolFull as exc:
             raise Rejected(503, "spool_full", f"the broker is unreachable and {exc}") from None
         MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
-        return web.json_response(
-            {"read_id": read.read_id, "status": outcome}, status=200 if outcome == "acked" else 202
-        )
+        answer = {"read_id": read.read_id, "status": outcome}
+        if decision is not None:
+            MESSAGES_OUT.labels(STAGE, topics.GATE_DECISIONS).inc()
+            answer |= barrier_answer(decision, valid=valid)
+        return web.json_response(answer, status=200 if outcome == "acked" else 202)
 
     async def plate_read(self, event: EdgeEvent, camera_id: str) -> PlateRead:
         received_at = datetime.now(UTC)
@@ -148,6 +172,23 @@ class Intake:
         except OSError as exc:
             log.error("snapshot store failed: %s", exc)
             raise Rejected(503, "snapshot_store", "the snapshot store is unavailable") from None
+
+
+def barrier_answer(decision: GateDecision, *, valid: bool) -> dict:
+    """What the barrier is told: the decision, why, and what it matched (or the fee due)."""
+    answer = decision.model_dump(mode="json", include={"decision", "reason", "list", "holder", "match", "flagged",
+                                                       "amount", "currency", "entry_ts", "decision_id"},
+                                 exclude_none=True)
+    if valid:
+        answer["valid"] = decision.opens
+    return answer
+
+
+async def plate_post(request: web.Request) -> EdgeEvent:
+    """``POST /v1/plate``: Gantry's JSON read, or the access-query form with an optional JPEG."""
+    if request.content_type == "application/json":
+        return await gantry_json(request)
+    return await access_query(request)
 
 
 async def gantry_json(request: web.Request) -> EdgeEvent:

@@ -52,15 +52,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "webhook delivery failures", lambda r: [schema.WEBHOOK_FAILURES.create(r)]),
     Migration(7, "withdrawn journeys", lambda r: ["ALTER TABLE journeys ADD COLUMN IF NOT EXISTS withdrawn Bool DEFAULT false"]),
     Migration(8, "skip indexes for search by plate and read id", lambda r: list(schema.PLATE_SEARCH_INDEXES)),
+    Migration(9, "gate decisions", lambda r: [schema.GATE_DECISIONS.create(r)]),
     Migration(10, "evidence pictures of hits and charges", lambda r: list(schema.EVIDENCE_COLUMNS)),
     Migration(11, "vehicle class reported by cameras, and each charge's class source",
               lambda r: list(schema.VEHICLE_CLASS_COLUMNS)),
+    Migration(12, "parking sessions", lambda r: [schema.PARKING_SESSIONS.create(r)]),
 )
 
 ANALYST_ROLE = "gantry_analyst"
 OPERATOR_ROLE = "gantry_operator"
 ANALYST_TABLES = ("journeys", "segment_stats", "camera_counts_1m", "zone_days")
-OPERATOR_TABLES = ("plate_reads", "hotlist_hits", "webhook_failures")
+OPERATOR_TABLES = ("plate_reads", "hotlist_hits", "webhook_failures", "gate_decisions", "parking_sessions")
 _TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((\d+)\)", re.DOTALL)
 _ACCESS_CONTROL_UNAVAILABLE = (497, 36, 48, 1001)  # ACCESS_DENIED, BAD_ARGUMENTS, NOT_IMPLEMENTED
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gantry import events, topics
+from gantry import events, site_events, topics
 from gantry.config import RetentionConfig
 
 # Insert deduplication tokens work on a non-replicated MergeTree only with this window.
@@ -202,6 +202,34 @@ VEHICLE_CLASS_COLUMNS = (
 )
 """The vehicle type a camera reported with a read, and where a charge's class came from (the
 vehicle register, the camera, or the tariff's default): what a billing dispute asks first."""
+GATE_DECISIONS = Table(
+    "gate_decisions",
+    f"""v UInt8, decision_id String, read_id String, site_id LowCardinality(String),
+    camera_id LowCardinality(String), direction LowCardinality(String), car_park_id LowCardinality(Nullable(String)),
+    ts {TS}, plate String, decision LowCardinality(String), reason LowCardinality(String),
+    `list` LowCardinality(Nullable(String)), holder Nullable(String), listed_plate Nullable(String),
+    `match` LowCardinality(Nullable(String)), flagged Bool, amount Nullable(Decimal(12, 2)),
+    currency LowCardinality(Nullable(String)), entry_ts Nullable({TS})""",
+    _REPLACING,
+    "toYYYYMM(ts)",
+    "(site_id, ts, decision_id)",
+    "toDateTime(ts)",
+)
+"""Who was let in or out where, when and why: every barrier's answer (sites, issue 16)."""
+PARKING_SESSIONS = Table(
+    "parking_sessions",
+    f"""v UInt8, session_id String, car_park_id LowCardinality(String), plate String,
+    status LowCardinality(String), first_ts {TS}, entry_ts Nullable({TS}), exit_ts Nullable({TS}),
+    entry_read_id Nullable(String), exit_read_id Nullable(String), duration_s Nullable(Float64),
+    fee Decimal(12, 2), currency LowCardinality(String), `list` LowCardinality(Nullable(String)),
+    overstay Bool, withdrawn Bool, version UInt32""",
+    "ReplacingMergeTree(version)",
+    "toYYYYMM(first_ts)",
+    "(car_park_id, first_ts, session_id)",
+    "toDateTime(first_ts)",
+)
+"""Stays in car parks, the highest version per session: ordered and partitioned by the stay's
+first passage, which a session's id is made from, so every version of a stay collapses into one."""
 SCHEMA_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
 ENGINE = ReplacingMergeTree ORDER BY version"""
@@ -214,12 +242,16 @@ EVENT_TABLES = (
     EventTable(ZONE_CHARGES, topics.ZONE_CHARGES, events.ZoneCharge),
     EventTable(ZONE_DAYS, topics.ZONE_DAYS, events.ZoneDay),
     EventTable(WEBHOOK_FAILURES, topics.WEBHOOK_DEAD_LETTERS, events.DeadLetter),
+    EventTable(GATE_DECISIONS, topics.GATE_DECISIONS, site_events.GateDecision),
+    EventTable(PARKING_SESSIONS, topics.PARKING_SESSIONS, site_events.ParkingSession),
 )
 RETAINED_TABLES = tuple(t.table for t in EVENT_TABLES) + (CAMERA_COUNTS_1M, AUDIT_LOG)
 PLATE_ROWS: dict[str, str] = {
     "plate_reads": "plate = {plate:String}",
     "hotlist_hits": "plate = {plate:String} OR listed_plate = {plate:String}",
     "zone_charges": "plate = {plate:String}",
+    "gate_decisions": "plate = {plate:String} OR listed_plate = {plate:String}",
+    "parking_sessions": "plate = {plate:String}",
     "journeys": "plate_pseudonym = {pseudonym:String}",
     "webhook_failures": "JSONExtractString(payload, 'plate') = {plate:String}"
     " OR JSONExtractString(payload, 'listed_plate') = {plate:String}",

@@ -10,6 +10,7 @@ T = MONDAY + timedelta(hours=9)
 
 def session(status, entry_ts=None, exit_ts=None, entry_read_id="r-in", **more) -> ParkingSession:
     return ParkingSession(session_id="s", car_park_id="p1", plate="AB1", status=status, entry_ts=entry_ts,
+                          first_ts=entry_ts or exit_ts,
                           exit_ts=exit_ts, entry_read_id=entry_read_id, fee=Decimal("0"), currency="GBP", version=1,
                           **more)
 
