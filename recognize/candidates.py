@@ -17,6 +17,12 @@ MIN_TEXT_HEIGHT = 8  # px; smaller text cannot be read reliably at 48 px model h
 MIN_ASPECT, MAX_ASPECT = 1.5, 12.0  # one plate line: wider than tall, not a paragraph
 MAX_PARTS = 3  # a plate line is split into at most this many detected boxes
 RELATIVE_MIN_HEIGHT = 0.5  # reads less than half as tall as the image's surest plate are dropped
+# Two rows of one plate (motorcycles, many two-line national layouts): the rows are stacked
+# closely, centred on each other, of comparable height (a smaller top row is common) and width.
+ROWS_MAX_GAP = 0.6  # between the rows, in the taller row's heights
+ROWS_MAX_OFFSET = 0.25  # between the rows' centres, in the wider row's widths
+ROWS_HEIGHT_RATIO = (0.5, 1.6)  # top row's height over the bottom row's
+ROWS_WIDTH_RATIO = (0.4, 2.5)  # top row's width over the bottom row's ("KL" over "12345")
 
 
 def same_line(a: Candidate, b: Candidate) -> bool:
@@ -48,6 +54,28 @@ def line_candidates(cands: list[Candidate], max_parts: int = MAX_PARTS) -> list[
                 out.append(Candidate(merge_quads([c.quad for c in chain]),
                                      min(c.score for c in chain)))
     return out
+
+
+def stacked_rows(cands: list[Candidate]) -> list[tuple[int, int]]:
+    """Index pairs ``(top, bottom)`` of lines that may be the two rows of one plate.
+
+    A two-line plate is read as one line by no text detector: each row is found, and read,
+    alone (the bottom row "1234" of "ABC" over "1234").  Whether a pair is a plate is left to
+    the reading, as for one-line plates: a state name over the number is a 14-character read
+    that no format or the generic family takes.
+    """
+    boxes = [c.bbox for c in cands]
+    return [(i, j) for i, top in enumerate(boxes) for j, bottom in enumerate(boxes)
+            if i != j and _rows_of_one_plate(top, bottom)]
+
+
+def _rows_of_one_plate(top: BoundingBox, bottom: BoundingBox) -> bool:
+    gap = bottom.y - (top.y + top.h)
+    offset = abs((top.x + top.w / 2) - (bottom.x + bottom.w / 2))
+    return (-0.2 * min(top.h, bottom.h) <= gap <= ROWS_MAX_GAP * max(top.h, bottom.h)
+            and offset <= ROWS_MAX_OFFSET * max(top.w, bottom.w)
+            and ROWS_HEIGHT_RATIO[0] <= top.h / max(bottom.h, 1) <= ROWS_HEIGHT_RATIO[1]
+            and ROWS_WIDTH_RATIO[0] <= top.w / max(bottom.w, 1) <= ROWS_WIDTH_RATIO[1])
 
 
 def plausible(c: Candidate) -> bool:

@@ -103,6 +103,12 @@ def ctc_decode(folded: np.ndarray) -> CharRead:
     return CharRead("".join(text), tuple(probs), alternatives, PLATE_CHARSET)
 
 
+def join_rows(top: CharRead, bottom: CharRead) -> CharRead:
+    """The reading of a two-line plate: its top row's characters, then its bottom row's."""
+    return CharRead(top.text + bottom.text, top.char_probs + bottom.char_probs,
+                    np.concatenate([top.alternatives, bottom.alternatives]), top.charset)
+
+
 def with_second_opinion(read: CharRead, other: CharRead) -> CharRead:
     """``read`` with each character's alternatives raised to the two models' mean where higher.
 

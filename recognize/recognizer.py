@@ -22,11 +22,11 @@ import numpy as np
 
 from gantry.config import RecognizeConfig
 from recognize.base import BoundingBox, Candidate, CharRead, PlateResult
-from recognize.candidates import line_candidates, plausible, select
+from recognize.candidates import line_candidates, merge_quads, plausible, select, stacked_rows
 from recognize.detector import DBDetector, expand_quad, line_height, line_width, rectify
 from recognize.formats import DEFAULT_FORMATS, FormatMatcher
 from recognize.interpret import MIN_CHARS, Interpretation, best_interpretation
-from recognize.ocr import CTCRecognizer, with_second_opinion
+from recognize.ocr import CTCRecognizer, join_rows, with_second_opinion
 from recognize.panel import PanelEvidence, panel_evidence
 
 
@@ -256,10 +256,12 @@ class Recognizer:
         """OCR every candidate of every image in one call, and interpret each line as a plate.
 
         Lines left unsure (:func:`unsure_line`) are read once more by the second-opinion model,
-        all in one more call, and interpreted again with its evidence.
+        all in one more call, and interpreted again with its evidence.  Pairs of lines that may
+        be the two rows of one plate (:func:`recognize.candidates.stacked_rows`) are
+        interpreted once more as one line, from the reads of their rows.
         """
-        lines = [(matcher, gray, c) for image, matcher, cands in batch
-                 for gray in [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)] for c in cands]
+        grays = [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image, _, _ in batch]
+        lines = [(matcher, gray, c) for (_, matcher, cands), gray in zip(batch, grays) for c in cands]
         crops = [self.variants(image, c) for image, _, cands in batch for c in cands]
         reads = read_lines(self.ocr, crops)
         panels = [panel_evidence(gray, c.quad) if any(len(r.text) >= MIN_CHARS for r in rs) else None
@@ -269,11 +271,32 @@ class Recognizer:
         if self.second is not None:
             unsure = [i for i, b in enumerate(best) if b is not None and unsure_line(b.confidence)]
             for i, extra in zip(unsure, read_lines(self.second, [crops[i] for i in unsure])):
-                backed = [with_second_opinion(r, x) for r, x in zip(reads[i], extra)]
-                best[i] = interpret_line(backed, lines[i][0], panels[i])
-        found = iter(best)
-        return [[Scored(c, b) for c in cands for b in [next(found)] if b is not None]
-                for _, _, cands in batch]
+                reads[i] = [with_second_opinion(r, x) for r, x in zip(reads[i], extra)]
+                best[i] = interpret_line(reads[i], lines[i][0], panels[i])
+        out: list[list[Scored]] = []
+        start = 0
+        for (_, matcher, cands), gray in zip(batch, grays):
+            end = start + len(cands)
+            out.append([Scored(c, b) for c, b in zip(cands, best[start:end]) if b is not None]
+                       + two_line_plates(cands, reads[start:end], matcher, gray))
+            start = end
+        return out
+
+
+def two_line_plates(cands: list[Candidate], reads: list[list[CharRead]], matcher: FormatMatcher,
+                    gray: np.ndarray) -> list[Scored]:
+    """Stacked pairs of an image's lines read as one plate: top row, then bottom row."""
+    out = []
+    for top, bottom in stacked_rows(cands):
+        joined = [join_rows(t, b) for t, b in zip(reads[top], reads[bottom])]
+        if not any(len(r.text) >= MIN_CHARS for r in joined):
+            continue
+        plate = Candidate(merge_quads([cands[top].quad, cands[bottom].quad]),
+                          min(cands[top].score, cands[bottom].score))
+        found = interpret_line(joined, matcher, panel_evidence(gray, plate.quad))
+        if found is not None:
+            out.append(Scored(plate, found))
+    return out
 
 
 def read_lines(ocr: CTCRecognizer, crops: list[list[np.ndarray]]) -> list[list[CharRead]]:

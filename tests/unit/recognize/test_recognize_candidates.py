@@ -3,7 +3,7 @@
 import numpy as np
 
 from recognize.base import BoundingBox, Candidate, PlateResult
-from recognize.candidates import line_candidates, plausible, select
+from recognize.candidates import line_candidates, plausible, select, stacked_rows
 from recognize.recognizer import refine_window
 
 
@@ -55,3 +55,20 @@ def test_select_drops_vanity_text_stacked_on_plate() -> None:
 
 def test_refine_window_is_clipped_to_image() -> None:
     assert refine_window(BoundingBox(10, 10, 100, 20), (100, 200, 3)) == (0, 0, 140, 42)
+
+
+def test_the_two_rows_of_a_plate_are_paired_top_first() -> None:
+    rows = [box(120, 100, 60, 30), box(110, 136, 80, 30)]  # "ABC" over "1234"
+    assert stacked_rows(rows) == [(0, 1)]
+    assert stacked_rows(rows[::-1]) == [(1, 0)]
+
+
+def test_a_smaller_top_row_is_a_row_of_the_plate() -> None:
+    assert stacked_rows([box(120, 100, 50, 18), box(100, 122, 90, 30)]) == [(0, 1)]
+
+
+def test_lines_that_are_not_rows_of_one_plate_are_not_paired() -> None:
+    assert stacked_rows([box(120, 100, 60, 30), box(110, 200, 80, 30)]) == []  # far apart
+    assert stacked_rows([box(20, 100, 60, 30), box(200, 136, 80, 30)]) == []  # side by side
+    assert stacked_rows([box(120, 100, 80, 10), box(110, 112, 80, 30)]) == []  # a caption, a third as tall
+    assert stacked_rows([box(60, 100, 300, 30), box(110, 136, 80, 30)]) == []  # a slogan over the number

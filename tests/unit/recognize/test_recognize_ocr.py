@@ -3,11 +3,18 @@
 import cv2
 import numpy as np
 import pytest
-
 from recognize_reads import make_read
 
-from recognize.ocr import (MAX_INPUT_WIDTH, PLATE_CHARSET, WIDTH_STEP, CTCRecognizer, fold_matrix,
-                           input_width, with_second_opinion)
+from recognize.ocr import (
+    MAX_INPUT_WIDTH,
+    PLATE_CHARSET,
+    WIDTH_STEP,
+    CTCRecognizer,
+    fold_matrix,
+    input_width,
+    join_rows,
+    with_second_opinion,
+)
 
 
 def test_gathered_fold_equals_full_product() -> None:
@@ -63,3 +70,12 @@ def test_a_second_opinion_raises_alternatives_and_never_lowers_the_read() -> Non
 def test_a_second_opinion_of_another_length_is_not_aligned() -> None:
     first = make_read("WSG6979", {3: {"6": 0.49}})
     assert with_second_opinion(first, make_read("HS6979")) is first
+
+
+def test_the_rows_of_a_two_line_plate_join_with_their_evidence() -> None:
+    top, bottom = make_read("AB", {1: {"8": 0.3}}), make_read("123")
+    joined = join_rows(top, bottom)
+    assert joined.text == "AB123"
+    assert joined.char_probs == top.char_probs + bottom.char_probs
+    assert joined.alternatives.shape == (5, len(PLATE_CHARSET))
+    assert joined.alternatives[1, PLATE_CHARSET.index("8")] == pytest.approx(0.3)

@@ -22,7 +22,8 @@ def render_plate(text: str) -> np.ndarray:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, recognize, recognize.recognizer, recognize.cli; print(sorted(m for m in sys.modules if 'onnxruntime' in m or 'tensorrt' in m))"
+    code = ("import sys, recognize, recognize.recognizer, recognize.cli; "
+            "print(sorted(m for m in sys.modules if 'onnxruntime' in m or 'tensorrt' in m))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -68,6 +69,25 @@ def test_text_stacked_on_the_plate_is_not_read(recognizer, top: str, main: str, 
                                                panel: tuple[int, int, int],
                                                band: tuple[int, int, int] | None) -> None:
     assert [r.plate for r in recognizer.read(render_layout(top, main, bottom, panel, band))] == [main]
+
+
+def render_two_line_plate(top: str, bottom: str) -> np.ndarray:
+    """A motorcycle-style plate: two rows of characters on one square-ish panel."""
+    image = np.full((360, 480, 3), 90, np.uint8)
+    cv2.rectangle(image, (170, 150), (330, 270), (255, 255, 255), -1)
+    cv2.rectangle(image, (170, 150), (330, 270), (20, 20, 20), 2)
+    for text, baseline in ((top, 200), (bottom, 255)):
+        (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.3, 3)
+        cv2.putText(image, text, (250 - width // 2, baseline), cv2.FONT_HERSHEY_SIMPLEX, 1.3, (0, 0, 0), 3,
+                    cv2.LINE_AA)
+    return image
+
+
+@pytest.mark.parametrize("top,bottom", [("ABC", "1234"), ("QTX", "4E71"), ("AB", "1234")])
+def test_a_two_line_plate_is_read_top_row_first(recognizer, top: str, bottom: str) -> None:  # type: ignore[no-untyped-def]
+    [result] = recognizer.read(render_two_line_plate(top, bottom))
+    assert result.plate == top + bottom
+    assert 160 <= result.bbox.x <= 200 and result.bbox.h >= 60  # both rows
 
 
 @pytest.mark.parametrize("badge", ["ES350", "C300"])
