@@ -52,7 +52,8 @@ def recognition(
     from gantry.cli_support import config_of
     from recognize.baseline import WholeImageBaseline
     from recognize.diagnose import miss_cause
-    from recognize.evaluation import AnnotationError, Sample, evaluate, explain_misses, load_dataset
+    from recognize.evaluation import (AnnotationError, Sample, baseline_only, evaluate, explain_misses,
+                                      load_dataset)
     from recognize.recognizer import Recognizer
 
     err = Console(stderr=True)
@@ -95,6 +96,7 @@ def recognition(
     if plain is not None:
         summary |= {f"baseline_{key}": value for key, value in plain.summary().items()
                     if key in ("exact_rate", "strict_exact_rate", "images_per_s")}
+        summary["baseline_only"] = baseline_only(report, plain)
     summary["misses_file"] = str(misses)
     misses.write_text(json.dumps(report.misses(), indent=2) + "\n", encoding="utf-8")
     err.print(f"misses written to {misses}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from recognize.base import BoundingBox, PlateResult
-from recognize.evaluation import AnnotationError, evaluate, load_dataset, parse_annotation
+from recognize.evaluation import AnnotationError, baseline_only, evaluate, load_dataset, parse_annotation
 
 
 def write_sample(folder: Path, name: str, line: str | None = None) -> None:
@@ -50,6 +50,22 @@ def test_metrics_merge_o_and_zero(tmp_path: Path) -> None:
     assert s["exact_rate"] == 0.5 and s["strict_exact_rate"] == 0.0
     assert s["false_reads_per_image"] == 0.5
     assert [m["image"] for m in report.misses()] == ["b.jpg"]
+
+
+def test_images_only_the_baseline_reads_are_named(tmp_path: Path) -> None:
+    for name in "abc":
+        write_sample(tmp_path, name)
+    samples = load_dataset(tmp_path).samples
+    box = BoundingBox(0, 0, 1, 1)
+
+    def reader(hits: str):  # type: ignore[no-untyped-def]
+        answers = iter([[PlateResult("AB123CD" if name in hits else "XX", 0.9, None, box)] for name in "abc"])
+        return lambda images: [next(answers) for _ in images]
+
+    gantry, plain = evaluate(reader("ab"), samples, warmup=0), evaluate(reader("bc"), samples, warmup=0)
+    assert gantry.summary()["exact_rate"] == plain.summary()["exact_rate"]  # a tie that hides a loss
+    assert baseline_only(gantry, plain) == ["c.jpg"]
+    assert baseline_only(plain, gantry) == ["a.jpg"]
 
 
 def test_batches_keep_sample_order(tmp_path: Path) -> None:

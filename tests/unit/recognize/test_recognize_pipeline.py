@@ -137,6 +137,7 @@ def test_cli_json_on_synthetic_folder(tmp_path: Path) -> None:
     assert summary["exact_rate"] == 1.0 and summary["false_reads_per_image"] == 0.0
     assert summary["images"] == 2 and summary["skipped"] == 1 and "stray.jpg" in out.stderr
     assert 0.0 <= summary["baseline_exact_rate"] <= 1.0 and "baseline_strict_exact_rate" in summary
+    assert summary["baseline_only"] == []
     assert json.loads(misses.read_text()) == []
 
 
