@@ -244,14 +244,31 @@ def _routes(app: FastAPI, api: Api) -> None:  # noqa: C901 - one place that list
                       len(items))  # fmt: skip
         return _answer(HitPage(items=[api.present.hit(r, who) for r in items], next_cursor=next_cursor))  # type: ignore[return-value]
 
+    def within_lookback(who: Principal, read_id: str, ts_ms: int) -> None:
+        if ts_ms < queries.to_ms(who.earliest()):
+            raise HTTPException(403, f"read {read_id} is beyond your role's look-back of {who.max_lookback_days} days")
+
     def one_read(who: Principal, read_id: str) -> dict:
         rows = run(queries.read_query(read_id))
         if not rows:
             raise HTTPException(404, f"no read {read_id}")
         row = dict(zip(queries.READ_COLUMNS, rows[0], strict=True))
-        if row["ts_ms"] < queries.to_ms(who.earliest()):
-            raise HTTPException(403, f"read {read_id} is beyond your role's look-back of {who.max_lookback_days} days")
+        within_lookback(who, read_id, row["ts_ms"])
         return row
+
+    def picture_of(who: Principal, read_id: str) -> str | None:
+        """The read's ``image_ref``; once the read has expired, the one its hit or charge keeps."""
+        rows = run(queries.read_query(read_id))
+        if rows:
+            row = dict(zip(queries.READ_COLUMNS, rows[0], strict=True))
+            ref, ts_ms = row["image_ref"], row["ts_ms"]
+        else:
+            kept = run(queries.evidence_query(read_id))
+            if not kept:
+                raise HTTPException(404, f"no read {read_id}")
+            ref, ts_ms = kept[0]
+        within_lookback(who, read_id, ts_ms)
+        return ref
 
     @app.get("/v1/reads/{read_id}", response_model=ReadOut, tags=["search"])
     def get_read(who: Who, read_id: str, reason: Reason = None) -> ReadOut:
@@ -265,15 +282,16 @@ def _routes(app: FastAPI, api: Api) -> None:  # noqa: C901 - one place that list
     @app.get("/v1/reads/{read_id}/image", tags=["search"],
              responses={200: {"content": {"image/jpeg": {}}, "description": "the read's picture"}})
     def get_image(who: Who, read_id: str, reason: Reason = None) -> Response:
-        """The picture of a read, from the snapshot store (operators only; audited)."""
+        """The picture of a read, from the snapshot store (operators only; audited); also after
+        the read itself has expired, for as long as a hit or a charge it caused keeps it."""
         why = needs_reason(who, reason)
         if not who.sees_plates:
             raise HTTPException(403, "analysts cannot see pictures")
-        row = one_read(who, read_id)
-        if not row["image_ref"]:
+        image_ref = picture_of(who, read_id)
+        if not image_ref:
             raise HTTPException(404, f"read {read_id} kept no picture")
         try:
-            jpeg = api.store.get(row["image_ref"])
+            jpeg = api.store.get(image_ref)
         except (OSError, ValueError) as exc:
             log.warning("picture of read %s unavailable: %s", read_id, exc)
             raise HTTPException(404, f"the picture of read {read_id} is no longer in the snapshot store") from None

@@ -138,10 +138,13 @@ def _common(f: Filter, id_column: str, descending: bool) -> tuple[list[str], dic
     return where, params
 
 
-def _select(table: str, columns: str, where: list[str], id_column: str, descending: bool, limit: int) -> str:
+def _page_query(table: str, columns: str, where: list[str], params: dict[str, object], id_column: str,
+                descending: bool, limit: int) -> Query:
+    """One page of ``table``, plus one row more (whether there is a next page: see :func:`page`)."""
     order = "DESC" if descending else "ASC"
-    return (f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} "
-            f"ORDER BY ts {order}, {id_column} {order} LIMIT 1 BY {id_column} LIMIT {{limit:UInt32}}")
+    sql = (f"SELECT {columns} FROM {table} WHERE {' AND '.join(where)} "
+           f"ORDER BY ts {order}, {id_column} {order} LIMIT 1 BY {id_column} LIMIT {{limit:UInt32}}")
+    return Query(sql, params | {"limit": limit + 1})
 
 
 def reads_query(f: Filter, *, descending: bool = True) -> Query:
@@ -152,8 +155,7 @@ def reads_query(f: Filter, *, descending: bool = True) -> Query:
         params["min_confidence"] = f.min_confidence
     columns = ("read_id, camera_id, toUnixTimestamp64Milli(ts) AS ts_ms, plate, confidence, region, direction, "
                "image_ref")
-    params["limit"] = f.limit + 1
-    return Query(_select("plate_reads", columns, where, "read_id", descending, f.limit), params)
+    return _page_query("plate_reads", columns, where, params, "read_id", descending, f.limit)
 
 
 def hits_query(f: Filter) -> Query:
@@ -166,8 +168,7 @@ def hits_query(f: Filter) -> Query:
         params["max_priority"] = f.max_priority
     columns = ("hit_id, read_id, camera_id, toUnixTimestamp64Milli(ts) AS ts_ms, plate, listed_plate, `list`, reason, "
                "priority, `match`, confidence")
-    params["limit"] = f.limit + 1
-    return Query(_select("hotlist_hits", columns, where, "hit_id", True, f.limit), params)
+    return _page_query("hotlist_hits", columns, where, params, "hit_id", True, f.limit)
 
 
 def read_query(read_id: str) -> Query:
@@ -175,6 +176,18 @@ def read_query(read_id: str) -> Query:
     return Query(
         "SELECT read_id, camera_id, toUnixTimestamp64Milli(ts) AS ts_ms, plate, confidence, region, direction, "
         "image_ref FROM plate_reads WHERE read_id = {read_id:String} LIMIT 1",
+        {"read_id": read_id},
+    )
+
+
+def evidence_query(read_id: str) -> Query:
+    """The picture of a read whose own row is gone (past the reads' retention), through a hit or
+    a charge that still refers to it, with the read's time ``ts_ms`` (for the look-back)."""
+    return Query(
+        "SELECT image_ref, toUnixTimestamp64Milli(ts) AS ts_ms FROM hotlist_hits "
+        "WHERE read_id = {read_id:String} AND image_ref IS NOT NULL "
+        "UNION ALL SELECT image_ref, toUnixTimestamp64Milli(first_read_ts) AS ts_ms FROM zone_charges "
+        "WHERE first_read_id = {read_id:String} AND image_ref IS NOT NULL LIMIT 1",
         {"read_id": read_id},
     )
 

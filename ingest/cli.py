@@ -167,18 +167,31 @@ def _report_bad_lines(path: Path, bad: list) -> None:
 
 @app.command("prune-snapshots")
 def prune_snapshots_command(ctx: typer.Context) -> None:
-    """Delete stored pictures older than the plate reads' retention (warehouse.retention_days)."""
+    """Delete the pictures no warehouse row refers to any more: a read's go with the read
+    (warehouse.retention_days.plate_reads), the evidence of a hit or a charge stays as long as it."""
+    from clickhouse_connect.driver.exceptions import Error as WarehouseError
+
     from ingest.snapshots import SnapshotStore, store_url
+    from warehouse.client import open_warehouse
+    from warehouse.evidence import evidence_of_day, longest_kept_days
 
     config = config_of(ctx)
-    days = config.warehouse.retention_days.plate_reads
+    retention = config.warehouse.retention_days
     try:
-        deleted = SnapshotStore(store_url(config)).prune(datetime.now(UTC).date(), days)
+        store = SnapshotStore(store_url(config))
+        client = open_warehouse(config)
+        pruned = store.prune(datetime.now(UTC).date(), retention.plate_reads, longest_kept_days(retention),
+                             lambda day: evidence_of_day(client, retention, day))
     except (GantryError, OSError) as exc:
         fail(f"prune-snapshots: {exc}")
+    except WarehouseError as exc:
+        fail(f"prune-snapshots stopped: the warehouse, which says which pictures rows refer to, failed: {exc}")
     typer.echo(
-        f"deleted pictures of {len(deleted)} days older than {days} days"
-        + (f": {', '.join(deleted)}" if deleted else "")
+        f"deleted the pictures of {len(pruned.days_deleted)} days no row refers to any more"
+        + (f" ({', '.join(pruned.days_deleted)})" if pruned.days_deleted else "")
+        + f"; {pruned.pictures_deleted} pictures of reads older than {retention.plate_reads} days from days "
+        f"that keep other pictures; "
+        f"kept {pruned.pictures_kept} as the evidence of hits and charges"
     )
 
 

@@ -2,9 +2,12 @@
 
 Pictures do not travel on Kafka: they are written once to a store (a local directory by default,
 any S3-compatible bucket in production, both through ``pyarrow.fs``) and the read carries the
-picture's URL in ``image_ref``. The layout ``<root>/<read day>/<camera>/<read_id>-<kind>.jpg``
-lets retention delete whole days, matching the plate_reads table's TTL. In S3 a bucket lifecycle
-rule does the same job; ``gantry ingest prune-snapshots`` works on both.
+picture's URL in ``image_ref``, and so do the hits and charges the read caused. The layout
+``<root>/<read day>/<camera>/<read_id>-<kind>.jpg`` lets retention (``gantry ingest
+prune-snapshots``, on both kinds of store) keep a picture as long as the longest-lived row that
+refers to it (:mod:`warehouse.evidence`): whole days while the reads are kept, then only the
+evidence of hits and charges, then nothing. A bucket lifecycle rule cannot tell which pictures
+rows refer to; one set to the longest retention is a backstop, no replacement.
 
 S3 URLs follow pyarrow: ``s3://bucket/prefix?endpoint_override=minio:9000&scheme=http``; the
 credentials come from the usual AWS environment variables, never from the configuration. An S3
@@ -14,6 +17,8 @@ deployment moves its bucket behind another endpoint; ``SnapshotStore.get`` reads
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import get_args
@@ -28,6 +33,18 @@ from ingest.edge_formats import SnapshotKind
 
 def store_url(config: GantryConfig) -> str:
     return config.ingest.snapshot_url or (config.data_dir / "snapshots").resolve().as_uri()
+
+
+@dataclass
+class Pruned:
+    """What :meth:`SnapshotStore.prune` did."""
+
+    days_deleted: list[str] = field(default_factory=list)
+    """Day folders deleted whole (no row refers to any of their pictures any more)."""
+    pictures_deleted: int = 0
+    """Pictures deleted from days that keep the evidence of hits or charges."""
+    pictures_kept: int = 0
+    """Pictures past the reads' retention, kept as the evidence of hits or charges."""
 
 
 class SnapshotStore:
@@ -75,19 +92,50 @@ class SnapshotStore:
             self._fs.delete_file(path)
         return len(found)
 
-    def prune(self, today: date, retention_days: int) -> list[str]:
-        """Delete the day folders older than the retention; returns the days deleted."""
-        oldest_kept = today - timedelta(days=retention_days)
-        deleted = []
+    def prune(self, today: date, reads_days: int, longest_days: int,
+              evidence: Callable[[date], Collection[str]]) -> Pruned:
+        """Delete what no row refers to any more (the rule is :mod:`warehouse.evidence`'s): days
+        within ``reads_days`` are kept whole, days past ``longest_days`` deleted whole, and of
+        the days in between only the pictures of reads whose ``image_ref`` is in
+        ``evidence(day)`` stay (every kind of such a read, as :meth:`erase` takes them)."""
+        pruned = Pruned()
         for info in self._fs.get_file_info(fs.FileSelector(self._root, allow_not_found=True)):
             try:
                 day = date.fromisoformat(info.base_name)
             except ValueError:
                 continue  # not a day folder: not ours to delete
-            if info.type == fs.FileType.Directory and day < oldest_kept:
-                self._fs.delete_dir(info.path)
-                deleted.append(info.base_name)
-        return sorted(deleted)
+            if info.type != fs.FileType.Directory or day >= today - timedelta(days=reads_days):
+                continue
+            if day >= today - timedelta(days=longest_days):
+                stayed, deleted = self._keep_only(info.path, {self._read_of(ref) for ref in evidence(day)})
+                if stayed:
+                    pruned.pictures_kept += stayed
+                    pruned.pictures_deleted += deleted
+                    continue
+            self._fs.delete_dir(info.path)
+            pruned.days_deleted.append(info.base_name)
+        pruned.days_deleted.sort()
+        return pruned
+
+    def _keep_only(self, day_path: str, kept_reads: Collection[str | None]) -> tuple[int, int]:
+        """Delete the day's pictures of every read not in ``kept_reads``; how many stayed, how many went."""
+        stayed = deleted = 0
+        for picture in self._fs.get_file_info(fs.FileSelector(day_path, recursive=True)):
+            if picture.type != fs.FileType.File:
+                continue
+            if picture.path.rsplit("-", 1)[0] in kept_reads:
+                stayed += 1
+            else:
+                self._fs.delete_file(picture.path)
+                deleted += 1
+        return stayed, deleted
+
+    def _read_of(self, image_ref: str) -> str | None:
+        """The store's ``<folder>/<read_id>`` of a reference (None: not a picture of this store)."""
+        try:
+            return self._path_of(image_ref).rsplit("-", 1)[0]
+        except ValueError:
+            return None
 
     def _path_of(self, image_ref: str) -> str:
         """The store's path of a URL that ``put`` returned; refuses any other (it is not ours to read)."""

@@ -7,8 +7,9 @@ key, deletes the plate's rows from every table of :data:`warehouse.schema.PLATE_
 records who, when, why and how many rows per table in ``audit_log``. The audit row names the
 plate by its pseudonym, so the log can prove an erasure of a given plate without keeping it.
 
-The plate also lives outside the warehouse. Its reads' pictures are deleted through their
-``image_ref``. Kafka keeps records for each topic's retention and cannot delete one record, so
+The plate also lives outside the warehouse. Its reads' pictures are deleted through the
+``image_ref`` of every row that refers to them (reads, and the hits and charges that outlive
+them). Kafka keeps records for each topic's retention and cannot delete one record, so
 the erasure is first written to the block-list (:mod:`gantry.erasures`), which the sink and the
 per-plate job honour, and the plate's entry in the job's changelog is tombstoned; the report says
 what the topics may still hold and until when. The block-list goes first: from then on no
@@ -33,6 +34,8 @@ from warehouse.schema import PLATE_ROWS
 
 PICTURES = "snapshots"
 """The audit's count of pictures deleted, next to the rows per table."""
+PICTURED_TABLES = ("plate_reads", "hotlist_hits", "zone_charges")
+"""The tables whose rows refer to the pictures of a read of their ``plate``."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,11 @@ def erase_plate(client: Client, plate: str, reason: str, actor: str, key: Secret
     except (KafkaError, ConnectionError) as exc:
         raise GantryError(f"nothing erased: the erasure could not be written to the broker ({exc})") from None
     parameters = {"plate": plate, "pseudonym": subject}
+    # The plate's own reads' pictures, through whichever row still refers to them: a charge's
+    # evidence outlives its read. (A possible hit on a listed plate shows another plate's read.)
     refs = client.query(
-        f"SELECT DISTINCT image_ref FROM plate_reads WHERE {PLATE_ROWS['plate_reads']} AND image_ref IS NOT NULL",
+        " UNION DISTINCT ".join(f"SELECT image_ref FROM {table} WHERE plate = {{plate:String}} AND image_ref IS NOT NULL"
+                                for table in PICTURED_TABLES),
         parameters=parameters,
     ).result_rows
     # Pictures before rows: the rows are how the pictures are found, should a deletion fail.

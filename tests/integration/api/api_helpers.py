@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,18 +21,6 @@ CAMERAS = [
     {"id": "cam2", "name": "Bridge Road", "lat": 51.5010, "lon": -0.1180},
     {"id": "cam3", "name": "Ring Road East", "lat": 51.5120, "lon": -0.1040},
 ]
-
-
-def wait_until(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def plate_picture(plate: str, camera: str) -> bytes:

@@ -24,7 +24,8 @@ import pytest
 import uvicorn
 import yaml
 
-from api_helpers import ANALYST, CAMERAS, OPERATOR, PSEUDONYM_KEY, REPO, hit_of, insert, plate_picture, read, wait_until
+from api_helpers import ANALYST, CAMERAS, OPERATOR, PSEUDONYM_KEY, REPO, hit_of, insert, plate_picture, read
+from waiting import wait_until
 
 from api.app import create_app
 from gantry.broker import free_port

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import OPERATOR, REPO, hit_of, wait_until
+from api_helpers import OPERATOR, REPO, hit_of
+from waiting import wait_until
 
 from api import live
 from api.live import STREAMS

@@ -7,12 +7,14 @@ import json
 import subprocess
 import sys
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
-from api_helpers import NOW, OPERATOR, PSEUDONYM_KEY, REPO
+from api_helpers import NOW, OPERATOR, PSEUDONYM_KEY, REPO, plate_picture
 
 from gantry.privacy import pseudonymise
+from ingest.snapshots import SnapshotStore
 
 pytestmark = pytest.mark.integration
 WHY = {"reason": "case 2026/123"}
@@ -199,3 +201,22 @@ def test_gantry_search_prints_a_table_and_json(api_url, api_config, tmp_path):
     assert "A812CDE" in table.stdout and "possible" in table.stdout and "Bridge Road" in table.stdout
     no_token = subprocess.run(cli, env=env | {"GANTRY_API_TOKEN": ""}, capture_output=True, text=True, timeout=120)
     assert no_token.returncode == 2 and "token" in no_token.stderr
+
+
+def test_a_charge_keeps_its_picture_reachable_after_its_read_expired(api_url, operator, api_config, warehouse_client):
+    """The read's row is gone (past the reads' retention); its charge still refers to the picture."""
+    store = SnapshotStore(api_config.ingest.snapshot_url)
+    jpegs = {}
+    for read_id, ago in (("expired-read", timedelta(days=20)), ("beyond-look-back", timedelta(days=40))):
+        jpegs[read_id] = plate_picture("CH4RGED", "cam1")
+        ts = NOW - ago
+        ref = store.put(ts, "cam1", read_id, "overview", jpegs[read_id])
+        warehouse_client.insert("zone_charges", [(1, f"charge-{read_id}", "zone-a", "CH4RGED", ts.date(), "car",
+                                                  "charged", Decimal("15.00"), "GBP", ts, "cam1", read_id, 1, 1, ref)],
+                                column_names=["v", "charge_id", "zone_id", "plate", "charge_date", "vehicle_class",
+                                              "status", "amount", "currency", "first_read_ts", "first_camera_id",
+                                              "first_read_id", "read_count", "version", "image_ref"])  # fmt: skip
+    answer = get(api_url, "/v1/reads/expired-read/image", operator, **WHY)
+    assert answer.status_code == 200 and answer.content == jpegs["expired-read"]
+    assert get(api_url, "/v1/reads/expired-read", operator, **WHY).status_code == 404  # the read itself is gone
+    assert get(api_url, "/v1/reads/beyond-look-back/image", operator, **WHY).status_code == 403

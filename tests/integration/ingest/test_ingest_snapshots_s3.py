@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -10,11 +12,13 @@ from typer.testing import CliRunner
 
 from gantry import topics
 from gantry.broker import free_port
-from gantry.config import load_config
+from gantry.config import RetentionConfig, load_config
 from gantry.events import PlateRead, decode
 from ingest.cli import app
 from ingest.examples import gantry_json
 from ingest.snapshots import SnapshotStore
+from warehouse.client import connect
+from warehouse.migrations import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -80,31 +84,63 @@ def test_posted_pictures_are_stored_in_the_bucket_and_read_back(s3, s3_server, b
         store.get(f"s3://{s3.bucket}/elsewhere/{read_id}-overview.jpg")
 
 
-def test_prune_deletes_expired_days_in_the_bucket_and_keeps_fresh_ones(s3, s3_server, broker) -> None:
+def test_prune_keeps_each_picture_as_long_as_the_longest_lived_row_that_refers_to_it(
+        s3, s3_server, broker, chdb_dsn) -> None:
+    """Reads are kept 90 days, hits 100, charges 120: a picture of a read older than 90 days stays
+    only while a hit or a charge within its retention refers to it."""
     config = load_config(s3_server.tmp / "gantry.yaml")
     retention = config.warehouse.retention_days.plate_reads
     now = datetime.now(UTC)
-    days = {
-        "expired": now - timedelta(days=retention + 1),
-        "last kept": now - timedelta(days=retention),
-        "fresh": now,
-    }
-    keys = {
-        age: picture_key(ts, post_read(s3_server, f"S3AGE{n}", ts, overview_image=JPEG_OVERVIEW), "overview")
-        for n, (age, ts) in enumerate(days.items())
-    }
-    assert set(keys.values()) <= set(objects(s3, "pictures/"))
+    ages = {"fresh": 0, "last kept": retention, "expired": retention + 1, "charged": retention + 5,
+            "charged, another read": retention + 5, "hit": retention + 5, "hit expired": retention + 11,
+            "charge expired": retention + 31}
+    refs = {}
+    for n, (what, days) in enumerate(ages.items()):
+        ts = now - timedelta(days=days)
+        read_id = post_read(s3_server, f"S3AGE{n}", ts, overview_image=JPEG_OVERVIEW)
+        refs[what] = (ts, read_id, s3.url(picture_key(ts, read_id, "overview")).split("?")[0])
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    settings = {"GANTRY_WAREHOUSE__DSN": chdb_dsn, "GANTRY_WAREHOUSE__DATABASE": database,
+                "GANTRY_WAREHOUSE__RETENTION_DAYS__HOTLIST_HITS": "100",
+                "GANTRY_WAREHOUSE__RETENTION_DAYS__ZONE_CHARGES": "120"}
+    client = connect(chdb_dsn, database)
+    migrate(client, RetentionConfig(hotlist_hits=100, zone_charges=120))
+    charges = [_charged(refs[what], plate) for what, plate in (("charged", "S3AGE3"), ("charge expired", "S3AGE7"))]
+    hits = [_hit(refs[what], plate) for what, plate in (("hit", "S3AGE5"), ("hit expired", "S3AGE6"))]
+    client.insert("zone_charges", charges, column_names=list(CHARGE_COLUMNS))
+    client.insert("hotlist_hits", hits, column_names=list(HIT_COLUMNS))
 
-    result = CliRunner().invoke(
-        app, ["prune-snapshots"], env={"GANTRY_CONFIG": str(s3_server.tmp / "gantry.yaml")}
-    )
+    result = CliRunner().invoke(app, ["prune-snapshots"],
+                                env={"GANTRY_CONFIG": str(s3_server.tmp / "gantry.yaml"), **settings})
+    client.command(f"DROP DATABASE `{database}`", use_database=False)
+    client.close()
 
     assert result.exit_code == 0, result.output
-    expired = days["expired"].date().isoformat()
-    assert f"deleted pictures of 1 days older than {retention} days: {expired}" in result.output
-    assert objects(s3, f"pictures/{expired}/") == {}
-    assert objects(s3, keys["last kept"]) == {keys["last kept"]: JPEG_OVERVIEW}
-    assert objects(s3, keys["fresh"]) == {keys["fresh"]: JPEG_OVERVIEW}
+    gone = sorted({refs[w][0].date().isoformat() for w in ("expired", "hit expired", "charge expired")})
+    assert f"deleted the pictures of 3 days no row refers to any more ({', '.join(gone)})" in result.output
+    assert "1 pictures of reads older than 90 days" in result.output and "kept 2 as the evidence" in result.output
+    for what, (ts, read_id, _) in refs.items():
+        key = picture_key(ts, read_id, "overview")
+        kept = what in ("fresh", "last kept", "charged", "hit")
+        assert objects(s3, key) == ({key: JPEG_OVERVIEW} if kept else {}), what
+
+
+CHARGE_COLUMNS = ("v", "charge_id", "zone_id", "plate", "charge_date", "vehicle_class", "status", "amount",
+                  "currency", "first_read_ts", "first_camera_id", "first_read_id", "read_count", "version",
+                  "image_ref")  # fmt: skip
+HIT_COLUMNS = ("v", "hit_id", "read_id", "camera_id", "ts", "plate", "listed_plate", "list", "reason", "priority",
+               "match", "confidence", "image_ref")  # fmt: skip
+
+
+def _charged(read: tuple, plate: str) -> tuple:
+    ts, read_id, ref = read
+    return (1, f"charge-{read_id}", "zone-a", plate, ts.date(), "car", "charged", Decimal("15.00"), "GBP", ts,
+            "cam-1", read_id, 1, 1, ref)
+
+
+def _hit(read: tuple, plate: str) -> tuple:
+    ts, read_id, ref = read
+    return (1, f"hit-{read_id}", read_id, "cam-1", ts, plate, plate, "stolen", "", 1, "exact", 0.9, ref)
 
 
 def test_unreachable_bucket_is_503_for_reads_with_pictures_only(s3, broker, make_server, tmp_path) -> None:

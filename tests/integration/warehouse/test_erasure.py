@@ -98,6 +98,29 @@ def test_erasure_removes_rows_and_pictures_blocklists_the_plate_and_is_audited(w
                                                topics.DEAD_LETTERS, topics.WEBHOOK_DEAD_LETTERS}
 
 
+def test_erasure_removes_the_pictures_that_hits_and_charges_kept_after_their_reads_expired(warehouse, broker,
+                                                                                         tmp_path):
+    """The reads are gone (past their retention), their hit and charge still refer to the pictures:
+    the erasure finds them through those rows; another plate's possible hit on the erased
+    listed plate keeps its picture (it shows the other plate)."""
+    migrate(warehouse, RetentionConfig())
+    plate = f"EV{uuid.uuid4().hex[:6].upper()}"
+    store = SnapshotStore((tmp_path / "snapshots").as_uri())
+    charged, hit_only = [pictured(store, r) for r in reads("cam-v", 2, plate=plate)]
+    near_miss = pictured(store, reads("cam-w", 1, plate="NE4RMS")[0])
+    load(warehouse, "zone_charges", [charge("zone-a", plate, DAY).model_copy(update={"image_ref": charged.image_ref})])
+    load(warehouse, "hotlist_hits", [hit(hit_only).model_copy(update={"image_ref": hit_only.image_ref}),
+                                     hit(near_miss).model_copy(update={"listed_plate": plate, "match": "possible",
+                                                                       "image_ref": near_miss.image_ref})])
+
+    erasure = erase_plate(warehouse, plate, "request REF-2", "dpo@example", KEY, Reach(store, broker, embedded_broker=True))
+
+    assert (erasure.rows_removed["zone_charges"], erasure.rows_removed["hotlist_hits"]) == (1, 2)
+    assert erasure.rows_removed[PICTURES] == 4
+    pictures = sorted(p.name for p in (tmp_path / "snapshots").rglob("*.jpg"))
+    assert pictures == [f"{near_miss.read_id}-overview.jpg", f"{near_miss.read_id}-plate.jpg"]
+
+
 def test_the_sink_leaves_out_rows_of_an_erased_plate_from_before_its_erasure(warehouse, broker):
     """Reads, hits, charges, journeys and webhook failures of the plate still in Kafka (the sink
     was behind) stay out; a new sighting after the erasure, and other plates, go in."""

@@ -12,7 +12,8 @@ from decimal import Decimal
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from warehouse_helpers import PYTHON_CLI, charge, cli_env, hit, reads, wait_until
+from waiting import wait_until
+from warehouse_helpers import PYTHON_CLI, charge, cli_env, hit, reads
 
 from gantry import kafka, topics
 from gantry.broker import free_port

@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 from kafka import TopicPartition
 from test_sink import counts, dead_letters_about, drain, past_the_backlog, sink_for
-from warehouse_helpers import T0, reads, wait_until
+from waiting import wait_until
+from warehouse_helpers import T0, reads
 
 from gantry import kafka, topics
 from gantry.config import GantryConfig, RetentionConfig

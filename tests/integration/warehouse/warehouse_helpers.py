@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,18 +17,6 @@ from gantry.privacy import pseudonymise
 
 REPO = Path(__file__).resolve().parents[3]
 PYTHON_CLI = [sys.executable, "-c", "from warehouse.cli import app; app()"]
-
-
-def wait_until(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:

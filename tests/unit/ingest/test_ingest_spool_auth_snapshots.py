@@ -108,9 +108,28 @@ def test_snapshots_stored_by_day_and_pruned_by_retention(tmp_path: Path) -> None
     assert new == (tmp_path / "snaps/2026-11-20/cam-1/r2-overview.jpg").as_uri()
     assert Path(new.removeprefix("file://")).read_bytes() == b"\xff\xd8new"
     (tmp_path / "snaps" / "not-a-day").mkdir()
-    assert store.prune(date(2026, 11, 21), retention_days=90) == ["2026-01-01"]
+    asked = []
+    pruned = store.prune(date(2026, 11, 21), reads_days=90, longest_days=730, evidence=lambda day: asked.append(day) or [])
+    assert (pruned.days_deleted, pruned.pictures_deleted, pruned.pictures_kept) == (["2026-01-01"], 0, 0)
+    assert asked == [date(2026, 1, 1)]  # the warehouse is asked only about days past the reads' retention
     assert not Path(old.removeprefix("file://")).exists() and Path(new.removeprefix("file://")).exists()
     assert (tmp_path / "snaps" / "not-a-day").exists()
+
+
+def test_a_day_past_the_reads_retention_keeps_only_the_pictures_rows_still_refer_to(tmp_path: Path) -> None:
+    """Both pictures of a read that a charge refers to stay; the rest of the day goes; a day past
+    every retention goes whole without asking."""
+    store = SnapshotStore((tmp_path / "snaps").as_uri())
+    ts = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    charged = store.put(ts, "cam-1", "r-charged", "overview", b"\xff\xd8o")
+    store.put(ts, "cam-1", "r-charged", "plate", b"\xff\xd8p")
+    store.put(ts, "cam-2", "r-passing", "overview", b"\xff\xd8x")
+    store.put(datetime(2018, 1, 1, tzinfo=UTC), "cam-1", "r-ancient", "plate", b"\xff\xd8a")
+    evidence = {date(2026, 6, 1): [charged, "s3://elsewhere/2026-06-01/cam-1/r-passing-overview.jpg"]}
+    pruned = store.prune(date(2026, 11, 21), reads_days=90, longest_days=2555, evidence=lambda day: evidence[day])
+    assert (pruned.days_deleted, pruned.pictures_deleted, pruned.pictures_kept) == (["2018-01-01"], 1, 2)
+    left = sorted(p.relative_to(tmp_path / "snaps").as_posix() for p in (tmp_path / "snaps").rglob("*.jpg"))
+    assert left == ["2026-06-01/cam-1/r-charged-overview.jpg", "2026-06-01/cam-1/r-charged-plate.jpg"]
 
 
 def test_snapshots_read_back_by_their_ref_and_only_from_their_store(tmp_path: Path) -> None:
