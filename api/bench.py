@@ -78,9 +78,10 @@ def _api_client(dsn: str, database: str):
         warnings.simplefilter("ignore")  # Starlette's notice about httpx, irrelevant to a benchmark
         from fastapi.testclient import TestClient
 
+    from pydantic import SecretStr
+
     from api.app import create_app
     from api.auth import Grant, TokenBook
-    from pydantic import SecretStr
 
     token = uuid.uuid4().hex
     os.environ.setdefault("GANTRY_BENCH_PSEUDONYM_KEY", uuid.uuid4().hex)

@@ -20,8 +20,8 @@ from ingest.cli import app as ingest_app
 from ingest.cli import bench_ingest
 from recognize.cli import eval_app
 from recognize.pool import bench_pool, pool_app
-from stream_jobs.cli import app as jobs_app
 from stream_jobs.charges.commands import concessions_app, vehicles_app
+from stream_jobs.cli import app as jobs_app
 from stream_jobs.cli import bench_jobs, hotlist_app, simulate
 from warehouse.cli import app as warehouse_app
 from warehouse.cli import bench_sink, export_app, privacy_app

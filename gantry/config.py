@@ -113,10 +113,14 @@ class RecognizeConfig(Section):
     actors: int = Field(default=1, ge=1, description="Ray actors in the recognizer pool")
     backend: Literal["onnx-cpu", "onnx-cuda", "tensorrt"] = "onnx-cpu"
     preset: Literal["fast", "accurate"] = Field(
-        default="fast", description="fast: detection at 640 px, 960 px where nothing was read; accurate: 960 px and a grey crop of every line too (docs/recognize.md)"
+        default="fast",
+        description="fast: detection at 640 px, 960 px where nothing was read; "
+        "accurate: 960 px and a grey crop of every line too (docs/recognize.md)",
     )
     regions: tuple[str, ...] = Field(
-        default=("eu", "uk", "us", "br", "any"), description="plate formats tried, in preference order for ties; any: 4-7 letters or digits (one a digit), the fallback"
+        default=("eu", "uk", "us", "br", "any"),
+        description="plate formats tried, in preference order for ties; "
+        "any: 4-7 letters or digits (one a digit), the fallback",
     )
     formats: dict[str, list[PlateFormat]] = Field(
         default_factory=dict, description="extra regions, or replacements of built-in ones: region -> formats"

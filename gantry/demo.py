@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -66,7 +67,7 @@ def demo_config(base: GantryConfig, city: City) -> dict:
     data["cameras"] = [c.__dict__ for c in city.cameras]
     data["segments"] = [
         {"id": f"{a.id}-{b.id}", "from_camera": a.id, "to_camera": b.id, "distance_m": 1200, "max_travel_s": 900}
-        for a, b in zip(city.cameras, city.cameras[1:])
+        for a, b in pairwise(city.cameras)
     ]
     data["zones"] = [{"id": "centre", "name": "City centre", "cameras": [city.cameras[0].id]}]
     # Cameras are sent one after another, like a backfill: allow the disorder that makes.
@@ -201,5 +202,7 @@ def _print(outcome: Outcome, config: GantryConfig, elapsed_s: float, keep: bool)
     table.add_row("logs", str((config.data_dir / "logs").resolve()))
     table.add_row("took", f"{elapsed_s:.0f} s")
     console.print(table)
-    verdict = "[green]OK[/]" if outcome.ok else "[red]FAILED[/] (fewer than 90% of passages read, or no hit, journey or charge came out)"
+    verdict = "[green]OK[/]" if outcome.ok else (
+        "[red]FAILED[/] (fewer than 90% of passages read, or no hit, journey or charge came out)"
+    )
     console.print(f"demo {verdict}" + ("; the stack is still running (`gantry down` stops it)" if keep else ""))

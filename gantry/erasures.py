@@ -137,7 +137,8 @@ class BlockList:
             log.warning("ignoring a bad erasure record for %s: %s", pseudonym, exc)
             return None
         if self._pseudonym is None:  # here, not at the first record checked: a missing key stops the loading
-            self._pseudonym = lru_cache(maxsize=65_536)(lambda p, key=self._key(): pseudonymise(p, key))
+            key = self._key()
+            self._pseudonym = lru_cache(maxsize=65_536)(lambda p: pseudonymise(p, key))
         self.erased[pseudonym] = at
         self.newest = at if self.newest is None else max(self.newest, at)
         return pseudonym

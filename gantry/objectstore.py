@@ -99,7 +99,7 @@ class ObjectStore:
         directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = base / directory if directory else base
         found = []
-        for folder, dirs, files in os.walk(start):
+        for folder, _dirs, files in os.walk(start):
             rel = os.path.relpath(folder, base)
             for name in files:
                 key = name if rel == "." else f"{rel}/{name}"

@@ -34,8 +34,8 @@ from gantry import topics
 from gantry.config import GantryConfig, IngestConfig
 from gantry.errors import ConfigError
 from gantry.events import PlateRead, encode
-from gantry.site_events import GateDecision
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
+from gantry.site_events import GateDecision
 from ingest.auth import TokenBook, load_tokens
 from ingest.delivery import Delivery
 from ingest.edge_formats import (

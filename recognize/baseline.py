@@ -31,11 +31,11 @@ class WholeImageBaseline:
 
     def read_together(self, images: list[np.ndarray]) -> list[list[PlateResult]]:
         lines = [self.detector.detect(image) for image in images]
-        crops = [rectify(image, c.quad) for image, found in zip(images, lines) for c in found]
+        crops = [rectify(image, c.quad) for image, found in zip(images, lines, strict=True) for c in found]
         reads = iter(self.recognizer.ocr.read_chars(crops) if crops else [])
         out: list[list[PlateResult]] = []
         for found in lines:
             results = [PlateResult(r.text, round(r.confidence, 4), None, c.bbox)
-                       for c, r in zip(found, [next(reads) for _ in found]) if r.text]
+                       for c, r in zip(found, [next(reads) for _ in found], strict=True) if r.text]
             out.append(results)
         return out

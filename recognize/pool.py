@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+
 import numpy as np
 import typer
 from kafka import OffsetAndMetadata, TopicPartition
@@ -56,7 +57,7 @@ class FrameReader:
         import cv2
 
         images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
-        decoded = [(im, cam) for im, cam in zip(images, cameras) if im is not None]
+        decoded = [(im, cam) for im, cam in zip(images, cameras, strict=True) if im is not None]
         results = iter(self.recognizer.read_batch([im for im, _ in decoded], [cam for _, cam in decoded]))
         return [[] if im is None else next(results) for im in images]
 

@@ -22,12 +22,13 @@ from stream_jobs.charges import agents as charge_agents
 from stream_jobs.charges.registers import CONCESSIONS, VEHICLES, ChargeRegisters
 from stream_jobs.fastpath import BatchConsumer
 from stream_jobs.feeds import ErasureFeed, RegisterFeed
-from stream_jobs.hotlist.screening import Screener
 from stream_jobs.hotlist.feed import HotlistFeed
+from stream_jobs.hotlist.rules import HotlistIndex
+from stream_jobs.hotlist.screening import Screener
 from stream_jobs.journeys.stats_job import SegmentStatsJob
+from stream_jobs.parking.job import ParkingJob
 from stream_jobs.plate_job import PlateJob
 from stream_jobs.webhooks import Notifier, routes
-from stream_jobs.hotlist.rules import HotlistIndex
 
 log = logging.getLogger(__name__)
 APP_ID = "gantry-jobs"
@@ -101,6 +102,8 @@ def create_app(
     for index, route in enumerate(routes(config.hotlist)):
         jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
                                   loop=app.loop, beacon=app.beacon))
+    if any(site.car_parks for site in config.sites):
+        jobs.fast.append(ParkingJob(bootstrap_servers, config, loop=app.loop, beacon=app.beacon))
     for service in (feed, erasures, *register_feeds, *jobs.fast):
         app.service(service)
 

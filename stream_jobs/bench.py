@@ -38,8 +38,8 @@ from tqdm import tqdm
 
 from gantry import topics
 from gantry.broker import BenchStorage, EmbeddedBroker, bench_broker, free_port
-from gantry.events import HotlistEntry, encode
 from gantry.config import load_config
+from gantry.events import HotlistEntry, encode
 from gantry.kafka import ensure_topics, producer
 from gantry.processes import wait_healthy
 from stream_jobs.fastpath import RECORD_BATCH_BYTES, Outbox

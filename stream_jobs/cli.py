@@ -93,7 +93,9 @@ def simulate(
 def bench_jobs(
     ctx: typer.Context,
     reads: int = typer.Option(20_000, help="about this many reads (from the simulator)"),
-    rate: float = typer.Option(5_000, help="reads per second offered; 0 = a backlog loaded before the workers start (throughput)"),
+    rate: float = typer.Option(
+        5_000, help="reads per second offered; 0 = a backlog loaded before the workers start (throughput)"
+    ),
     workers: int = typer.Option(2, help="worker processes (one per core)"),
     partitions: int = typer.Option(4, help="partitions per topic (the unit the workers split)"),
     hotlist_size: int = typer.Option(0, help="pad the hotlist to this many entries"),

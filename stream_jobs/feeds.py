@@ -3,8 +3,9 @@ classes, charge concessions) and the erasure block-list.
 
 None can be split like the reads: a hotlist entry may match a read of a *different* plate, an
 erasure must reach whichever partition holds the plate, and the registers are small next to the
-reads and wanted by whichever worker holds a plate (re-keying them by plate would buy nothing). So each worker reads every partition
-of the topic, without a consumer group, from the beginning, then tails it. The worker reports
+reads and wanted by whichever worker holds a plate (re-keying them by plate would buy nothing).
+So each worker reads every partition of the topic, without a consumer group, from the
+beginning, then tails it. The worker reports
 ready only after the first full load, so no read is handled against a half-loaded copy.
 """
 

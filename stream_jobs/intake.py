@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from gantry import topics
 from gantry.config import EventTimeConfig
 from gantry.errors import InvalidEvent
-from gantry.events import E, DeadLetter, PlateRead, dead_letter, decode
+from gantry.events import DeadLetter, E, PlateRead, dead_letter, decode
 from gantry.observability import ERRORS
 
 STAGE = "stream_jobs"

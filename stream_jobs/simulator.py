@@ -14,6 +14,7 @@ import random
 import string
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from gantry.config import MAX_PAST_LIMIT_S
@@ -69,7 +70,7 @@ def city(cameras: int) -> dict:
         "segments": [
             {"id": f"{a}:{b}", "from_camera": a, "to_camera": b,
              "distance_m": rng.randrange(800, 3000, 100), "max_travel_s": MAX_TRAVEL_S}
-            for a, b in zip(ids, ids[1:])
+            for a, b in pairwise(ids)
         ],
         "zones": [{
             "id": ZONE_ID,
@@ -162,7 +163,7 @@ def _misread(rng: random.Random, plate: str) -> str:
 
 def _expect_hits(expected: Expected, read: PlateRead, listed: dict[str, str]) -> None:
     for plate, lst in listed.items():
-        diffs = [(a, b) for a, b in zip(read.plate, plate) if a != b]
+        diffs = [(a, b) for a, b in zip(read.plate, plate, strict=False) if a != b]
         if len(read.plate) == len(plate) and not diffs:
             expected.hits.add((read.read_id, plate, lst, "exact"))
         elif len(read.plate) == len(plate) and len(diffs) == 1 and SWAPS.get(diffs[0][0]) == diffs[0][1]:
@@ -171,7 +172,7 @@ def _expect_hits(expected: Expected, read: PlateRead, listed: dict[str, str]) ->
 
 def _expect_journeys(expected: Expected, trip: list[PlateRead], segments: list[dict]) -> None:
     by_ends = {(s["from_camera"], s["to_camera"]): s for s in segments}
-    for a, b in zip(trip, trip[1:]):
+    for a, b in pairwise(trip):
         travel_s = (b.ts - a.ts).total_seconds()
         if a.plate == b.plate and travel_s <= by_ends[(a.camera_id, b.camera_id)]["max_travel_s"]:
             expected.journeys.add((by_ends[(a.camera_id, b.camera_id)]["id"], a.read_id, b.read_id, travel_s))

@@ -27,10 +27,10 @@ from prometheus_client import Histogram
 from gantry import topics
 from gantry.config import HotlistConfig, Subscriber
 from gantry.events import DeadLetter, HotlistHit, dead_letter, encode
-from stream_jobs.fastpath import BatchConsumer
-from stream_jobs.intake import parse_or_report
 from gantry.ids import stable_id
 from gantry.observability import ERRORS, MESSAGES_OUT
+from stream_jobs.fastpath import BatchConsumer
+from stream_jobs.intake import parse_or_report
 
 log = logging.getLogger(__name__)
 STAGE = "webhooks"
@@ -123,7 +123,7 @@ class Notifier(BatchConsumer):
                 hits.append((record.value, hit))
         outcomes = await asyncio.gather(*(self._deliver(hit) for _, hit in hits))
         subscriber = self.route.subscriber.id
-        for (raw, hit), failure in zip(hits, outcomes):
+        for (raw, hit), failure in zip(hits, outcomes, strict=True):
             if failure is None:
                 MESSAGES_OUT.labels(STAGE, subscriber).inc()
                 continue

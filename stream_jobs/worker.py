@@ -14,9 +14,10 @@ from gantry.config import GantryConfig
 from gantry.kafka import create_missing, ensure_topics
 from gantry.observability import serve_health
 from gantry.runtime import endpoints
-from stream_jobs.app import create_app, ready
 from stream_jobs import plate_job
+from stream_jobs.app import create_app, ready
 from stream_jobs.journeys import stats_job
+from stream_jobs.parking import job as parking_job
 
 log = logging.getLogger(__name__)
 RESTARTS_ENV = "GANTRY_JOBS_RESTARTS"  # crashes in a row, carried across the re-executions
@@ -29,7 +30,8 @@ def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> Non
         logging.getLogger(chatty).setLevel(logging.WARNING)
     bootstrap = endpoints(config).bootstrap_servers
     ensure_topics(config, bootstrap)
-    create_missing(bootstrap, [*plate_job.internal_topics(config), *stats_job.internal_topics(config)])
+    create_missing(bootstrap, [*plate_job.internal_topics(config), *stats_job.internal_topics(config),
+                               *parking_job.internal_topics(config)])
     jobs = create_app(config, bootstrap, worker_index=worker_index)
     server = serve_health(health_port, ready=lambda: ready(jobs))
     log.info("stream jobs worker %d: health on port %d", worker_index, server.server_port)

@@ -14,8 +14,8 @@ from rich.table import Table
 from gantry.cli_support import config_of, fail, setup_logging
 from gantry.errors import GantryError
 from gantry.runtime import endpoints
-from warehouse.client import open_warehouse
 from warehouse.access import DEFAULT_MAX_BODY_BYTES
+from warehouse.client import open_warehouse
 
 app = typer.Typer(help="The ClickHouse warehouse: serve, migrate, sink, retention.", no_args_is_help=True)
 export_app = typer.Typer(help="Exports for billing, hotlist subscribers and analysts.", no_args_is_help=True)

@@ -19,6 +19,7 @@ from stream_jobs.hotlist import store
 
 hotlist_app = typer.Typer(help="Manage the hotlist (plates that raise alerts when read).", no_args_is_help=True)
 console = Console()
+CSV_COLUMNS = ",".join(store.CSV_FIELDS)
 
 
 def broker_with_topics(ctx: typer.Context) -> str:
@@ -82,7 +83,7 @@ def list_entries(ctx: typer.Context, list_: str | None = typer.Option(None, "--l
 
 
 @hotlist_app.command("import")
-def import_csv(ctx: typer.Context, file: Path = typer.Argument(..., help="CSV with columns " + ",".join(store.CSV_FIELDS))) -> None:
+def import_csv(ctx: typer.Context, file: Path = typer.Argument(..., help=f"CSV with columns {CSV_COLUMNS}")) -> None:
     """Add every row of a CSV file; any bad row and nothing is imported."""
     try:
         entries = store.read_csv(file)

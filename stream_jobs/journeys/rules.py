@@ -11,8 +11,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 
 from gantry.config import Segment
 from gantry.events import Journey, SegmentStats
@@ -115,7 +115,7 @@ def summarise(journeys: Iterable[tuple[float, float]], k: float) -> IntervalStat
     given as (travel_s, speed_kmh) pairs."""
     ordered = sorted(journeys)
     flags = outlier_flags([travel_s for travel_s, _ in ordered], k)
-    kept = [j for j, out in zip(ordered, flags) if not out]
+    kept = [j for j, out in zip(ordered, flags, strict=True) if not out]
     if not kept:
         return IntervalStats(0, len(ordered), None, None, None)
     times = [travel_s for travel_s, _ in kept]

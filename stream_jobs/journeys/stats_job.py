@@ -177,7 +177,7 @@ def _reflagged(state: Intervals, key: str, arrived: dict[str, bool | None], k: f
     again after a crash) with another flag (None: whatever their flag). Each goes out again with
     its current flag. Withdrawn journeys take no part."""
     members = {journey_id: m for journey_id, m in state.members[key].items() if not m[WITHDRAWN]}
-    flags = dict(zip(members, outlier_flags([m[0] for m in members.values()], k)))
+    flags = dict(zip(members, outlier_flags([m[0] for m in members.values()], k), strict=True))
     stale = []
     for journey_id, member in members.items():
         if member[2] != flags[journey_id] or arrived.get(journey_id, flags[journey_id]) != flags[journey_id]:

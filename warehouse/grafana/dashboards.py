@@ -4,8 +4,9 @@ Every chart reads an aggregate (``camera_counts_1m``, ``segment_stats``, ``zone_
 table of rare events (hits, charges, webhook failures), and never scans ``plate_reads``. Camera
 positions and zone membership are not in the warehouse: they come from ``gantry.yaml`` and are
 written into the SQL as a ``VALUES`` table when the dashboards are generated, so ``gantry
-dashboards push``/``export`` must be re-run after cameras or zones change. Tables written at-least-once are read so that a repeated row cannot
-double a figure (``uniqExact`` of the stable id, ``FINAL`` on the replacing table, ``argMax``).
+dashboards push``/``export`` must be re-run after cameras or zones change. Tables written
+at-least-once are read so that a repeated row cannot double a figure (``uniqExact`` of the
+stable id, ``FINAL`` on the replacing table, ``argMax``).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def values_table(structure: str, rows: Sequence[tuple[Any, ...]]) -> str:
     if not rows:
         names = [part.split()[0] for part in structure.split(",")]
         nulls = ", ".join(
-            f"CAST(NULL, 'Nullable({t.split()[1]})') AS {n}" for n, t in zip(names, structure.split(","))
+            f"CAST(NULL, 'Nullable({t.split()[1]})') AS {n}" for n, t in zip(names, structure.split(","), strict=True)
         )
         return f"SELECT {nulls} WHERE 0"
     literals = ", ".join("(" + ", ".join(_literal(v) for v in row) + ")" for row in rows)

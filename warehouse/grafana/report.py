@@ -120,7 +120,7 @@ def _series(panel: Panel, data: PanelData) -> dict[str, tuple[list[datetime], li
     series: dict[str, tuple[list[datetime], list[float]]] = defaultdict(lambda: ([], []))
     labels = data.column(label_col) if label_col else [""] * len(times)
     for col in value_cols:
-        for t, label, value in zip(times, labels, data.column(col)):
+        for t, label, value in zip(times, labels, data.column(col), strict=True):
             if value is None:
                 continue
             name = " ".join(part for part in (label, col if len(value_cols) > 1 else "") if part) or col
@@ -142,7 +142,7 @@ def _columns(ax: Axes, panel: Panel, data: PanelData) -> None:
     width = timedelta(seconds=data.interval_s * 0.8)
     bottom = dict.fromkeys(buckets, 0.0)
     for name, (times, values) in sorted(series.items()):
-        heights = dict(zip(times, values))
+        heights = dict(zip(times, values, strict=True))
         ax.bar(
             buckets,
             [heights.get(t, 0.0) for t in buckets],
@@ -187,7 +187,7 @@ def _map(ax: Axes, panel: Panel, data: PanelData) -> None:
     peak = max(volume) or 1.0
     lon, lat = data.column("lon"), data.column("lat")
     ax.scatter(lon, lat, s=[30 + 600 * v / peak for v in volume], alpha=0.6, color="tab:green")
-    for x, y, name, v in zip(lon, lat, data.column("name"), volume):
+    for x, y, name, v in zip(lon, lat, data.column("name"), volume, strict=True):
         ax.annotate(f"{name} ({v:,.0f})", (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")

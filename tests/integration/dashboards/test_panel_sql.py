@@ -101,7 +101,7 @@ def test_peak_hours_matrix_puts_reads_in_their_weekday_and_hour(filled, dashboar
     _, expected = filled
     data = run(filled, dashboards, "gantry-city-traffic", "Peak hours")
     assert [r[0] for r in data.rows] == ["Mon"]  # START is a Monday; London is on UTC in November
-    cells = dict(zip(data.columns[1:], data.rows[0][1:]))
+    cells = dict(zip(data.columns[1:], data.rows[0][1:], strict=True))
     assert cells == {f"h{h:02d}": expected.reads_by_hour.get(START.replace(hour=h), 0) for h in range(24)}
 
 

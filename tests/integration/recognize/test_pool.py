@@ -61,7 +61,7 @@ def test_frames_become_reads_keyed_by_plate_with_stable_ids(broker, running_pool
 
     reads = collect(broker.bootstrap_servers, "test-reads", topics.PLATE_READS, PlateRead, len(frames) + 1)
     assert sorted((r.frame_id, r.plate) for r in reads) == sorted(
-        [(f.frame_id, p.plate) for f, p in zip(frames, city.passages)] + [(frames[0].frame_id, city.passages[0].plate)]
+        [(f.frame_id, p.plate) for f, p in zip(frames, city.passages, strict=True)] + [(frames[0].frame_id, city.passages[0].plate)]
     )
     replayed = [r for r in reads if r.frame_id == frames[0].frame_id]
     assert len({r.read_id for r in replayed}) == 1, "a replayed frame must give the same read id"

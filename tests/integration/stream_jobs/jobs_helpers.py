@@ -30,7 +30,8 @@ def write_config(path: Path, broker: str, extra: dict) -> Path:
 
 
 def gantry_env(config: Path) -> dict[str, str]:
-    return os.environ | {"GANTRY_CONFIG": str(config), "GANTRY_PSEUDONYM_KEY": "test-key", "PYTHONPATH": str(REPO), "COLUMNS": "300"}
+    return os.environ | {"GANTRY_CONFIG": str(config), "GANTRY_PSEUDONYM_KEY": "test-key", "PYTHONPATH": str(REPO),
+                         "COLUMNS": "300"}
 
 
 def run_gantry(config: Path, *args: str) -> subprocess.CompletedProcess:

@@ -112,7 +112,7 @@ def test_a_stuck_subscriber_holds_back_no_other(broker, tmp_path, workers, monke
         threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     subscribers = [{"id": name, "url": f"http://127.0.0.1:{server.server_port}/hits", "secret_env": "WEBHOOK_SECRET"}
-                   for name, server in zip(("stuck", "prompt"), servers)]
+                   for name, server in zip(("stuck", "prompt"), servers, strict=True)]
     config = write_config(tmp_path / "gantry.yaml", broker,
                           {"hotlist": {"subscribers": subscribers, "webhook_retries": RETRIES, "webhook_backoff_s": 0.05}})
     store.publish(broker, [HotlistEntry(plate="WH03CCC", list="stolen", priority=1)])

@@ -18,10 +18,10 @@ import pytest
 from warehouse_helpers import PYTHON_CLI, cli_env
 
 from gantry.broker import free_port
-from gantry.processes import stop, wait_healthy
-from warehouse.client import connect
 from gantry.credentials import warehouse_password_file
+from gantry.processes import stop, wait_healthy
 from warehouse.access import embedded_credential
+from warehouse.client import connect
 
 
 @pytest.fixture(scope="session")

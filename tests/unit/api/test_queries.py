@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from api.auth import TokenBook, load_grants
-from api.queries import BadQuery, Filter, confusable_plates, decode_cursor, encode_cursor, hits_query, reads_query, wildcard_to_like
+from api.queries import (
+    BadQuery,
+    Filter,
+    confusable_plates,
+    decode_cursor,
+    encode_cursor,
+    hits_query,
+    reads_query,
+    wildcard_to_like,
+)
 from gantry.config import ApiConfig
 from gantry.errors import ConfigError
 from stream_jobs.hotlist.rules import confusable_variants

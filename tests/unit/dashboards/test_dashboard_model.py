@@ -45,7 +45,7 @@ def differences(mine: Any, model: Any, path: str = "$") -> Iterator[str]:
         if not isinstance(model, list) or len(model) != len(mine):
             yield f"{path}: list changed in the model"
             return
-        for i, (a, b) in enumerate(zip(mine, model)):
+        for i, (a, b) in enumerate(zip(mine, model, strict=True)):
             yield from differences(a, b, f"{path}[{i}]")
     elif mine != model:
         yield f"{path}: {mine!r} became {model!r}"

@@ -108,7 +108,7 @@ def test_endpoints_come_from_config_or_the_running_stack(tmp_path):
 
     config = load_config(write(tmp_path, CITY))
     with pytest.raises(StackError, match="no broker address.*gantry up"):
-        endpoints(config).bootstrap_servers
+        _ = endpoints(config).bootstrap_servers
     config.data_dir.mkdir()
     (config.data_dir / "stack.json").write_text(json.dumps({"broker": "127.0.0.1:1", "warehouse": "http://h:2"}))
     assert endpoints(config).bootstrap_servers == "127.0.0.1:1"

@@ -74,7 +74,8 @@ def test_hikvision_fields_and_pictures() -> None:
 
 def test_hikvision_vehicle_type_is_the_reads_class_unless_it_is_the_generic_vehicle() -> None:
     def reported(vehicle_type: str) -> str | None:
-        return read_of(parse_hikvision([Part("application/xml", hikvision_xml("AB12CDE", TS, vehicle_type=vehicle_type))])).vehicle_class
+        xml = hikvision_xml("AB12CDE", TS, vehicle_type=vehicle_type)
+        return read_of(parse_hikvision([Part("application/xml", xml)])).vehicle_class
 
     assert reported("truck") == "truck" and reported(" Bus ") == "bus"
     assert reported("vehicle") is None and reported("unknown") is None  # Hikvision's "not classified"

@@ -1,8 +1,14 @@
 import pytest
 from recognize_reads import make_read
 
-from recognize.formats import (DEFAULT_FORMATS, GENERIC_WEIGHT, LETTER_FOR_DIGIT, FormatMatcher,
-                               expand_pattern, look_alike_prob)
+from recognize.formats import (
+    DEFAULT_FORMATS,
+    GENERIC_WEIGHT,
+    LETTER_FOR_DIGIT,
+    FormatMatcher,
+    expand_pattern,
+    look_alike_prob,
+)
 
 
 def test_expand_pattern_repeats() -> None:

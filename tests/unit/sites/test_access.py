@@ -2,10 +2,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from site_examples import MONDAY, book, entry, read, site
 
 from sites.access import decide, decision_id
 from sites.presence import Presence
-from site_examples import MONDAY, book, entry, read, site
 
 HQ = site()
 GATES = {g.camera: g for g in HQ.gates}

@@ -2,9 +2,10 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
+from site_examples import MONDAY
+
 from gantry.sites import CarPark
 from sites.pairing import Passage, distinct, pair, session_id
-from site_examples import MONDAY
 
 PARK = CarPark(id="p1", capacity=10, max_stay_hours=12,
                tariff={"free_minutes": 20, "per_hour": "2.00", "daily_cap": "12.00", "missed_exit_fee": "20.00"})

@@ -1,9 +1,10 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from site_examples import MONDAY, book, entry
+
 from gantry.site_events import ParkingSession
 from sites.presence import Presence
-from site_examples import MONDAY, book, entry
 
 T = MONDAY + timedelta(hours=9)
 

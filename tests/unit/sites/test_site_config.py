@@ -1,9 +1,9 @@
 import pytest
+from site_examples import site
 
 from gantry.config import GantryConfig, load_config
 from gantry.errors import ConfigError
 from gantry.sites import OpeningHours, ParkingTariff
-from site_examples import site
 
 SITE_YAML = """\
 cameras:

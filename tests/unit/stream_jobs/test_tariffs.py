@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from gantry.config import load_config
-from stream_jobs.charges.days import DayLedger
 from gantry.events import ChargeConcession, RegisteredVehicle
+from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.registers import ChargeRegisters
 from stream_jobs.charges.rules import classify, day_charges, day_end, is_charging, price, zone_charge
 from stream_jobs.passages import Sighting, passages
