@@ -257,8 +257,10 @@ def test_object_store_credentials_come_from_a_secret_or_the_pod_identity(chart: 
         }
 
     manifests = render(chart, values)
-    for kind, name in (("StatefulSet", "gantry-ingest"), ("CronJob", "gantry-prune-snapshots")):
+    for kind, name in (("StatefulSet", "gantry-ingest"), ("CronJob", "gantry-prune-snapshots"),
+                       ("Deployment", "gantry-recognizer"), ("Deployment", "gantry-api")):
         assert aws_env(manifests, kind, name) == dict.fromkeys(keys, "gantry-object-store")
+    assert aws_env(manifests, "Deployment", "gantry-sink") == {}, "only what stores or shows pictures"
     (secret,) = [
         m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == "gantry-object-store"
     ]
@@ -272,6 +274,32 @@ def test_snapshot_pruning_reaches_the_store(release: Release) -> None:
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["containers"][0]["args"] == ["ingest", "prune-snapshots"]
+    assert_reaches_the_snapshot_store(release, pod)
+
+
+@pytest.mark.parametrize("name", ["gantry-recognizer", "gantry-api"])
+def test_reads_from_video_and_the_api_reach_the_snapshot_store(release: Release, name: str) -> None:
+    """The recognizer writes the pictures of reads from video, the API shows them."""
+    assert_reaches_the_snapshot_store(release, release.get("Deployment", name)["spec"]["template"]["spec"])
+
+
+def test_the_api_is_a_service_for_operators_only_where_the_policy_says(chart: helm.Chart) -> None:
+    values = load_values("values-small.yaml")
+    values["networkPolicy"]["apiFrom"] = [{"namespaceSelector": {"matchLabels": {"name": "ingress"}}}]
+    manifests = render(chart, values)
+    (policy,) = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    (rule,) = [r for r in policy["spec"]["ingress"] if {"port": "api", "protocol": "TCP"} in r.get("ports", [])]
+    assert rule["from"] == values["networkPolicy"]["apiFrom"]
+    (service,) = [m for m in manifests if (m["kind"], m["metadata"]["name"]) == ("Service", "gantry-api")]
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "api"
+    values["api"]["enabled"] = False
+    off = render(chart, values)
+    assert not [m for m in off if m["metadata"]["name"] == "gantry-api"]
+    assert not [s for s in off if s["kind"] == "Secret" and s["metadata"]["name"] == "gantry-api-tokens"]
+
+
+def assert_reaches_the_snapshot_store(release: Release, pod: dict[str, Any]) -> None:
+    """A local store is reached on the single ingest pod's claim, on its node; an object store needs nothing."""
     statefulset = release.get("StatefulSet", "gantry-ingest")
     local = [c for c in statefulset["spec"]["volumeClaimTemplates"] if c["metadata"]["name"] == "snapshots"]
     claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"] if "persistentVolumeClaim" in v]

@@ -53,7 +53,7 @@ def config_key_exists(env_name: str) -> bool:
 
 def secret_env_names(config: GantryConfig) -> set[str]:
     """Env vars the app reads secrets from, as the configuration names them."""
-    named = {config.privacy.pseudonym_key_env, config.ingest.tokens_env}
+    named = {config.privacy.pseudonym_key_env, config.ingest.tokens_env, config.api.tokens_env}
     return named | {s.secret_env for s in config.hotlist.subscribers if s.secret_env}
 
 
@@ -132,8 +132,10 @@ def test_each_process_loads_its_config_with_the_pod_environment(release: Release
                 assert config.ray.address == f"ray://gantry-ray-head-svc:{ray['clientPort']}"
             else:
                 assert config.ray.address is None, owner
-            if component in ("jobs", "sink"):
+            if component in ("jobs", "sink", "api"):
                 assert config.privacy.pseudonym_key().get_secret_value(), owner
+            if component == "api":
+                assert pod_env[config.api.tokens_env], owner
             if component == "jobs":
                 for subscriber in config.hotlist.subscribers:
                     assert subscriber.secret().get_secret_value(), f"{owner}: {subscriber.id}"
@@ -218,6 +220,21 @@ def test_ingest_serves_on_the_configured_port(release: Release, config_file: Pat
     assert ports["http"] == config.ingest.http_port
     (service_port,) = release.get("Service", "gantry-ingest")["spec"]["ports"]
     assert service_port["targetPort"] == "http"
+
+
+def test_api_serves_on_the_configured_port_on_every_interface(release: Release, config_file: Path,
+                                                                gantry_cli: Any) -> None:
+    """`gantry api serve` binds config.api.host (loopback by default): in a pod it must listen on
+    every interface for its Service, which the chart asks for with --host, not a changed config."""
+    config = load_config(config_file)
+    (container,) = release.get("Deployment", "gantry-api")["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["api"] == config.api.port
+    assert container["args"] == ["api", "serve", "--host", "0.0.0.0"]
+    serve = gantry_cli.commands["api"].commands["serve"]
+    assert "--host" in {opt for param in serve.params for opt in param.opts}
+    (service_port,) = release.get("Service", "gantry-api")["spec"]["ports"]
+    assert service_port["targetPort"] == "api"
 
 
 def quantity_bytes(quantity: str) -> int:

@@ -71,6 +71,27 @@ config.ingest.snapshot_url names an object store (s3://...) that every pod share
 {{- end -}}
 {{- end -}}
 
+{{/*
+A pod's arguments (as gantry.podSpec takes them) with access to a local snapshot store: it lives
+on the single ingest pod's `snapshots` volume (ReadWriteOnce), so the pod mounts that claim and
+runs on the same node. With an object store nothing changes (the pod reaches the bucket).
+Arguments: root, pod. Returns the pod's arguments as YAML (use fromYaml).
+*/}}
+{{- define "gantry.snapshotAccess" -}}
+{{- $root := .root -}}
+{{- $pod := deepCopy .pod -}}
+{{- $snapshotDir := include "gantry.snapshotDir" $root -}}
+{{- if $snapshotDir }}
+{{- $ingest := dict "root" $root "component" "ingest" -}}
+{{- $claim := printf "snapshots-%s-ingest-0" (include "gantry.fullname" $root) -}}
+{{- $sameNode := dict "labelSelector" (dict "matchLabels" (include "gantry.selectorLabels" $ingest | fromYaml)) "topologyKey" "kubernetes.io/hostname" -}}
+{{- $_ := set $pod "mounts" (append ($pod.mounts | default list) (dict "name" "snapshots" "mountPath" $snapshotDir)) -}}
+{{- $_ := set $pod "volumes" (append ($pod.volumes | default list) (dict "name" "snapshots" "persistentVolumeClaim" (dict "claimName" $claim))) -}}
+{{- $_ := set $pod "affinity" (dict "podAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $sameNode))) -}}
+{{- end }}
+{{- toYaml $pod -}}
+{{- end -}}
+
 {{/* "true" when S3 credentials come from secrets.objectStore rather than the pod's cloud identity. */}}
 {{- define "gantry.objectStoreCredentials" -}}
 {{- $secret := .Values.secrets.objectStore -}}
@@ -127,7 +148,7 @@ password never appears in the ConfigMap (it must be URL-safe: see docs/deploy.md
 - name: GANTRY_RAY__ADDRESS
   value: {{ include "gantry.rayHeadAddress" $root | quote }}
 {{- end }}
-{{- if has .component (list "jobs" "sink") }}
+{{- if has .component (list "jobs" "sink" "api") }}
 {{ include "gantry.secretEnv" (dict "root" $root "name" "pseudonymKey" "env" (dig "privacy" "pseudonym_key_env" "GANTRY_PSEUDONYM_KEY" $config) "key" "key") }}
 {{- end }}
 {{- if eq .component "jobs" }}
@@ -144,7 +165,11 @@ password never appears in the ConfigMap (it must be URL-safe: see docs/deploy.md
 {{- if eq .component "ingest" }}
 {{ include "gantry.secretEnv" (dict "root" $root "name" "ingestTokens" "env" (dig "ingest" "tokens_env" "GANTRY_INGEST_TOKENS" $config) "key" "tokens") }}
 {{- end }}
-{{- if and (has .component (list "ingest" "prune-snapshots")) (include "gantry.objectStoreCredentials" $root) }}
+{{- if eq .component "api" }}
+{{ include "gantry.secretEnv" (dict "root" $root "name" "apiTokens" "env" (dig "api" "tokens_env" "GANTRY_API_TOKENS" $config) "key" "tokens") }}
+{{- end }}
+{{- /* Everything that writes or reads pictures: edge reads, reads from video, retention, search. */}}
+{{- if and (has .component (list "ingest" "recognizer" "prune-snapshots" "api")) (include "gantry.objectStoreCredentials" $root) }}
 {{- range list "AWS_ACCESS_KEY_ID" "AWS_SECRET_ACCESS_KEY" }}
 {{ include "gantry.secretEnv" (dict "root" $root "name" "objectStore" "env" . "key" .) }}
 {{- end }}
