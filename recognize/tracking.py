@@ -1,7 +1,7 @@
 """Streaming video voting: one read per passing vehicle, not one per frame.
 
 Frames of one camera arrive in order; each frame's plate results join the open track they
-continue (same rules as :func:`recognize.vote.group_tracks`) or open a new one. A track closes
+continue (by :func:`recognize.vote.continues`) or open a new one. A track closes
 when its camera has moved on by more than ``max_gap_s`` of event time, or when the camera has
 sent nothing for ``idle_s`` of wall time (a still-image camera, or the end of a video); closing
 votes the track into one read. Until then its frames' offsets are held back from the commit, so a

@@ -1,16 +1,15 @@
-"""Video voting: turn per-frame reads of one camera into one read per passing vehicle.
+"""Video voting: the rules that turn per-frame reads of one camera into one read per vehicle.
 
-A plate is usually read in many consecutive frames, each with a few wrong characters.  Reads
-are grouped into tracks by box overlap/proximity and time gap, then every character position
-is voted on, weighted by read confidence, so one blurred frame cannot decide the result.
+A plate is usually read in many consecutive frames, each with a few wrong characters. A read
+joins the track it :func:`continues` (box overlap or proximity, time gap, similar text), then
+every character position is voted on, weighted by read confidence, so one blurred frame cannot
+decide the result. :mod:`recognize.tracking` applies them to frames as they stream in.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from recognize.base import BoundingBox, PlateResult
 
@@ -76,24 +75,6 @@ def continues(last: FrameRead, read: FrameRead, *, max_gap_s: float = 1.0, min_i
     return overlap if near else None
 
 
-def group_tracks(reads: Iterable[FrameRead], **rules: Any) -> list[Track]:
-    """Group reads (any order) into tracks: each read joins the track it best
-    :func:`continues` (keyword ``rules`` as there), else starts a new one."""
-    tracks: list[Track] = []
-    for read in sorted(reads, key=lambda r: r.timestamp):
-        best: Track | None = None
-        best_iou = -1.0
-        for track in tracks:
-            overlap = continues(track.last, read, **rules)
-            if overlap is not None and overlap > best_iou:
-                best, best_iou = track, overlap
-        if best is None:
-            tracks.append(Track([read]))
-        else:
-            best.reads.append(read)
-    return tracks
-
-
 def vote(track: Track) -> PlateResult:
     """One read for a track: the confidence-weighted majority length, then per-position votes.
 
@@ -119,8 +100,3 @@ def vote(track: Track) -> PlateResult:
     regions = [r.region for r in same if r.plate == plate and r.region] or [best.region]
     agreement = sum(shares) / len(shares) if shares else 0.0
     return PlateResult(plate, round(agreement * best.confidence, 4), regions[0], best.bbox)
-
-
-def vote_reads(reads: Iterable[FrameRead], **grouping: Any) -> list[tuple[Track, PlateResult]]:
-    """Group frame reads into tracks and vote each; returns ``(track, voted result)`` pairs."""
-    return [(t, vote(t)) for t in group_tracks(reads, **grouping)]

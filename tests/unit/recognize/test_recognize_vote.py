@@ -1,5 +1,5 @@
 from recognize.base import BoundingBox, PlateResult
-from recognize.vote import FrameRead, edit_distance, group_tracks, vote, vote_reads
+from recognize.vote import FrameRead, Track, continues, edit_distance, vote
 
 
 def fr(t: float, plate: str, conf: float = 0.9, x: int = 100) -> FrameRead:
@@ -12,30 +12,24 @@ def test_edit_distance() -> None:
 
 
 def test_per_position_vote_fixes_single_frame_errors() -> None:
-    reads = [fr(0.0, "RK755AJ"), fr(0.1, "RK755AU", 0.6), fr(0.2, "RK755AJ"), fr(0.3, "PK755AJ", 0.5)]
-    [(track, result)] = vote_reads(reads)
-    assert len(track.reads) == 4
+    result = vote(Track([fr(0.0, "RK755AJ"), fr(0.1, "RK755AU", 0.6), fr(0.2, "RK755AJ"), fr(0.3, "PK755AJ", 0.5)]))
     assert result.plate == "RK755AJ"
     assert 0 < result.confidence <= 0.9
 
 
-def test_time_gap_splits_tracks() -> None:
-    tracks = group_tracks([fr(0.0, "RK755AJ"), fr(0.2, "RK755AJ"), fr(5.0, "RK755AJ")])
-    assert [len(t.reads) for t in tracks] == [2, 1]
+def test_a_time_gap_ends_a_track() -> None:
+    assert continues(fr(0.0, "RK755AJ"), fr(0.2, "RK755AJ")) is not None
+    assert continues(fr(0.2, "RK755AJ"), fr(5.0, "RK755AJ")) is None
 
 
-def test_two_cars_side_by_side_stay_apart() -> None:
-    reads = [fr(0.0, "RK755AJ", x=100), fr(0.0, "BA302OZ", x=500),
-             fr(0.1, "RK755AJ", x=110), fr(0.1, "BA302OZ", x=505)]
-    plates = sorted(r.plate for _, r in vote_reads(reads))
-    assert plates == ["BA302OZ", "RK755AJ"]
+def test_another_plate_beside_it_does_not_continue_a_track() -> None:
+    assert continues(fr(0.0, "RK755AJ", x=100), fr(0.1, "BA302OZ", x=105)) is None  # text too different
+    assert continues(fr(0.0, "RK755AJ", x=100), fr(0.1, "RK755AJ", x=500)) is None  # too far away
 
 
-def test_moving_box_without_overlap_still_joins() -> None:
-    tracks = group_tracks([fr(0.0, "RK755AJ", x=100), fr(0.1, "RK755AJ", x=230)])
-    assert len(tracks) == 1
+def test_a_moving_box_without_overlap_still_continues() -> None:
+    assert continues(fr(0.0, "RK755AJ", x=100), fr(0.1, "RK755AJ", x=230)) == 0.0
 
 
 def test_majority_length_wins() -> None:
-    track = group_tracks([fr(0, "RK755AJ"), fr(0.1, "RK755A", 0.95), fr(0.2, "RK755AJ")])[0]
-    assert vote(track).plate == "RK755AJ"
+    assert vote(Track([fr(0, "RK755AJ"), fr(0.1, "RK755A", 0.95), fr(0.2, "RK755AJ")])).plate == "RK755AJ"
