@@ -17,7 +17,7 @@ from gantry.kafka import create_missing, ensure_topics, producer
 from gantry.site_events import ParkingSession
 from stream_jobs.parking import job as parking_job
 from stream_jobs.parking.job import ParkingJob
-from stream_jobs.parking.simulator import GateFaults, ExpectedStay, simulate, site
+from stream_jobs.parking.simulator import ExpectedStay, GateFaults, simulate, site
 
 pytestmark = pytest.mark.integration
 FAULTS = GateFaults(missed_entries=0.05, missed_exits=0.05, duplicates=0.1, second_looks=0.2, disorder_s=120)
