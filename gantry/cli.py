@@ -19,7 +19,7 @@ from gantry.errors import GantryError
 from ingest.cli import app as ingest_app
 from ingest.cli import bench_ingest
 from recognize.cli import eval_app
-from recognize.pool import bench_pool, pool_app
+from recognize.commands import bench_pool, pool_app
 from stream_jobs.charges.commands import concessions_app, vehicles_app
 from stream_jobs.cli import app as jobs_app
 from stream_jobs.cli import bench_jobs, hotlist_app, simulate

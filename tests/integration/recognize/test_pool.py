@@ -16,7 +16,7 @@ from gantry.events import DeadLetter, Frame, PlateRead, decode, encode
 from gantry.kafka import consumer, producer
 from gantry.synthetic import build_city, render_scene
 from ingest.snapshots import SnapshotStore, store_url
-from recognize import pool
+from recognize import driver
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def running_pool(broker, tmp_path_factory):
     config = GantryConfig(broker={"bootstrap_servers": broker.bootstrap_servers}, warehouse={"dsn": "chdb:///unused"},
                           data_dir=tmp_path_factory.mktemp("pool"))
     stop = threading.Event()
-    worker = threading.Thread(target=pool.run, args=(config, 0, stop), daemon=True)
+    worker = threading.Thread(target=driver.run, args=(config, 0, stop), daemon=True)
     worker.start()
     yield config
     stop.set()
@@ -61,7 +61,8 @@ def test_frames_become_reads_keyed_by_plate_with_stable_ids(broker, running_pool
 
     reads = collect(broker.bootstrap_servers, "test-reads", topics.PLATE_READS, PlateRead, len(frames) + 1)
     assert sorted((r.frame_id, r.plate) for r in reads) == sorted(
-        [(f.frame_id, p.plate) for f, p in zip(frames, city.passages, strict=True)] + [(frames[0].frame_id, city.passages[0].plate)]
+        [(f.frame_id, p.plate) for f, p in zip(frames, city.passages, strict=True)]
+        + [(frames[0].frame_id, city.passages[0].plate)]
     )
     replayed = [r for r in reads if r.frame_id == frames[0].frame_id]
     assert len({r.read_id for r in replayed}) == 1, "a replayed frame must give the same read id"

@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 
 from gantry import topics
 from gantry.kafka import consumer, create_missing, producer
-from recognize import pool
+from recognize import driver
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,12 @@ def test_a_batch_whose_sends_failed_is_not_committed_and_is_read_again(broker, d
     try:
         assert poll_offsets(source, 3) == [0, 1, 2]
         failed = [deaf_producer.send(topics.PLATE_READS, value=b"a read the broker never acknowledges")]
-        assert not pool.settle(source, deaf_producer, failed, {(frames, 0): 3}, {})
+        assert not driver.settle(source, deaf_producer, failed, {(frames, 0): 3}, {})
         assert source.committed(partition) is None
         assert poll_offsets(source, 3) == [0, 1, 2]  # the batch again
 
         acked = [working.send(frames, value=b"a read the broker acknowledges")]
-        assert pool.settle(source, working, acked, {(frames, 0): 3}, {})
+        assert driver.settle(source, working, acked, {(frames, 0): 3}, {})
         assert source.committed(partition) == 3
     finally:
         source.close()

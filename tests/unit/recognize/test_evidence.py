@@ -9,7 +9,8 @@ from gantry.events import BoundingBox, Frame
 from ingest.snapshots import SnapshotStore
 from recognize.base import BoundingBox as Box
 from recognize.base import PlateResult
-from recognize.pool import Evidence, plate_crop, plate_read
+from recognize.driver import plate_read
+from recognize.evidence import Evidence, plate_crop
 from recognize.tracking import Sighting, StreamingVoter
 
 T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
