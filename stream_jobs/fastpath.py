@@ -125,6 +125,9 @@ class BatchConsumer(Service):
         self.producer: AIOKafkaProducer | None = None
         self.outbox: Outbox | None = None
         self.settling: asyncio.Future | None = None  # the last batch's commit, once acknowledged
+        # Held while a batch's outputs are put and sent: other outputs of the job (not caused by
+        # a batch) go out between batches, so no send() splits a batch the commit waits for.
+        self.handling = asyncio.Lock()
 
     async def on_start(self) -> None:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=1,
@@ -159,8 +162,9 @@ class BatchConsumer(Service):
             if not batches:
                 continue
             polled = time.monotonic()
-            await self.handle([record for records in batches.values() for record in records])
-            acknowledged = self.outbox.send()
+            async with self.handling:
+                await self.handle([record for records in batches.values() for record in records])
+                acknowledged = self.outbox.send()
             await self.settled()  # commits stay in order: the previous batch's first
             self.settling = asyncio.ensure_future(self._settle(acknowledged, batches, polled))
             await asyncio.sleep(max(0.0, polled + self.batch_every_s - time.monotonic()))

@@ -95,6 +95,7 @@ class RegisterFeed(CompactedFeed, Generic[M]):
         self.topic = topic
         self.model = model
         self.index = index
+        self.on_put: list[Callable[[M], None]] = []  # told of each entry put after the first load
 
     def apply(self, record: ConsumerRecord) -> None:
         key = record.key.decode() if record.key else ""
@@ -102,9 +103,14 @@ class RegisterFeed(CompactedFeed, Generic[M]):
             self.index.remove(key)
             return
         try:
-            self.index.put(decode(self.model, record.value))
+            entry = decode(self.model, record.value)
         except InvalidEvent as exc:
             log.warning("ignoring bad %s entry %s at offset %s: %s", self.topic, key, record.offset, exc)
+            return
+        self.index.put(entry)
+        if self.loaded.is_set():
+            for told in self.on_put:
+                told(entry)
 
 
 class ErasureFeed(CompactedFeed):

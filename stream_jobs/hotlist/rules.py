@@ -8,7 +8,7 @@ dictionary look-ups per read, so it stays cheap with hundreds of thousands of en
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from gantry.events import HotlistEntry, HotlistHit, PlateRead
 from gantry.ids import stable_id
@@ -63,3 +63,19 @@ def match(read: PlateRead, index: HotlistIndex) -> list[HotlistHit]:
         for entry, kind in candidates
         if entry.valid_at(read.ts)
     ]
+
+
+def listing_hits(entry: HotlistEntry, reads: Iterable[PlateRead], index: HotlistIndex) -> list[HotlistHit]:
+    """The hits a just-listed ``entry`` raises on reads screened before it was listed.
+
+    ``reads`` are the recent reads of its plate and look-alikes; only the hits on this entry
+    count (the others were raised when the reads arrived), and the index decides, so an entry
+    changed or removed again since is screened as it now stands.
+    """
+    return [hit for read in reads for hit in match(read, index)
+            if (hit.list, hit.listed_plate) == (entry.list, entry.plate)]
+
+
+def listing_plates(entry: HotlistEntry) -> list[str]:
+    """The plates whose reads a new entry can match: its own and its OCR look-alikes."""
+    return [entry.plate, *confusable_variants(entry.plate)]

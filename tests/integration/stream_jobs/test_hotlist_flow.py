@@ -54,6 +54,19 @@ def test_hotlist_commands_and_hits(broker, tmp_path, workers):
         ("hl-r1", "HL01ABC", "exact"), ("hl-r2", "HL01ABC", "possible"), ("hl-r3", "HL05QRS", "exact"),
     ]
 
+    # Listed moments after it passed (the call came in while the car drove by): still a hit.
+    passed = PlateRead(read_id="hl-r6", camera_id="cam-1", ts=now_utc(), plate="HL06NEW", confidence=0.9)
+    marker = PlateRead(read_id="hl-r7", camera_id="cam-1", ts=now_utc(), plate="HL01ABC", confidence=0.9)
+    for read in (passed, marker):  # one partition: once the marker's hit is out, the passing read was screened
+        send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read), partition=0)
+    send.flush()
+    read_topic(broker, topics.HOTLIST_HITS, until=lambda m: any(h.read_id == "hl-r7" for h in ours(m)), timeout_s=30)
+    assert not any(h.read_id == "hl-r6" for h in ours(read_topic(broker, topics.HOTLIST_HITS, idle_s=0.5)))
+    assert run_gantry(config, "hotlist", "add", "--plate", "HL06NEW", "--list", "wanted").returncode == 0
+    late = [h for h in ours(read_topic(broker, topics.HOTLIST_HITS, until=lambda m: any(
+        h.read_id == "hl-r6" for h in ours(m)), timeout_s=30)) if h.read_id == "hl-r6"]
+    assert [(h.listed_plate, h.list, h.match) for h in late] == [("HL06NEW", "wanted", "exact")]
+
     def reasons(messages: list[bytes]) -> str:
         return " | ".join(sorted(decode(DeadLetter, m).reason for m in messages))
 
