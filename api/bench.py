@@ -1,4 +1,5 @@
-"""``gantry bench search``: how fast a search by plate answers over millions of reads.
+"""``gantry bench search``: how fast a search by plate answers over millions of reads; and the
+live page's client for ``gantry bench alerts`` (:class:`LiveClient`).
 
 A fresh embedded warehouse (``warehouse serve`` on a temporary directory, reached over HTTP as in
 the embedded stack; or an existing one with ``--dsn``) is migrated and filled with N reads made
@@ -18,10 +19,13 @@ times with plates picked at random from those stored (and a few never read):
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import random
+import socket
 import statistics
+import tempfile
 import time
 import uuid
 import warnings
@@ -89,6 +93,78 @@ def _api_client(dsn: str, database: str):
                           privacy={"pseudonym_key_env": "GANTRY_BENCH_PSEUDONYM_KEY"})  # fmt: skip
     book = TokenBook({"bench": Grant("bench", "operator", SecretStr(token))}, config.api)
     return TestClient(create_app(config, book=book, bootstrap=lambda: ""), headers={"Authorization": f"Bearer {token}"})
+
+
+class LiveClient:
+    """A control room's live page as far as timing goes, for ``gantry bench alerts``: the API
+    served over HTTP (uvicorn in a thread, as ``gantry api serve`` runs it) and one operator's
+    client on ``/v1/hits/stream``, noting when the first hit of each read arrives. The operator's
+    watch is audited, so the API gets an embedded warehouse of its own (chDB in a temporary
+    directory) for the audit row."""
+
+    def __init__(self, bootstrap: str, timeout_s: float = 60) -> None:
+        import threading
+
+        import uvicorn
+        from pydantic import SecretStr
+
+        from api.app import create_app
+        from api.auth import Grant, TokenBook
+        from gantry.broker import free_port
+
+        self.arrivals: dict[str, float] = {}
+        self._ready = threading.Event()
+        self._answer = None
+        self._dir = tempfile.TemporaryDirectory(prefix="gantry-bench-alerts-")
+        dsn, database = f"chdb://{self._dir.name}/warehouse", "bench_alerts"
+        client = connect(dsn, database)
+        migrate(client, RetentionConfig())
+        token = uuid.uuid4().hex
+        os.environ.setdefault("GANTRY_BENCH_PSEUDONYM_KEY", uuid.uuid4().hex)
+        config = GantryConfig(data_dir=self._dir.name, warehouse={"dsn": dsn, "database": database},
+                              privacy={"pseudonym_key_env": "GANTRY_BENCH_PSEUDONYM_KEY"})  # fmt: skip
+        book = TokenBook({"control-room": Grant("control-room", "operator", SecretStr(token))}, config.api)
+        app = create_app(config, client_factory=lambda: client, book=book, bootstrap=lambda: bootstrap)
+        port = free_port()
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                                     timeout_graceful_shutdown=3))  # fmt: skip
+        self._server.install_signal_handlers = lambda: None  # not the main thread
+        threading.Thread(target=self._server.run, daemon=True).start()
+        self._reader = threading.Thread(target=self._listen, args=(f"http://127.0.0.1:{port}", token), daemon=True)
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._reader.start()
+        if not self._ready.wait(max(0.0, deadline - time.monotonic())):
+            self.close()
+            raise RuntimeError(f"the API's hit stream was not ready within {timeout_s:.0f} s")
+
+    def _listen(self, url: str, token: str) -> None:
+        import httpx
+
+        event = ""
+        try:
+            with httpx.stream("GET", f"{url}/v1/hits/stream", params={"reason": "gantry bench alerts"},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=None) as answer:
+                self._answer = answer
+                for line in answer.iter_lines():
+                    if line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and event == "ready":
+                        self._ready.set()
+                    elif line.startswith("data: ") and event == "hit":
+                        self.arrivals.setdefault(json.loads(line.removeprefix("data: "))["read_id"], time.monotonic())
+        except (httpx.HTTPError, httpx.StreamClosed):
+            return  # closed: the run is over
+
+    def close(self) -> None:
+        """Hang up first, so that the stream ends as when a browser leaves; then stop the server."""
+        if self._answer is not None:
+            # shutdown, not close: close would wait for the reader's blocked read to return
+            self._answer.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self._reader.join(5)
+        self._server.should_exit = True
+        self._dir.cleanup()
 
 
 def run_bench(reads: int, searches: int, dsn: str | None, quiet: bool = False) -> dict:

@@ -1,4 +1,4 @@
-"""``gantry api serve``, ``gantry search`` and ``gantry bench search``.
+"""``gantry api serve``, ``gantry search``, ``gantry bench search`` and ``gantry bench alerts``.
 
 ``gantry search`` asks the running API (so the caller's token, role, look-back and audit apply
 as for any client) and prints a rich table, or the API's JSON with ``--json``. The API is found
@@ -126,3 +126,24 @@ def bench_search(
         print(json.dumps(result))
     else:
         console.print_json(json.dumps(result))
+
+
+def bench_alerts(
+    reads: int = typer.Option(10_000, "--reads", help="about this many reads (the simulator's city)"),
+    rate: float = typer.Option(1_000, "--rate", min=1, help="reads per second offered"),
+    workers: int = typer.Option(2, "--workers", help="stream-job worker processes"),
+    webhook: bool = typer.Option(True, "--webhook/--no-webhook", help="also time a webhook subscriber"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON"),
+) -> None:
+    """p50/p99 from a read entering plate_reads to its hit reaching a live-page client (the API's
+    Server-Sent Events over HTTP), beside the hit topic and a webhook, on a private broker."""
+    from api.bench import LiveClient
+    from stream_jobs.bench import run_bench
+
+    result = run_bench(reads=reads, rate=rate, workers=workers, hotlist_size=0, webhook=webhook,
+                       progress=not as_json, listeners={"sse": LiveClient})
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print_json(json.dumps(result))
+

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from api.cli import app as api_app
-from api.cli import bench_search, search
+from api.cli import bench_alerts, bench_search, search
 from gantry import stack
 from gantry.cli_support import config_of, console, fail, setup_logging
 from gantry.errors import GantryError
@@ -129,6 +129,7 @@ bench_app.command("sink")(bench_sink)
 bench_app.command("ingest")(bench_ingest)
 bench_app.command("recognize")(bench_pool)
 bench_app.command("search")(bench_search)
+bench_app.command("alerts")(bench_alerts)
 
 
 def main() -> None:

@@ -28,9 +28,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -118,8 +120,19 @@ class Subscriber(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
+class Listener(Protocol):
+    """Something else that hears of hits (the API's live stream, say), timed like the webhook."""
+
+    arrivals: dict[str, float]  # read_id -> when its first hit arrived (time.monotonic)
+
+    def close(self) -> None: ...
+
+
 def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook: bool = False,
-              progress: bool = True, partitions: int = 4, storage: BenchStorage = BenchStorage.disk) -> dict:
+              progress: bool = True, partitions: int = 4, storage: BenchStorage = BenchStorage.disk,
+              listeners: Mapping[str, Callable[[str], Listener]] | None = None) -> dict:
+    """``listeners``: name -> a factory given the broker's address, returning a listener ready
+    for hits; each gets ``<name>_latency_p50_ms`` and ``_p99_ms`` (with ``rate`` > 0)."""
     sim = simulate(cameras=8, vehicles=max(1, int(reads / READS_PER_VEHICLE)), hours=3, seed=1)
     expected = sim.expected
     subscriber = Subscriber() if webhook else None
@@ -139,11 +152,13 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
         broker_cpu_before = _broker_cpu_seconds(broker)
         backlog = [(read.plate.encode(), encode(read)) for read in sim.reads] if not rate else None
         procs = [_start_worker(config, i) for i in range(workers)]
+        heard: dict[str, Listener] = {}
         try:
             outputs = Outputs(bootstrap, fetch_max_wait_ms=200 if backlog else 10)
             outputs.start()
             for proc, port in procs:
                 wait_healthy(proc, port, timeout_s=90, what="bench worker")
+            heard.update({name: make(bootstrap) for name, make in (listeners or {}).items()})
             sent = _load(bootstrap, backlog) if backlog else _send(bootstrap, sim.reads, rate, timed, progress)
             wanted = {topics.HOTLIST_HITS: len(expected.hits), topics.JOURNEYS: len(expected.journeys),
                       topics.ZONE_CHARGES: len(expected.charges)}
@@ -151,6 +166,7 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
             while time.monotonic() < deadline and (
                 any(len(outputs.seen[t]) < n for t, n in wanted.items())
                 or (subscriber and len(subscriber.arrivals) < len(sent.at))
+                or any(len(listener.arrivals) < len(sent.at) for listener in heard.values())
             ):
                 time.sleep(0.2)
             outputs.stopping = True
@@ -158,6 +174,8 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
             worker_cpu_s = sum(_cpu_seconds(proc.pid) for proc, _ in procs)
             broker_cpu_s = _broker_cpu_seconds(broker) - broker_cpu_before
         finally:
+            for listener in heard.values():
+                listener.close()
             for proc, _ in procs:
                 proc.terminate()
             for proc, _ in procs:
@@ -166,6 +184,9 @@ def run_bench(reads: int, rate: float, workers: int, hotlist_size: int, webhook:
     latencies = {} if backlog else {
         **_percentiles("hit_latency", sent.at, outputs.hit_arrivals),
         **(_percentiles("webhook_latency", sent.at, subscriber.arrivals) if subscriber else {}),
+        **{k: v for name, listener in heard.items() for k, v in _percentiles(f"{name}_latency", sent.at,
+                                                                            listener.arrivals).items()},
+        **{f"{name}_hits": f"{len(listener.arrivals)}/{len(sent.at)}" for name, listener in heard.items()},
     }
     return {
         "reads": len(sim.reads),
