@@ -20,6 +20,7 @@ from ingest.cli import app as ingest_app
 from ingest.cli import bench_ingest
 from recognize.cli import eval_app
 from recognize.commands import bench_pool, pool_app
+from sites.cli import bench_gate
 from stream_jobs.charges.commands import concessions_app, vehicles_app
 from stream_jobs.cli import app as jobs_app
 from stream_jobs.cli import bench_jobs, hotlist_app, simulate
@@ -129,6 +130,7 @@ bench_app.command("sink")(bench_sink)
 bench_app.command("ingest")(bench_ingest)
 bench_app.command("recognize")(bench_pool)
 bench_app.command("search")(bench_search)
+bench_app.command("gate")(bench_gate)
 bench_app.command("alerts")(bench_alerts)
 
 

@@ -66,22 +66,27 @@ def bodies(count: int, offset: int = 0) -> list[bytes]:
 
 
 class EndpointProcess:
-    """`python -m ingest serve` with a throw-away configuration: one camera, its token, a temp spool."""
+    """`python -m ingest serve` with a throw-away configuration: one camera, its token, a temp spool
+    (or the given cameras, each with the token ``<camera>-token``, and more configuration)."""
 
-    def __init__(self, bootstrap: str, port: int) -> None:
+    def __init__(self, bootstrap: str, port: int, cameras: tuple[str, ...] = (CAMERA,), path: str = "/v1/reads",
+                 **more_config: object) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="gantry-bench-ingest-"))
-        self.url = f"http://127.0.0.1:{port}/v1/reads"
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.ready_url = f"http://127.0.0.1:{port}/v1/reads"
+        self.ready_headers = _headers(token_of(cameras[0]))
         config = {
             "data_dir": str(self.folder),
             "broker": {"bootstrap_servers": bootstrap},
             "warehouse": {"dsn": f"chdb://{self.folder}/unused"},
-            "cameras": [{"id": CAMERA, "lat": 0, "lon": 0}],
+            "cameras": [{"id": camera, "lat": 0, "lon": 0} for camera in cameras],
             "ingest": {"http_host": "127.0.0.1", "http_port": port},
+            **more_config,
         }
         (self.folder / "gantry.yaml").write_text(yaml.safe_dump(config))
         env = os.environ | {
             "GANTRY_CONFIG": str(self.folder / "gantry.yaml"),
-            "GANTRY_INGEST_TOKENS": f"{CAMERA}={TOKEN}",
+            "GANTRY_INGEST_TOKENS": ",".join(f"{camera}={token_of(camera)}" for camera in cameras),
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ingest", "serve"],
@@ -96,7 +101,7 @@ class EndpointProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the endpoint exited: {(self.folder / 'serve.log').read_text()[-2000:]}")
             try:
-                async with session.post(self.url, data=bodies(1, 10**9)[0], headers=_headers()) as answer:
+                async with session.post(self.ready_url, data=bodies(1, 10**9)[0], headers=self.ready_headers) as answer:
                     if answer.status == 200:
                         return
             except aiohttp.ClientError:
@@ -108,14 +113,21 @@ class EndpointProcess:
         stop(self.process, grace_s=15)
 
 
-def _headers() -> dict[str, str]:
-    return {"X-Gantry-Token": TOKEN, "Content-Type": "application/json"}
+def token_of(camera: str) -> str:
+    return TOKEN if camera == CAMERA else f"{camera}-token"
 
 
-async def _post_all(
-    session: aiohttp.ClientSession, url: str, payloads: list[bytes], concurrency: int, rate: float | None
+def _headers(token: str = TOKEN) -> dict[str, str]:
+    return {"X-Gantry-Token": token, "Content-Type": "application/json"}
+
+
+async def post_all(
+    session: aiohttp.ClientSession, url: str, payloads: list[bytes] | list[tuple[bytes, str]], concurrency: int,
+    rate: float | None,
 ) -> HttpFigures:
-    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    """POST each payload (a body, or a body and the camera whose token it goes with), as fast as
+    ``concurrency`` connections allow or at ``rate`` per second; the latencies of the 200s."""
+    queue: asyncio.Queue[tuple[float, bytes | tuple[bytes, str]]] = asyncio.Queue()
     latencies: list[float] = []
     failures = 0
     started = time.perf_counter()
@@ -126,10 +138,11 @@ async def _post_all(
         nonlocal failures
         while not queue.empty():
             due, payload = queue.get_nowait()
+            body, token = (payload[0], token_of(payload[1])) if isinstance(payload, tuple) else (payload, TOKEN)
             if (wait := due - time.perf_counter()) > 0:
                 await asyncio.sleep(wait)
             sent = time.perf_counter()
-            async with session.post(url, data=payload, headers=_headers()) as answer:
+            async with session.post(url, data=body, headers=_headers(token)) as answer:
                 await answer.read()
                 if answer.status == 200:
                     latencies.append((time.perf_counter() - sent) * 1000)
@@ -149,11 +162,11 @@ async def bench_http(
         connector = aiohttp.TCPConnector(limit=concurrency)
         async with aiohttp.ClientSession(connector=connector) as session:
             await endpoint.wait_ready(session)
-            await _post_all(
+            await post_all(
                 session, endpoint.url, bodies(min(events, 2000), 2 * 10**8), concurrency, None
             )  # warm-up
-            flat_out = await _post_all(session, endpoint.url, bodies(events), concurrency, None)
-            paced = await _post_all(
+            flat_out = await post_all(session, endpoint.url, bodies(events), concurrency, None)
+            paced = await post_all(
                 session, endpoint.url, bodies(int(rate * rate_seconds), 10**8), concurrency, rate
             )
         return flat_out, paced

@@ -80,7 +80,7 @@ def build_app(
 
     async def run_delivery(_: web.Application) -> AsyncIterator[None]:
         await delivery.start()
-        feed = SiteFeed(delivery.bootstrap_servers, gatekeeper, config.data_dir / "ingest-sites.json")
+        feed = SiteFeed(delivery.bootstrap_servers, gatekeeper, config.data_dir / "ingest-sites")
         if gatekeeper:
             await feed.start(wait_s=config.ingest.ack_timeout_s)
         yield

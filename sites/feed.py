@@ -2,9 +2,14 @@
 
 ``gantry ingest serve`` reads the ``hotlist`` and ``parking_sessions`` topics from the start,
 without a consumer group, and then tails them, so a change reaches the barriers within a poll.
-The copy is written to ``<data_dir>/ingest-sites.json`` (at most once a second, and on
-shutdown): an endpoint restarted while the broker is down decides from the copy it had, rather
-than from no lists at all. Without a copy, start-up waits up to ``wait_s`` for the first load.
+The copy is written to ``<data_dir>/ingest-sites/`` (the lists as the topic's own records, one a
+line, when they change; who is inside every ``SAVE_EVERY_S``; and both on shutdown): an endpoint
+restarted while the broker is down decides from the copy it had, rather than from no lists at
+all. Without a copy, start-up waits up to ``wait_s`` for the first load.
+
+Writing the copy must not hold up the answers: the lists are kept as the bytes the topic gave
+(no serialising of a hundred thousand entries on the event loop's interpreter lock), and the
+files are written from a thread.
 """
 
 from __future__ import annotations
@@ -28,18 +33,21 @@ from sites.presence import Presence
 
 log = logging.getLogger(__name__)
 POLL_MS = 50
-SAVE_EVERY_S = 1.0
+SAVE_EVERY_S = 2.0
 TOPICS = (topics.HOTLIST, topics.PARKING_SESSIONS)
 
 
 class SiteFeed:
-    def __init__(self, bootstrap_servers: str, gatekeeper: Gatekeeper, snapshot: Path) -> None:
+    def __init__(self, bootstrap_servers: str, gatekeeper: Gatekeeper, folder: Path) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.gatekeeper = gatekeeper
-        self.snapshot = snapshot
+        self.lists_file = folder / "lists.jsonl"
+        self.presence_file = folder / "presence.json"
+        folder.mkdir(parents=True, exist_ok=True)
         self.loaded = asyncio.Event()
-        self._dirty = False
-        self._saved_at = 0
+        self._raw: dict[str, bytes] = {}  # the lists as the topic's records, by key
+        self._lists_changed = self._presence_changed = False
+        self._saved_at = 0  # the gatekeeper's decision count at the last save
         self._tasks: list[asyncio.Task] = []
 
     async def start(self, wait_s: float) -> None:
@@ -57,24 +65,29 @@ class SiteFeed:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._dirty or self.gatekeeper.decided != self._saved_at:
-            self._save()
+        self._save(*self._due())
 
-    def apply(self, record: ConsumerRecord, book: ListBook) -> None:
-        self._dirty = True
+    def apply(self, record: ConsumerRecord, book: ListBook, raw: dict[str, bytes]) -> None:
+        key = record.key.decode() if record.key else ""
         if record.topic == topics.HOTLIST:
+            self._lists_changed = True
             if record.value is None:
-                book.remove(record.key.decode() if record.key else "")
+                book.remove(key)
+                raw.pop(key, None)
                 return
             try:
                 book.put(decode(HotlistEntry, record.value))
             except InvalidEvent as exc:
                 log.warning("ignoring bad hotlist entry at offset %s: %s", record.offset, exc)
+                return
+            raw[key] = record.value
         elif record.value is not None:
             try:
                 self.gatekeeper.presence.apply(decode(ParkingSession, record.value))
             except InvalidEvent as exc:
                 log.warning("ignoring bad parking session at offset %s: %s", record.offset, exc)
+                return
+            self._presence_changed = True
 
     async def _follow(self) -> None:
         """Load both topics to their end, then tail them; through a broker outage, start again."""
@@ -92,13 +105,15 @@ class SiteFeed:
                 ends = await consumer.end_offsets(partitions)
                 # The first load fills a book of its own: a restored copy may hold entries whose
                 # removal the topic no longer shows once compacted.
-                book = self.gatekeeper.book if self.loaded.is_set() else ListBook()
+                first = not self.loaded.is_set()
+                book, raw = (ListBook(), {}) if first else (self.gatekeeper.book, self._raw)
                 while True:
                     for records in (await consumer.getmany(timeout_ms=POLL_MS, max_records=10_000)).values():
                         for record in records:
-                            self.apply(record, book)
+                            self.apply(record, book, raw)
                     if not self.loaded.is_set() and all([await consumer.position(tp) >= end for tp, end in ends.items()]):
-                        self.gatekeeper.book = book
+                        self.gatekeeper.book, self._raw = book, raw
+                        self._lists_changed = True
                         log.info("lists and stays loaded: %d list entries", len(book))
                         self.loaded.set()
                     backoff = 0.2
@@ -111,32 +126,48 @@ class SiteFeed:
             finally:
                 await consumer.stop()
 
+    def _due(self) -> tuple[list[bytes] | None, dict | None]:
+        """What to write now (None: unchanged), taken on the event loop so it is consistent."""
+        lists = list(self._raw.values()) if self._lists_changed and self.loaded.is_set() else None
+        moved = self._presence_changed or self.gatekeeper.decided != self._saved_at
+        presence = self.gatekeeper.presence.to_json() if moved else None
+        self._lists_changed = self._presence_changed = False
+        self._saved_at = self.gatekeeper.decided
+        return lists, presence
+
     async def _save_now_and_then(self) -> None:
         while True:
             await asyncio.sleep(SAVE_EVERY_S)
-            if self._dirty or self.gatekeeper.decided != self._saved_at:
-                self._dirty, self._saved_at = False, self.gatekeeper.decided
-                await asyncio.to_thread(self._save)
+            lists, presence = self._due()
+            if lists is not None or presence is not None:
+                await asyncio.to_thread(self._save, lists, presence)
 
-    def _save(self) -> None:
-        data = {"hotlist": [e.model_dump(mode="json", exclude_none=True) for e in self.gatekeeper.book.entries()],
-                "presence": self.gatekeeper.presence.to_json()}
-        temporary = self.snapshot.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data))
-        os.replace(temporary, self.snapshot)
+    def _save(self, lists: list[bytes] | None, presence: dict | None) -> None:
+        if lists is not None:
+            _replace(self.lists_file, b"\n".join(lists))
+        if presence is not None:
+            _replace(self.presence_file, json.dumps(presence).encode())
 
     def _restore(self) -> bool:
-        if not self.snapshot.exists():
+        if not self.lists_file.exists():
             return False
         try:
-            data = json.loads(self.snapshot.read_text())
-            entries = [HotlistEntry.model_validate(e) for e in data["hotlist"]]
-            presence = Presence.from_json(data["presence"])
+            lines = [line for line in self.lists_file.read_bytes().split(b"\n") if line]
+            entries = [HotlistEntry.model_validate_json(line) for line in lines]
+            presence = (Presence.from_json(json.loads(self.presence_file.read_text()))
+                        if self.presence_file.exists() else Presence())
         except (OSError, ValueError, KeyError) as exc:
-            log.warning("%s: not a usable copy of the lists (%s); waiting for the broker's", self.snapshot, exc)
+            log.warning("%s: not a usable copy of the lists (%s); waiting for the broker's", self.lists_file, exc)
             return False
-        for entry in entries:
+        for entry, line in zip(entries, lines, strict=True):
             self.gatekeeper.book.put(entry)
+            self._raw[entry.key] = line
         self.gatekeeper.presence = presence
-        log.info("%s: %d list entries restored", self.snapshot, len(entries))
+        log.info("%s: %d list entries restored", self.lists_file, len(entries))
         return True
+
+
+def _replace(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
