@@ -46,22 +46,79 @@ class Output(NamedTuple):
     value: bytes
 
 
+class SentJourney(NamedTuple):
+    """A journey the job has sent, as it last said it: enough to know it again by its reads, to
+    withdraw it, and to let it go once it leaves the horizon."""
+
+    end_ms: int
+    segment_id: str
+    from_read_id: str
+    to_read_id: str
+    withdrawn: bool = False
+
+    @property
+    def read_ids(self) -> tuple[str, str]:
+        return self.from_read_id, self.to_read_id
+
+
+class ChargeTerms(NamedTuple):
+    """Everything a charge says beyond its id (a read id stands for the read's time and camera):
+    a charge whose terms are unchanged is not sent again."""
+
+    first_read_id: str
+    reads: int
+    vehicle_class: str
+    status: str
+    amount: str
+    currency: str
+    class_source: str
+
+
+class SentCharge(NamedTuple):
+    """The last version of a charge the job sent, what it said (None: not known, after an
+    erasure: the next charge is a new version), and its first read's time (for the horizon)."""
+
+    version: int
+    terms: ChargeTerms | None
+    first_ms: int
+
+
 @dataclass
 class PlateHistory:
     """What a plate's entry keeps: its sightings within the horizon, the journeys already sent
-    (journey_id -> [end ts_ms, segment_id, from_read_id, to_read_id, 1 if withdrawn else 0]) and
-    the last charge versions sent (charge_id -> [version, what it said, first read ts_ms])."""
+    (by journey_id) and the last charge versions sent (by charge_id)."""
 
     sightings: list[Sighting] = field(default_factory=list)
-    journeys: dict[str, list] = field(default_factory=dict)
-    charges: dict[str, list] = field(default_factory=dict)
+    journeys: dict[str, SentJourney] = field(default_factory=dict)
+    charges: dict[str, SentCharge] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"sightings": [s.to_json() for s in self.sightings], "journeys": self.journeys, "charges": self.charges}
+        """As lists, in the changelog: ``[end_ms, segment_id, from, to, 0|1]`` per journey and
+        ``[version, [terms...] | "", first_ms]`` per charge."""
+        return {
+            "sightings": [s.to_json() for s in self.sightings],
+            "journeys": {j: [*sent[:4], int(sent.withdrawn)] for j, sent in self.journeys.items()},
+            "charges": {c: [sent.version, list(sent.terms) if sent.terms else "", sent.first_ms]
+                        for c, sent in self.charges.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> PlateHistory:
-        return cls([Sighting.from_json(s) for s in data["sightings"]], data["journeys"], data["charges"])
+        return cls(
+            [Sighting.from_json(s) for s in data["sightings"]],
+            {j: SentJourney(int(e), str(s), str(f), str(t), bool(w)) for j, (e, s, f, t, w) in data["journeys"].items()},
+            {c: SentCharge(int(v), _terms(terms), int(first)) for c, (v, terms, first) in data["charges"].items()},
+        )
+
+
+def _terms(saved: list | str) -> ChargeTerms | None:
+    """A charge's saved terms; a state saved before they were a list held them ``|``-joined, without
+    the class source (such a charge, made again, is sent as a new version once)."""
+    if not saved:
+        return None
+    fields = saved.split("|") if isinstance(saved, str) else saved
+    fields = [*fields, ""][: len(ChargeTerms._fields)]
+    return ChargeTerms(str(fields[0]), int(fields[1]), *map(str, fields[2:]))
 
 
 @dataclass
@@ -95,8 +152,9 @@ def forget(state: PartitionState, plate: str, erased_at_ms: int) -> None:
         state.dropped.add(plate)
         return
     ids = {s.read_id for s in kept}
-    journeys = {j: sent for j, sent in history.journeys.items() if sent[2] in ids and sent[3] in ids}
-    state.plates[plate] = PlateHistory(kept, journeys, {c: [v[0], "", v[2]] for c, v in history.charges.items()})
+    journeys = {j: sent for j, sent in history.journeys.items() if sent.from_read_id in ids and sent.to_read_id in ids}
+    charges = {c: sent._replace(terms=None) for c, sent in history.charges.items()}
+    state.plates[plate] = PlateHistory(kept, journeys, charges)
     state.changed.add(plate)
 
 
@@ -150,22 +208,22 @@ class Tracker:
             known = [s for s in history.sightings if s.ts_ms >= oldest or s.last_ms >= oldest] + [sighting]
         horizon = watermark - self.horizon_ms
         plate_passages = passages(known, self.dedup_window_s)
-        sent_journeys = {j: sent for j, sent in history.journeys.items() if sent[0] >= horizon}
+        sent_journeys = {j: sent for j, sent in history.journeys.items() if sent.end_ms >= horizon}
         # The plate's latest read only adds trips; one that arrives out of order may move a passage.
         in_order = not replay and all(s.ts_ms < ts_ms and s.last_ms < ts_ms for s in history.sightings)
         outputs = []
         for segment in self.segments_at.get(read.camera_id, ()):
             # Trips are known by their reads: their ids (a hash) are only worked out to be sent.
             current = {trip.read_ids: trip for trip in trips(plate_passages, segment)}
-            withdrawn = {(sent[2], sent[3]): sent[4] for sent in sent_journeys.values() if sent[1] == segment.id}
+            withdrawn = {sent.read_ids: sent.withdrawn for sent in sent_journeys.values() if sent.segment_id == segment.id}
             for read_ids, trip in current.items():
                 unsent_or_withdrawn = withdrawn.get(read_ids, True)
                 if unsent_or_withdrawn or (replay and read.read_id in read_ids):
                     outputs.append(self._journey_output(trip, read.plate))
-                    sent_journeys[trip.journey_id] = [trip.end.ts_ms, segment.id, *read_ids, 0]
+                    sent_journeys[trip.journey_id] = SentJourney(trip.end.ts_ms, segment.id, *read_ids)
             if not in_order:
                 outputs += self._withdrawals(segment, current, sent_journeys, known, read.plate, again=replay)
-        versions = {c: v for c, v in history.charges.items() if v[2] >= horizon}
+        versions = {c: sent for c, sent in history.charges.items() if sent.first_ms >= horizon}
         for zone in self.zones_at.get(read.camera_id, ()):
             day = local_day(read.ts, zone.tariff)
             owed = day_charges(read.plate, plate_passages, zone, only=day, registers=self.registers).get(day)
@@ -189,7 +247,7 @@ class Tracker:
         return Output(topics.JOURNEYS, interval_key(trip.segment.id, trip.end.ts_ms, self.stats_interval_s).encode(),
                       encode(journey))
 
-    def _withdrawals(self, segment: Segment, current: dict[tuple[str, str], Trip], sent_journeys: dict[str, list],
+    def _withdrawals(self, segment: Segment, current: dict[tuple[str, str], Trip], sent_journeys: dict[str, SentJourney],
                      sightings: list[Sighting], plate: str, *, again: bool) -> list[Output]:
         """Journeys sent on this segment that the plate's passages no longer make, sent again
         marked ``withdrawn``; with ``again``, those withdrawn before are sent again too.
@@ -201,16 +259,16 @@ class Tracker:
         A journey whose reads have left the horizon is kept: nothing can change it any more.
         """
         gone = [(journey_id, sent) for journey_id, sent in sent_journeys.items()
-                if sent[1] == segment.id and (sent[2], sent[3]) not in current and (again or not sent[4])]
+                if sent.segment_id == segment.id and sent.read_ids not in current and (again or not sent.withdrawn)]
         if not gone:
             return []
         by_read = {s.read_id: s for s in sightings}
         outputs = []
-        for journey_id, (end_ms, _, from_read_id, to_read_id, _) in gone:
-            if from_read_id in by_read and to_read_id in by_read:
-                trip = Trip(segment, Passage(by_read[from_read_id], 1), Passage(by_read[to_read_id], 1))
+        for journey_id, sent in gone:
+            if sent.from_read_id in by_read and sent.to_read_id in by_read:
+                trip = Trip(segment, Passage(by_read[sent.from_read_id], 1), Passage(by_read[sent.to_read_id], 1))
                 outputs.append(self._journey_output(trip, plate, withdrawn=True))
-                sent_journeys[journey_id] = [end_ms, segment.id, from_read_id, to_read_id, 1]
+                sent_journeys[journey_id] = sent._replace(withdrawn=True)
         return outputs
 
     def _sweep(self, state: PartitionState) -> None:
@@ -224,26 +282,28 @@ class Tracker:
         state.swept_at = state.watermark
 
 
+NOT_SENT = SentCharge(0, None, 0)
+
+
 def _part_output(part: ZoneDayPart) -> Output:
     return Output(ZONE_DAY_PARTS, part.zone_id.encode(), encode(part))
 
 
-def _charge_outputs(plate: str, zone: Zone, owed: DayCharge, versions: dict[str, list], days: DayLedger, *,
+def _charge_outputs(plate: str, zone: Zone, owed: DayCharge, versions: dict[str, SentCharge], days: DayLedger, *,
                     again: bool) -> list[Output]:
     """The charge when it differs from the last version sent, with the next version number (and
     in the day's ledger); with ``again`` (a replay), an unchanged charge is sent again under its
     current version."""
     charge_key = charge_id(zone.id, plate, owed.day)
-    # Everything a charge says beyond its id: a read id stands for the read's time and camera.
-    terms = (f"{owed.first.first.read_id}|{owed.reads}|{owed.vehicle_class}|{owed.status}|{owed.amount}"
-             f"|{zone.tariff.currency}|{owed.class_source}")
-    version, last, _ = versions.get(charge_key, [0, "", 0])
+    terms = ChargeTerms(owed.first.first.read_id, owed.reads, owed.vehicle_class, owed.status, str(owed.amount),
+                        zone.tariff.currency, owed.class_source)
+    version, last, _ = versions.get(charge_key, NOT_SENT)
     if terms == last:
         if not again:
             return []
     else:
         version += 1
-        versions[charge_key] = [version, terms, owed.first.ts_ms]
+        versions[charge_key] = SentCharge(version, terms, owed.first.ts_ms)
     charge = zone_charge(plate, zone, owed, version)
     if not again:
         days.record(charge)

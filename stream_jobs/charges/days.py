@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from gantry.config import Zone
 from gantry.events import ZoneCharge, ZoneDayPart
@@ -28,18 +29,27 @@ KEEP_REPORTED = 60  # days per zone whose part is remembered, to send it again a
 FIRST_LOOK_BACK = timedelta(days=1)  # a partition's first read also closes the day before it
 
 
+ZoneDate = tuple[str, date]  # (zone_id, local charging day)
+
+
+class SentPart(NamedTuple):
+    """A day's part as sent, and the read whose watermark sent it (a replay of it sends it again)."""
+
+    read_id: str
+    part: ZoneDayPart
+
+
 @dataclass
 class DayLedger:
     """One partition's charges per open zone-day, and the parts it has sent."""
 
-    open: dict[str, dict[str, str]] = field(default_factory=dict)  # "zone|date" -> {charge_id: amount}
-    sent: dict[str, list] = field(default_factory=dict)  # "zone|date" -> [read_id that sent it, part JSON]
+    open: dict[ZoneDate, dict[str, Decimal]] = field(default_factory=dict)  # charge_id -> amount, per open day
+    sent: dict[ZoneDate, SentPart] = field(default_factory=dict)
     changed: bool = False
     next_close_ms: int = 0  # when the next day closes: until then a read only checks this
 
     def record(self, charge: ZoneCharge) -> None:
-        key = f"{charge.zone_id}|{charge.charge_date.isoformat()}"
-        self.open.setdefault(key, {})[charge.charge_id] = str(charge.amount)
+        self.open.setdefault((charge.zone_id, charge.charge_date), {})[charge.charge_id] = charge.amount
         self.changed = True
 
     def withdraw(self, charge_ids: Iterable[str]) -> None:
@@ -60,27 +70,43 @@ class DayLedger:
         self.next_close_ms = min((_next_close(zone, after_ms, lateness_ms) for zone in zones), default=0)
         for zone in zones:
             for day in _days_closing(zone, before_ms, after_ms, lateness_ms):
-                key = f"{zone.id}|{day.isoformat()}"
-                amounts = self.open.pop(key, {})
+                amounts = self.open.pop((zone.id, day), {})
                 part = ZoneDayPart(zone_id=zone.id, charge_date=day, partition=partition, charges=len(amounts),
-                                   total_amount=sum((Decimal(a) for a in amounts.values()), Decimal("0.00")))
-                self.sent[key] = [read_id, part.model_dump_json()]
+                                   total_amount=sum(amounts.values(), Decimal("0.00")))
+                self.sent[(zone.id, day)] = SentPart(read_id, part)
                 parts.append(part)
         if parts:
-            self.sent = dict(sorted(self.sent.items(), key=lambda kv: kv[0].split("|")[1])[-KEEP_REPORTED * len(zones):])
+            self.sent = dict(sorted(self.sent.items(), key=lambda kv: kv[0][1])[-KEEP_REPORTED * len(zones):])
             self.changed = True
         return parts
 
     def sent_by(self, read_id: str) -> list[ZoneDayPart]:
         """The parts this read's watermark sent: a replay of it sends them again."""
-        return [ZoneDayPart.model_validate_json(part) for by, part in self.sent.values() if by == read_id]
+        return [sent.part for sent in self.sent.values() if sent.read_id == read_id]
 
     def to_json(self) -> dict:
-        return {"open": self.open, "sent": self.sent}
+        """In the changelog, keyed ``zone|date``: ``{charge_id: amount}`` per open day and
+        ``[read_id, part JSON]`` per part sent."""
+        return {
+            "open": {_key(day): {c: str(a) for c, a in amounts.items()} for day, amounts in self.open.items()},
+            "sent": {_key(day): [sent.read_id, sent.part.model_dump_json()] for day, sent in self.sent.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> DayLedger:
-        return cls(data["open"], data["sent"])
+        return cls(
+            {_zone_date(key): {c: Decimal(a) for c, a in amounts.items()} for key, amounts in data["open"].items()},
+            {_zone_date(key): SentPart(by, ZoneDayPart.model_validate_json(part)) for key, (by, part) in data["sent"].items()},
+        )
+
+
+def _key(day: ZoneDate) -> str:
+    return f"{day[0]}|{day[1].isoformat()}"
+
+
+def _zone_date(key: str) -> ZoneDate:
+    zone_id, day = key.rsplit("|", 1)
+    return zone_id, date.fromisoformat(day)
 
 
 def _closes_ms(day: date, zone: Zone, lateness_ms: int) -> int:

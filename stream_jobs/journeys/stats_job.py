@@ -46,7 +46,6 @@ from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags,
 
 CHANGELOG = topics.SEGMENT_JOURNEYS
 KEEP_INTERVALS_S = 2 * 86_400
-WITHDRAWN = 4  # a member's withdrawn mark
 OWN_HEADERS = [("gantry-origin", b"segment-stats")]  # marks this job's re-sends, which it skips
 OWN_HEADER = OWN_HEADERS[0]
 
@@ -56,14 +55,35 @@ def internal_topics(config: GantryConfig) -> list[NewTopic]:
     return [new_topic(config, CHANGELOG, config.broker.partitions_for(topics.JOURNEYS), compacted=True)]
 
 
+@dataclass(slots=True)
+class Member:
+    """A journey of an interval, as this job last said it. A withdrawn journey stays a member,
+    marked, so that this job knows what it last said of it."""
+
+    travel_s: float
+    speed_kmh: float
+    outlier: bool  # the flag last sent
+    journey: str  # its JSON, to send it again with another flag
+    withdrawn: bool = False
+
+    def to_json(self) -> list:
+        return [self.travel_s, self.speed_kmh, self.outlier, self.journey, int(self.withdrawn)]
+
+    @classmethod
+    def from_json(cls, item: list) -> Member:
+        return cls(float(item[0]), float(item[1]), bool(item[2]), str(item[3]), bool(item[4]) if len(item) > 4 else False)
+
+    def sent_again(self, **update: bool) -> Journey:
+        return Journey.model_validate_json(self.journey).model_copy(update=update)
+
+
 @dataclass
 class Intervals:
-    """A partition's intervals: key ``segment|start`` -> {journey_id: [travel_s, speed_kmh,
-    outlier flag last sent, the journey's JSON, 1 if withdrawn else 0]}, and the members
-    (interval key, journey_id) changed or forgotten since the last save. A withdrawn journey stays
-    a member, marked, so that this job knows what it last said of it."""
+    """A partition's intervals: key ``segment|start`` (the journeys' message key) -> its members
+    by journey_id, and the members (interval key, journey_id) changed or forgotten since the last
+    save."""
 
-    members: dict[str, dict[str, list]] = field(default_factory=dict)
+    members: dict[str, dict[str, Member]] = field(default_factory=dict)
     changed: set[tuple[str, str]] = field(default_factory=set)
     forgotten: set[tuple[str, str]] = field(default_factory=set)
 
@@ -90,7 +110,7 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         assert self.outbox is not None
         touched: dict[str, Intervals] = {}
         arrived: dict[str, dict[str, bool | None]] = {}  # per interval: this batch's journeys, flag as they came
-        withdrawn: list[tuple[str, list]] = []  # (interval, member) withdrawn by this batch
+        withdrawn: list[tuple[str, Member]] = []  # (interval, member) withdrawn by this batch
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
         now = datetime.now(UTC)
         async for record in self.owned_records(records):
@@ -109,13 +129,13 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
             touched[key] = state
             arrivals = arrived.setdefault(key, {})
             if journey.withdrawn:
-                if member is not None and not member[WITHDRAWN]:
-                    member[WITHDRAWN] = 1
+                if member is not None and not member.withdrawn:
+                    member.withdrawn = True
                     state.changed.add((key, journey.journey_id))
                     withdrawn.append((key, member))
-            elif member is None or member[WITHDRAWN]:
-                state.members[key][journey.journey_id] = [journey.travel_s, journey.speed_kmh, journey.outlier,
-                                                          record.value.decode(), 0]
+            elif member is None or member.withdrawn:
+                state.members[key][journey.journey_id] = Member(journey.travel_s, journey.speed_kmh, journey.outlier,
+                                                                record.value.decode())
                 state.changed.add((key, journey.journey_id))
                 # restored after a withdrawal: re-sent whatever its flag, to follow this job's withdrawal
                 arrivals[journey.journey_id] = None if member is not None else journey.outlier
@@ -123,13 +143,12 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
                 arrivals[journey.journey_id] = journey.outlier
         for key, member in withdrawn:
             # Sent again by this job, so that it follows any outlier flag this job sent before.
-            update = {"outlier": bool(member[2]), "withdrawn": True}
-            await self._resend(key, Journey.model_validate_json(member[3]).model_copy(update=update))
+            await self._resend(key, member.sent_again(outlier=member.outlier, withdrawn=True))
         for key, state in touched.items():
             segment_id, start = interval_of(key)
             for journey in _reflagged(state, key, arrived[key], self.outlier_mad_k):
                 await self._resend(key, journey)
-            active = [(m[0], m[1]) for m in state.members[key].values() if not m[WITHDRAWN]]
+            active = [(m.travel_s, m.speed_kmh) for m in state.members[key].values() if not m.withdrawn]
             event = segment_stats(segment_id, start, self.interval_s, summarise(active, self.outlier_mad_k))
             await self.outbox.put(topics.SEGMENT_STATS, key=segment_id.encode(), value=encode(event))
             self.sent_stats.inc()
@@ -157,12 +176,12 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         state = Intervals()
         for entry, value in entries.items():
             key, journey_id = entry.decode().rsplit("|", 1)
-            state.members.setdefault(key, {})[journey_id] = orjson.loads(value)
+            state.members.setdefault(key, {})[journey_id] = Member.from_json(orjson.loads(value))
         return state
 
     def changes(self, state: Intervals) -> dict[bytes, bytes | None]:
         entries: dict[bytes, bytes | None] = {
-            f"{key}|{journey_id}".encode(): orjson.dumps(state.members[key][journey_id])
+            f"{key}|{journey_id}".encode(): orjson.dumps(state.members[key][journey_id].to_json())
             for key, journey_id in state.changed
         }
         entries.update({f"{key}|{journey_id}".encode(): None for key, journey_id in state.forgotten})
@@ -176,14 +195,14 @@ def _reflagged(state: Intervals, key: str, arrived: dict[str, bool | None], k: f
     those the new members moved across the threshold, and those that just arrived (new, or sent
     again after a crash) with another flag (None: whatever their flag). Each goes out again with
     its current flag. Withdrawn journeys take no part."""
-    members = {journey_id: m for journey_id, m in state.members[key].items() if not m[WITHDRAWN]}
-    flags = dict(zip(members, outlier_flags([m[0] for m in members.values()], k), strict=True))
+    members = {journey_id: m for journey_id, m in state.members[key].items() if not m.withdrawn}
+    flags = dict(zip(members, outlier_flags([m.travel_s for m in members.values()], k), strict=True))
     stale = []
     for journey_id, member in members.items():
-        if member[2] != flags[journey_id] or arrived.get(journey_id, flags[journey_id]) != flags[journey_id]:
-            member[2] = flags[journey_id]
+        if member.outlier != flags[journey_id] or arrived.get(journey_id, flags[journey_id]) != flags[journey_id]:
+            member.outlier = flags[journey_id]
             state.changed.add((key, journey_id))
-            stale.append(Journey.model_validate_json(member[3]).model_copy(update={"outlier": member[2]}))
+            stale.append(member.sent_again(outlier=member.outlier))
     return stale
 
 
