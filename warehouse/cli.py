@@ -148,6 +148,30 @@ def export_billing(
     )
 
 
+@export_app.command("parking")
+def export_parking(
+    ctx: typer.Context,
+    car_park: str = typer.Option(..., "--car-park"),
+    day: datetime = typer.Option(..., "--date", formats=["%Y-%m-%d"], help="the car park's local day, YYYY-MM-DD"),
+    fmt: str = ExportFormat,
+    out: Path = OutDir,
+    force: bool = typer.Option(False, "--force", help="export a day that is not over yet (provisional)"),
+) -> None:
+    """A car park's revenue for one local day: the stays that ended then, with a manifest; reproducible."""
+    from warehouse.parking_export import car_park_of, export_revenue
+
+    config = config_of(ctx)
+    try:
+        park = car_park_of([p for site in config.sites for p in site.car_parks], car_park)
+        manifest = export_revenue(_client(ctx), park, day.date(), _format(fmt), out,
+                                  lateness_s=config.stream_jobs.allowed_lateness_s, force=force)
+    except GantryError as exc:
+        fail(str(exc))
+    state = "" if manifest.final else " [yellow](provisional: day not over)[/]"
+    console.print(f"{out / manifest.file}: {manifest.rows} stays, {manifest.revenue} {manifest.currency}, "
+                  f"sha256 {manifest.sha256}{state}")
+
+
 TimeOption = {"formats": ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]}
 
 
