@@ -100,7 +100,6 @@ class ParkingTariff(_Section):
     daily_cap: Money | None = None
     missed_exit_fee: Money | None = None
     missed_entry_fee: Money | None = None
-    exit_grace_minutes: int = Field(default=15, ge=0, description="time to leave after paying")
 
     @model_validator(mode="after")
     def _one_price_rule(self) -> ParkingTariff:

@@ -1,4 +1,4 @@
-"""The four Gantry dashboards, generated from the configuration.
+"""The five Gantry dashboards, generated from the configuration (the car parks' in :mod:`.parking`).
 
 Every chart reads an aggregate (``camera_counts_1m``, ``segment_stats``, ``zone_days``) or a
 table of rare events (hits, charges, webhook failures), and never scans ``plate_reads``. Camera
@@ -409,4 +409,6 @@ def hotlist(config: GantryConfig) -> Dashboard:
 
 
 def all_dashboards(config: GantryConfig) -> list[Dashboard]:
-    return [city_traffic(config), journey_times(config), congestion_zone(config), hotlist(config)]
+    from warehouse.grafana.parking import car_parks  # it builds on this module's parts
+
+    return [city_traffic(config), journey_times(config), congestion_zone(config), hotlist(config), car_parks(config)]

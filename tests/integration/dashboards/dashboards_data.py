@@ -19,7 +19,8 @@ from typing import Any
 
 from gantry import topics
 from gantry.config import GantryConfig
-from gantry.events import DeadLetter, HotlistHit, encode
+from gantry.events import DeadLetter, Event, HotlistHit, encode
+from gantry.site_events import GateDecision, ParkingSession
 from warehouse.batch import Batch, Message
 from warehouse.migrations import migrate
 from warehouse.schema import LOW_CONFIDENCE
@@ -53,6 +54,12 @@ class Expected:
     hits_by_list: Counter[str] = field(default_factory=Counter)
     latest_hit: datetime | None = None
     failures_by_minute: Counter[datetime] = field(default_factory=Counter)
+    occupied_now: dict[str, int] = field(default_factory=dict)
+    passages_by_hour: Counter[tuple[datetime, str]] = field(default_factory=Counter)
+    stays_by_dwell: Counter[str] = field(default_factory=Counter)
+    parking_revenue_by_day: dict[date, float] = field(default_factory=dict)
+    denied_by_reason: Counter[str] = field(default_factory=Counter)
+    stays: list[tuple[datetime, datetime | None]] = field(default_factory=list)  # entry, exit
 
 
 CITY: dict[str, Any] = {
@@ -67,6 +74,13 @@ CITY: dict[str, Any] = {
         {"id": "s2", "from_camera": "c3", "to_camera": "c4", "distance_m": 4500},
     ],
     "zones": [{"id": "z1", "cameras": ["c1", "c2"], "tariff": {"timezone": "Europe/London"}}],
+    "sites": [{
+        "id": "depot",
+        "gates": [{"camera": "c3", "direction": "entry", "car_park": "p1"},
+                  {"camera": "c4", "direction": "exit", "car_park": "p1"}],
+        "lists": [{"list": "police", "access": "deny"}],
+        "car_parks": [{"id": "p1", "capacity": 10, "tariff": {"per_hour": "2.00", "daily_cap": "12.00"}}],
+    }],
 }
 """The city the rows belong to, as it would be written in ``gantry.yaml``."""
 
@@ -233,16 +247,55 @@ def _webhook_failures(expected: Expected) -> list[DeadLetter]:
     return letters
 
 
-def _sink(client, letters: list[DeadLetter]) -> None:
+def _parking(expected: Expected) -> tuple[list[GateDecision], list[ParkingSession]]:
+    """Six stays at car park p1 (four closed, two still open), the gate decisions behind them,
+    three refused attempts, and a stay withdrawn after it was sent."""
+    decisions, sessions = [], []
+
+    def decided(plate: str, camera: str, direction: str, ts: datetime, decision: str, reason: str) -> None:
+        read_id = f"gate-{plate}-{direction}-{ts:%H%M}"
+        decisions.append(GateDecision(
+            decision_id=f"d-{read_id}", read_id=read_id, site_id="depot", camera_id=camera, direction=direction,
+            car_park_id="p1", ts=ts, plate=plate, decision=decision, reason=reason))
+        if decision != "deny":
+            expected.passages_by_hour[ts.replace(minute=0, second=0), direction] += 1
+        else:
+            expected.denied_by_reason[reason] += 1
+
+    for k in range(6):
+        plate, entry = f"PK{k}", START + timedelta(minutes=20 * k)
+        exit_ = entry + timedelta(minutes=25 * (k + 1)) if k < 4 else None
+        fee = Decimal(2 * -(-25 * (k + 1) // 60)) if exit_ else Decimal(0)  # per started hour
+        decided(plate, "c3", "entry", entry, "allow", "unknown_allowed")
+        opened = ParkingSession(session_id=f"stay-{k}", car_park_id="p1", plate=plate, status="open", first_ts=entry,
+                                entry_ts=entry, entry_read_id=f"in-{k}", fee=Decimal(0), currency="GBP", version=1)
+        sessions.append(opened)
+        expected.stays.append((entry, exit_))
+        if exit_ is None:
+            continue
+        decided(plate, "c4", "exit", exit_, "pay", "fee_due")
+        sessions.append(opened.model_copy(update={
+            "status": "closed", "exit_ts": exit_, "exit_read_id": f"out-{k}", "duration_s": (exit_ - entry).total_seconds(),
+            "fee": fee, "version": 2}))
+        expected.stays_by_dwell["15-60 min" if k < 2 else "1-3 h"] += 1
+        day = exit_.date()
+        expected.parking_revenue_by_day[day] = expected.parking_revenue_by_day.get(day, 0.0) + float(fee)
+    wrong = ParkingSession(session_id="stay-w", car_park_id="p1", plate="PK9", status="entry_missed", first_ts=END,
+                           exit_ts=END, exit_read_id="out-w", fee=Decimal("12.00"), currency="GBP", version=1)
+    sessions += [wrong, wrong.model_copy(update={"withdrawn": True, "version": 2})]
+    for n, reason in enumerate(("unknown_denied", "unknown_denied", "deny_list")):
+        decided(f"NO{n}", "c3", "entry", START + timedelta(minutes=50 + n), "deny", reason)
+    expected.occupied_now = {"p1": 2}
+    return decisions, sessions
+
+
+def _sink(client, topic: str, events: list[Event]) -> None:
     """Through the sink's own batch and writer: all of them, then a replay of the first three.
 
     The replay is cut into a batch of its own (as after a crash), so its insert token differs and
     its rows land twice; the table's replacing engine and the panel's ``FINAL`` must absorb them.
     """
-    messages = [
-        Message(topics.WEBHOOK_DEAD_LETTERS, 0, offset, encode(letter))
-        for offset, letter in enumerate(letters)
-    ]
+    messages = [Message(topic, 0, offset, encode(event)) for offset, event in enumerate(events)]
     for delivery in (messages, messages[:3]):
         batch = Batch(max_rows=len(messages), max_seconds=60)
         batch.extend(delivery, now=0)
@@ -331,6 +384,9 @@ def fill(client, config: GantryConfig) -> Expected:
     ]
     for table, rows in batches:
         client.insert(table, rows, column_names=COLUMNS[table])
-    _sink(client, _webhook_failures(expected))
+    _sink(client, topics.WEBHOOK_DEAD_LETTERS, _webhook_failures(expected))
+    decisions, sessions = _parking(expected)
+    _sink(client, topics.GATE_DECISIONS, decisions)
+    _sink(client, topics.PARKING_SESSIONS, sessions)
     return expected
 

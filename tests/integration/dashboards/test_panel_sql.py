@@ -203,4 +203,5 @@ def test_variable_queries_list_the_values_in_the_warehouse(filled, config):
         "segment": ["s1", "s2"],
         "zone": ["z1"],
         "list": ["police", "stolen"],
+        "car_park": ["p1"],
     }

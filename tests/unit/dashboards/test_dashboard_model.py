@@ -64,9 +64,9 @@ def test_the_model_check_catches_a_misspelt_option():
     assert any("placment" in d for d in differences(broken, parsed))
 
 
-def test_four_dashboards_with_unique_uids_and_known_panel_types():
-    assert [m["title"] for m in MODELS] == ["City traffic", "Journey times", "Congestion zone", "Hotlist"]
-    assert len({m["uid"] for m in MODELS}) == 4
+def test_five_dashboards_with_unique_uids_and_known_panel_types():
+    assert [m["title"] for m in MODELS] == ["City traffic", "Journey times", "Congestion zone", "Hotlist", "Car parks"]
+    assert len({m["uid"] for m in MODELS}) == 5
     for model in MODELS:
         for panel in model["panels"]:
             assert panelcfg_config(panel["type"]) is not None, panel["type"]
