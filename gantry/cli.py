@@ -20,7 +20,7 @@ from ingest.cli import app as ingest_app
 from ingest.cli import bench_ingest
 from recognize.cli import eval_app
 from recognize.commands import bench_pool, pool_app
-from sites.cli import bench_gate
+from sites.cli import bench_gate, parking_app
 from stream_jobs.charges.commands import concessions_app, vehicles_app
 from stream_jobs.cli import app as jobs_app
 from stream_jobs.cli import bench_jobs, hotlist_app, simulate
@@ -121,6 +121,7 @@ app.add_typer(privacy_app, name="privacy")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
+app.add_typer(parking_app, name="parking")
 app.add_typer(api_app, name="api")
 app.command("search")(search)
 app.command("simulate")(simulate)

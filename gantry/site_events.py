@@ -87,3 +87,20 @@ class ParkingSession(Event):
     @property
     def key(self) -> str:
         return f"{self.car_park_id}:{self.plate}"
+
+
+class ParkingPayment(Event):
+    """What a plate paid for its stay (at a pay station or to a cashier), on the compacted topic
+    ``parking_payments`` keyed ``car_park:plate``: the exit gate opens for a paid stay."""
+
+    payment_id: Id
+    car_park_id: Id
+    plate: Plate
+    stay_entry_ts: UtcMs | None = Field(description="the entry of the stay paid for; empty: no entry was seen")
+    paid_at: UtcMs
+    amount: Decimal = Field(ge=0, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @property
+    def key(self) -> str:
+        return f"{self.car_park_id}:{self.plate}"

@@ -100,6 +100,7 @@ class ParkingTariff(_Section):
     daily_cap: Money | None = None
     missed_exit_fee: Money | None = None
     missed_entry_fee: Money | None = None
+    exit_grace_minutes: int = Field(default=15, ge=0, description="time to reach the exit after paying")
 
     @model_validator(mode="after")
     def _one_price_rule(self) -> ParkingTariff:
@@ -190,3 +191,11 @@ def check_sites(sites: list[Site], cameras: set[str]) -> None:
 
 def gates_by_camera(sites: list[Site]) -> dict[str, tuple[Site, Gate]]:
     return {gate.camera: (site, gate) for site in sites for gate in site.gates}
+
+
+def car_park_of(sites: list[Site], park_id: str) -> CarPark:
+    """The configured car park of that id, or ValueError naming the ones there are."""
+    parks = {park.id: park for site in sites for park in site.car_parks}
+    if park_id not in parks:
+        raise ValueError(f"no car park {park_id!r} in the configuration's sites ({', '.join(parks) or 'none configured'})")
+    return parks[park_id]

@@ -16,6 +16,7 @@ WEBHOOK_DEAD_LETTERS = "webhook_dead_letters"
 ERASURES = "erasures"
 GATE_DECISIONS = "gate_decisions"  # the barriers' answers (sites)
 PARKING_SESSIONS = "parking_sessions"  # stays in car parks, the latest per car park and plate (compacted)
+PARKING_PAYMENTS = "parking_payments"  # what a plate paid for its stay, the latest per car park and plate (compacted)
 VEHICLES = "vehicles"  # the zone operator's vehicle register: a plate's class (compacted)
 CHARGE_CONCESSIONS = "charge_concessions"  # exemptions and discounts on zone charges (compacted)
 # Internal to the per-plate job, named here because an erasure reaches them too.
@@ -38,10 +39,11 @@ ALL = (
     ERASURES,
     GATE_DECISIONS,
     PARKING_SESSIONS,
+    PARKING_PAYMENTS,
     VEHICLES,
     CHARGE_CONCESSIONS,
 )
-COMPACTED = frozenset({HOTLIST, ERASURES, VEHICLES, CHARGE_CONCESSIONS, PARKING_SESSIONS})
+COMPACTED = frozenset({HOTLIST, ERASURES, VEHICLES, CHARGE_CONCESSIONS, PARKING_SESSIONS, PARKING_PAYMENTS})
 SHORT_LIVED = frozenset({LATE_READS, DEAD_LETTERS, WEBHOOK_DEAD_LETTERS})
 """Copies of reads (plates included) for an operator to look at soon, which an erasure cannot
 reach record by record: created with ``retention.ms`` = :data:`SHORT_RETENTION_MS`."""

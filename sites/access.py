@@ -4,9 +4,10 @@ In order, the first rule that applies decides:
 
 1. a valid entry on one of the site's deny lists refuses, at entry and exit alike (the screener
    raises its hit as for any read);
-2. at an exit: nothing to pay for a gate of no car park, a free-parking list (at entry or now)
-   or a stay within its free minutes; else ``pay`` with the fee of the stay (or the missed-entry
-   fee when no entry was seen): a car is never kept inside for being unknown;
+2. at an exit: nothing to pay for a gate of no car park, a free-parking list (at entry or now),
+   a stay within its free minutes or one paid for (leaving within the grace minutes of paying);
+   else ``pay`` with what is due (the stay's fee, or the missed-entry fee when no entry was seen,
+   less any payment): a car is never kept inside for being unknown;
 3. at an entry: an entry of an allow list, valid now and inside the list's opening hours,
    allows (unless ``one_inside_per_holder`` and another plate of its holder is inside); an
    allow-list entry that is outside its hours or validity refuses, saying which;
@@ -19,13 +20,14 @@ Matching is exact, and one OCR-confusable glyph away only where the site sets ``
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from gantry.config import WEEKDAYS
 from gantry.events import HotlistEntry, PlateRead
 from gantry.ids import stable_id
-from gantry.site_events import Decision, GateDecision, Reason
+from gantry.site_events import Decision, GateDecision, ParkingPayment, Reason
 from gantry.sites import CarPark, Gate, Site, SiteList
 from sites.lists import ListBook, Match
 from sites.presence import Presence, Stay
@@ -72,7 +74,7 @@ def decide(read: PlateRead, site: Site, gate: Gate, book: ListBook, presence: Pr
     if gate.direction == "exit":
         if park is None:
             return answer("allow", "exit")
-        stay = _stay(presence, park, read.plate, fuzzy=site.fuzzy_match)
+        plate, stay = _stay(presence, park, read.plate, fuzzy=site.fuzzy_match)
         free = _valid_entry(book, site.free_lists(), read, site.fuzzy_match)
         if stay is not None and stay.free_list is not None:
             return answer("allow", "paid", amount=ZERO, currency=park.tariff.currency, entry_ts=stay.entry_ts,
@@ -80,7 +82,7 @@ def decide(read: PlateRead, site: Site, gate: Gate, book: ListBook, presence: Pr
         if free is not None:
             return answer("allow", "paid", *free, amount=ZERO, currency=park.tariff.currency,
                           entry_ts=stay.entry_ts if stay else None)
-        fee = missed_entry_fee(park) if stay is None else stay_fee(stay.entry_ts, read.ts, park)
+        fee = fee_due(park, stay, presence.payment_for(park.id, plate, stay.entry_ts if stay else None), read.ts)
         decision: Decision = "allow" if fee == ZERO else "pay"
         return answer(decision, "paid" if fee == ZERO else "fee_due", amount=fee, currency=park.tariff.currency,
                       entry_ts=stay.entry_ts if stay else None)
@@ -103,11 +105,25 @@ def decide(read: PlateRead, site: Site, gate: Gate, book: ListBook, presence: Pr
     return answer(decision, reason, flagged=flagged)
 
 
-def _stay(presence: Presence, park: CarPark, plate: str, *, fuzzy: bool) -> Stay | None:
-    stay = presence.stay(park.id, plate)
-    if stay is None and fuzzy:
-        stay = next(filter(None, (presence.stay(park.id, v) for v in confusable_variants(plate))), None)
-    return stay
+def fee_due(park: CarPark, stay: Stay | None, payment: ParkingPayment | None, exit_ts: datetime) -> Decimal:
+    """What is left to pay at the exit: the stay's fee (until the payment, when the car leaves
+    within the grace minutes after it) less what was paid for it; the lost-entry fee without a stay."""
+    if stay is None:
+        owed = missed_entry_fee(park)
+    else:
+        grace = timedelta(minutes=park.tariff.exit_grace_minutes)
+        until = min(exit_ts, payment.paid_at) if payment is not None and exit_ts <= payment.paid_at + grace else exit_ts
+        owed = stay_fee(stay.entry_ts, until, park)
+    return max(owed - (payment.amount if payment is not None else ZERO), ZERO)
+
+
+def _stay(presence: Presence, park: CarPark, plate: str, *, fuzzy: bool) -> tuple[str, Stay | None]:
+    """The plate's stay, or (where the site allows) a look-alike's, with the plate it is under."""
+    for candidate in (plate, *(confusable_variants(plate) if fuzzy else ())):
+        stay = presence.stay(park.id, candidate)
+        if stay is not None:
+            return candidate, stay
+    return plate, None
 
 
 def _valid_entry(book: ListBook, lists: frozenset[str], read: PlateRead,

@@ -1,13 +1,41 @@
-"""``gantry bench gate``: the barrier's answer at the edge endpoint, measured (see :mod:`sites.bench`)."""
+"""Commands of sites and car parks: ``gantry parking pay`` and ``gantry bench gate`` (:mod:`sites.bench`)."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 
 import typer
 
 from gantry.broker import BenchStorage
-from gantry.cli_support import console, setup_logging
+from gantry.cli_support import config_of, console, fail, setup_logging
+from gantry.errors import GantryError
+from gantry.events import normalise_plate, now_utc
+from gantry.runtime import endpoints
+from gantry.sites import car_park_of
+
+parking_app = typer.Typer(help="Car parks: record a payment so the exit gate opens.", no_args_is_help=True)
+
+
+@parking_app.command("pay")
+def pay(
+    ctx: typer.Context,
+    car_park: str = typer.Option(..., "--car-park"),
+    plate: str = typer.Option(..., "--plate"),
+    amount: str | None = typer.Option(None, "--amount", help="what was paid; default: what the stay costs now"),
+) -> None:
+    """Record that a plate's stay was paid: its exit gate opens (within the tariff's grace minutes)."""
+    from sites.payments import record_payment
+
+    config = config_of(ctx)
+    try:
+        park = car_park_of(config.sites, car_park)
+        paid = Decimal(amount).quantize(Decimal("0.01")) if amount is not None else None
+        payment = record_payment(endpoints(config).bootstrap_servers, park, normalise_plate(plate), now_utc(), paid)
+    except (GantryError, InvalidOperation, ValueError) as exc:
+        fail(f"--amount {amount!r}: not an amount" if isinstance(exc, InvalidOperation) else str(exc))
+    stay = f"the stay since {payment.stay_entry_ts:%Y-%m-%d %H:%M} UTC" if payment.stay_entry_ts else "an exit with no entry"
+    console.print(f"{payment.plate} at {park.id}: {payment.amount} {payment.currency} paid for {stay}")
 
 
 def bench_gate(

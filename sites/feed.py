@@ -1,6 +1,7 @@
 """The edge's local copy of the lists and the stays, from their compacted topics, kept on disk too.
 
-``gantry ingest serve`` reads the ``hotlist`` and ``parking_sessions`` topics from the start,
+``gantry ingest serve`` reads the ``hotlist``, ``parking_sessions`` and ``parking_payments``
+topics from the start,
 without a consumer group, and then tails them, so a change reaches the barriers within a poll.
 The copy is written to ``<data_dir>/ingest-sites/`` (the lists as the topic's own records, one a
 line, when they change; who is inside every ``SAVE_EVERY_S``; and both on shutdown): an endpoint
@@ -26,7 +27,7 @@ from aiokafka.errors import KafkaError
 from gantry import topics
 from gantry.errors import InvalidEvent
 from gantry.events import HotlistEntry, decode
-from gantry.site_events import ParkingSession
+from gantry.site_events import ParkingPayment, ParkingSession
 from sites.gatekeeper import Gatekeeper
 from sites.lists import ListBook
 from sites.presence import Presence
@@ -34,7 +35,7 @@ from sites.presence import Presence
 log = logging.getLogger(__name__)
 POLL_MS = 50
 SAVE_EVERY_S = 2.0
-TOPICS = (topics.HOTLIST, topics.PARKING_SESSIONS)
+TOPICS = (topics.HOTLIST, topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS)
 
 
 class SiteFeed:
@@ -83,9 +84,12 @@ class SiteFeed:
             raw[key] = record.value
         elif record.value is not None:
             try:
-                self.gatekeeper.presence.apply(decode(ParkingSession, record.value))
+                if record.topic == topics.PARKING_PAYMENTS:
+                    self.gatekeeper.presence.pay(decode(ParkingPayment, record.value))
+                else:
+                    self.gatekeeper.presence.apply(decode(ParkingSession, record.value))
             except InvalidEvent as exc:
-                log.warning("ignoring bad parking session at offset %s: %s", record.offset, exc)
+                log.warning("ignoring bad %s record at offset %s: %s", record.topic, record.offset, exc)
                 return
             self._presence_changed = True
 

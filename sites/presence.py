@@ -4,7 +4,7 @@ Two sources keep it: the edge's own decisions (a car let in is inside at once, e
 broker is down) and the ``parking_sessions`` topic, which the parking job writes for every gate
 of every edge. Either may come first, so a message never undoes something newer: an open stay
 older than the plate's last exit is stale, and a closed stay removes only a stay that began
-before its exit.
+before its exit. What each stay was paid comes from ``parking_payments``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gantry.site_events import ParkingSession
+from gantry.site_events import ParkingPayment, ParkingSession
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Presence:
     def __init__(self) -> None:
         self._inside: dict[str, dict[str, Stay]] = {}
         self._left: dict[tuple[str, str], datetime] = {}
+        self._paid: dict[tuple[str, str], ParkingPayment] = {}  # the latest payment per car park and plate
 
     def stay(self, car_park: str, plate: str) -> Stay | None:
         return self._inside.get(car_park, {}).get(plate)
@@ -48,6 +49,16 @@ class Presence:
         if current is not None and current.entry_ts <= ts:
             del self._inside[car_park][plate]
 
+    def pay(self, payment: ParkingPayment) -> None:
+        key = (payment.car_park_id, payment.plate)
+        if key not in self._paid or payment.paid_at >= self._paid[key].paid_at:
+            self._paid[key] = payment
+
+    def payment_for(self, car_park: str, plate: str, entry_ts: datetime | None) -> ParkingPayment | None:
+        """The payment for the stay that began at ``entry_ts`` (None: the stay whose entry was missed)."""
+        payment = self._paid.get((car_park, plate))
+        return payment if payment is not None and payment.stay_entry_ts == entry_ts else None
+
     def apply(self, session: ParkingSession) -> None:
         park, plate = session.car_park_id, session.plate
         if session.withdrawn:
@@ -68,6 +79,7 @@ class Presence:
             "inside": {park: {plate: [s.entry_ts.isoformat(), s.entry_read_id, s.free_list] for plate, s in plates.items()}
                        for park, plates in self._inside.items()},
             "left": [[park, plate, ts.isoformat()] for (park, plate), ts in self._left.items()],
+            "paid": [p.model_dump(mode="json", exclude_none=True) for p in self._paid.values()],
         }
 
     @classmethod
@@ -76,4 +88,6 @@ class Presence:
         for park, plates in data.get("inside", {}).items():
             presence._inside[park] = {p: Stay(datetime.fromisoformat(ts), rid, free) for p, (ts, rid, free) in plates.items()}
         presence._left = {(park, plate): datetime.fromisoformat(ts) for park, plate, ts in data.get("left", [])}
+        for payment in data.get("paid", []):
+            presence.pay(ParkingPayment.model_validate(payment))
         return presence

@@ -158,14 +158,15 @@ def export_parking(
     force: bool = typer.Option(False, "--force", help="export a day that is not over yet (provisional)"),
 ) -> None:
     """A car park's revenue for one local day: the stays that ended then, with a manifest; reproducible."""
-    from warehouse.parking_export import car_park_of, export_revenue
+    from gantry.sites import car_park_of
+    from warehouse.parking_export import export_revenue
 
     config = config_of(ctx)
     try:
-        park = car_park_of([p for site in config.sites for p in site.car_parks], car_park)
+        park = car_park_of(config.sites, car_park)
         manifest = export_revenue(_client(ctx), park, day.date(), _format(fmt), out,
                                   lateness_s=config.stream_jobs.allowed_lateness_s, force=force)
-    except GantryError as exc:
+    except (GantryError, ValueError) as exc:
         fail(str(exc))
     state = "" if manifest.final else " [yellow](provisional: day not over)[/]"
     console.print(f"{out / manifest.file}: {manifest.rows} stays, {manifest.revenue} {manifest.currency}, "

@@ -85,10 +85,3 @@ def export_revenue(client: Client, park: CarPark, day: date, fmt: Format, out_di
     _write_atomically(path.with_suffix(".manifest.json"), (json.dumps(asdict(manifest), indent=2) + "\n").encode())
     return manifest
 
-
-def car_park_of(parks: list[CarPark], park_id: str) -> CarPark:
-    found = next((p for p in parks if p.id == park_id), None)
-    if found is None:
-        known = ", ".join(p.id for p in parks) or "none configured"
-        raise GantryError(f"--car-park {park_id!r}: no such car park in the configuration's sites ({known})")
-    return found

@@ -3,11 +3,13 @@
 One server with a site: camera cam-1 is the car park's entry gate, cam-2 its exit. Every dialect
 gets its decision (allow, deny, unknown, pay at exit), the decisions reach ``gate_decisions``
 next to the reads, and with the broker stopped the decisions still come from the local copy of
-the lists (events spooled), also after the endpoint restarts, from its copy on disk.
+the lists (events spooled), also after the endpoint restarts, from its copy on disk. A payment
+on ``parking_payments`` opens the exit for the stay it paid.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -17,7 +19,7 @@ import yaml
 from gantry import topics
 from gantry.events import HotlistEntry, decode, encode
 from gantry.kafka import producer
-from gantry.site_events import GateDecision
+from gantry.site_events import GateDecision, ParkingPayment
 from ingest.examples import access_query, gantry_json, hikvision_xml
 
 pytestmark = pytest.mark.integration
@@ -35,7 +37,8 @@ SITE = {
     "car_parks": [{"id": "yard", "capacity": 50,
                    "tariff": {"free_minutes": 20, "per_hour": "2.00", "daily_cap": "12.00"}}],
 }
-LISTS = [HotlistEntry(plate="STAFF1", list="staff", holder="emp-42"), HotlistEntry(plate="PERM1", list="permit"),
+LISTS = [HotlistEntry(plate="STAFF1", list="staff", holder="emp-42"), HotlistEntry(plate="STAFF2", list="staff"),
+         HotlistEntry(plate="PERM1", list="permit"),
          HotlistEntry(plate="BAD1", list="stolen", reason="stolen car")]
 
 
@@ -91,6 +94,21 @@ def test_gate_decisions_while_the_car_waits_and_while_the_broker_is_down(own_bro
             ("STAFF1", "entry", "allow", answers[0]["read_id"]), ("STAFF1", "exit", "pay", answers[3]["read_id"]),
             ("BAD1", "entry", "deny", answers[1]["read_id"]), ("NEW1", "entry", "deny", answers[2]["read_id"])]
         assert len(topic_records(own_broker.bootstrap_servers, topics.PLATE_READS, b"BAD1", expected=1)) == 1
+
+        # Paid at the pay station: the payment reaches the endpoint's copy and the exit opens.
+        entered = NOW - timedelta(minutes=90)
+        assert entry_json(server, "STAFF2", entered).json()["decision"] == "allow"
+        assert exit_query(server, "STAFF2", NOW).json()["amount"] == "4.00"
+        paid = ParkingPayment(payment_id="pay-1", car_park_id="yard", plate="STAFF2", stay_entry_ts=entered,
+                              paid_at=NOW, amount="4.00", currency="GBP")
+        send = producer(own_broker.bootstrap_servers)
+        send.send(topics.PARKING_PAYMENTS, key=paid.key.encode(), value=encode(paid)).get(timeout=10)
+        send.close()
+        deadline = time.monotonic() + 10
+        while (leaving := exit_query(server, "STAFF2", NOW + timedelta(minutes=2)).json())["decision"] != "allow":
+            assert time.monotonic() < deadline, leaving
+            time.sleep(0.2)
+        assert (leaving["reason"], leaving["amount"], leaving["valid"]) == ("paid", "0.00", True)
 
         own_broker.stop()
         during = [entry_json(server, "STAFF1", NOW - timedelta(minutes=70)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -13,8 +15,10 @@ from gantry import topics
 from gantry.broker import EmbeddedBroker
 from gantry.config import GantryConfig
 from gantry.events import decode, encode
-from gantry.kafka import create_missing, ensure_topics, producer
-from gantry.site_events import ParkingSession
+from gantry.kafka import create_missing, ensure_topics, producer, replay
+from gantry.site_events import ParkingPayment, ParkingSession
+from gantry.sites import Site
+from sites.payments import record_payment
 from stream_jobs.parking import job as parking_job
 from stream_jobs.parking.job import ParkingJob
 from stream_jobs.parking.simulator import ExpectedStay, GateFaults, simulate, site
@@ -83,5 +87,13 @@ def test_the_parking_job_pairs_the_simulated_car_park_exactly_through_a_restart(
                 await second.stop()
 
         latest = asyncio.run(scenario())
-    assert outcome(latest) == simulation.expected
-    assert {s.entry_read_id for s in latest.values() if s.overstay and s.status == "closed"} == simulation.overstays
+        assert outcome(latest) == simulation.expected
+        assert {s.entry_read_id for s in latest.values() if s.overstay and s.status == "closed"} == simulation.overstays
+
+        # `gantry parking pay`: the payment is for the plate's open stay, at what it costs by then.
+        stay = next(s for s in latest.values() if s.status == "open" and not s.withdrawn)
+        park = Site.model_validate(site()).car_park(stay.car_park_id)
+        paid = record_payment(broker.bootstrap_servers, park, stay.plate, stay.entry_ts + timedelta(hours=3))
+        assert (paid.stay_entry_ts, paid.amount, paid.currency) == (stay.entry_ts, Decimal("4.50"), "GBP")  # 3 x 1.50
+        (record,) = [r for r in replay(broker.bootstrap_servers, topics.PARKING_PAYMENTS)]
+        assert decode(ParkingPayment, record.value) == paid and record.key == paid.key.encode()

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from site_examples import MONDAY, book, entry, read, site
 
+from gantry.site_events import ParkingPayment
 from sites.access import decide, decision_id
 from sites.presence import Presence
 
@@ -145,3 +146,30 @@ def test_a_misread_exit_finds_its_stay_only_where_fuzzy_matching_is_allowed():
 
 def test_an_exit_of_no_car_park_opens_for_everyone_not_denied():
     assert at("yard", "ANY1").reason == "exit"
+
+
+def payment(plate: str, entry_ts, paid_at, amount: str) -> ParkingPayment:
+    return ParkingPayment(payment_id=f"pay-{plate}", car_park_id="p1", plate=plate, stay_entry_ts=entry_ts,
+                          paid_at=paid_at, amount=Decimal(amount), currency="GBP")
+
+
+def test_a_paid_stay_opens_the_exit_within_the_grace_minutes():
+    presence = Presence()
+    entered = NOON - timedelta(minutes=55)
+    presence.enter("p1", "PAID1", entered, "r1")
+    presence.pay(payment("PAID1", entered, NOON - timedelta(minutes=5), "2.00"))  # 50 minutes: one hour's fee
+    on_time = at("gate-out", "PAID1", NOON + timedelta(minutes=10), presence=presence)
+    assert (on_time.decision, on_time.reason, on_time.amount) == ("allow", "paid", Decimal("0.00"))
+    # 25 minutes after paying, past the 15 grace minutes: the stay is 85 minutes, two hours' fee
+    late = at("gate-out", "PAID1", NOON + timedelta(minutes=30), presence=presence)
+    assert (late.decision, late.reason, late.amount) == ("pay", "fee_due", Decimal("2.00"))
+
+
+def test_a_payment_counts_only_for_the_stay_it_paid():
+    presence = Presence()
+    presence.pay(payment("AGAIN1", NOON - timedelta(days=1), NOON - timedelta(days=1, minutes=-90), "4.00"))
+    presence.enter("p1", "AGAIN1", NOON - timedelta(minutes=90), "r2")
+    assert at("gate-out", "AGAIN1", presence=presence).amount == Decimal("4.00")
+    # an exit with no entry seen, paid at the lost-entry fee
+    presence.pay(payment("LOST1", None, NOON - timedelta(minutes=1), "12.00"))
+    assert at("gate-out", "LOST1", presence=presence).decision == "allow"
