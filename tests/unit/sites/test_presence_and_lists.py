@@ -5,6 +5,7 @@ from site_examples import MONDAY, book, entry
 
 from gantry.site_events import ParkingSession
 from sites.presence import Presence
+from stream_jobs.hotlist.store import read_csv, write_csv
 
 T = MONDAY + timedelta(hours=9)
 
@@ -64,3 +65,13 @@ def test_a_holder_has_several_plates():
     assert lists.plates_of("u1") == {"CAR1"}
     lists.put(entry("CAR1", "staff", holder="u2"))  # re-listed under another holder
     assert lists.plates_of("u1") == set() and lists.plates_of("u2") == {"CAR1"}
+
+
+def test_holders_travel_with_the_hotlist_files(tmp_path):
+    path = tmp_path / "lists.csv"
+    path.write_text("plate,list,holder\nab-12 cde,staff,user-7\nCD34EFG,staff,user-7\nEF56GHI,visitors,\n")
+    entries = read_csv(path)
+    assert [(e.plate, e.holder) for e in entries] == [("AB12CDE", "user-7"), ("CD34EFG", "user-7"), ("EF56GHI", None)]
+    write_csv(tmp_path / "out.csv", entries)
+    assert read_csv(tmp_path / "out.csv") == entries
+    assert book(*entries).plates_of("user-7") == {"AB12CDE", "CD34EFG"}
