@@ -23,7 +23,6 @@ from urllib.parse import quote
 import pytest
 import uvicorn
 import yaml
-
 from api_helpers import ANALYST, CAMERAS, OPERATOR, PSEUDONYM_KEY, REPO, hit_of, insert, plate_picture, read
 from waiting import wait_until
 
@@ -31,11 +30,13 @@ from api.app import create_app
 from gantry.broker import free_port
 from gantry.config import GantryConfig
 from gantry.credentials import warehouse_password_file
+from gantry.events import HotlistHit, PlateRead
 from gantry.processes import stop, wait_healthy
 from ingest.snapshots import SnapshotStore
 from warehouse.access import embedded_credential
 from warehouse.client import connect
 from warehouse.migrations import migrate
+
 
 @dataclass
 class City:

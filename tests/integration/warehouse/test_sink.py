@@ -168,8 +168,10 @@ def test_killed_and_restarted_sink_process_loses_and_duplicates_nothing(served_d
         GANTRY_WAREHOUSE__BATCH_ROWS="300",
         GANTRY_WAREHOUSE__BATCH_SECONDS="0.2",
     )
-    start = lambda: subprocess.Popen([*PYTHON_CLI, "sink"], env=env, cwd=tmp_path,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([*PYTHON_CLI, "sink"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     first = start()
     try:
         feeder = threading.Thread(target=produce, args=(broker, topics.PLATE_READS, [encode(r) for r in produced]))
@@ -212,8 +214,10 @@ def test_rows_the_warehouse_refuses_are_dead_lettered_and_the_rest_inserted(ware
         charges[i] = charges[i].model_copy(update={"amount": Decimal("100000000000.00")})
     produce(broker, topics.ZONE_CHARGES, [encode(c) for c in charges])
     sink = sink_for(warehouse, broker)
-    stored = lambda: warehouse.command("SELECT count() FROM zone_charges FINAL WHERE zone_id = {z:String}",
-                                       parameters={"z": zone})  # fmt: skip
+    def stored() -> int:
+        return warehouse.command("SELECT count() FROM zone_charges FINAL WHERE zone_id = {z:String}",
+                                 parameters={"z": zone})  # fmt: skip
+
     drain(sink, lambda: stored() == 38)
     assert stored() == 38 and sink.healthy
     drain(sink, lambda: False, timeout=1)  # the batch was committed: nothing is retried
@@ -227,8 +231,10 @@ def test_rows_the_warehouse_refuses_are_dead_lettered_and_the_rest_inserted(ware
 def test_an_unreachable_warehouse_is_waited_for_not_dead_lettered(tmp_path, database):
     """`warehouse serve` stops while a batch is due; the insert is retried until it is back."""
     port = free_port()
-    serve = lambda: subprocess.Popen([*PYTHON_CLI, "serve", "--port", str(port)], env=cli_env(tmp_path), cwd=tmp_path,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    def serve() -> subprocess.Popen:
+        return subprocess.Popen([*PYTHON_CLI, "serve", "--port", str(port)], env=cli_env(tmp_path), cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
     server = serve()
     giving_up = threading.Event()
     try:

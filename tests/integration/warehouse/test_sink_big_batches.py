@@ -145,12 +145,14 @@ def test_a_message_whose_dead_letter_would_outgrow_the_message_limit_is_dead_let
     sink = past_the_backlog(sink_for(warehouse, broker))
     after = reads(camera, 5)
     last = produce_to(broker, 1, [poison, *(encode(r) for r in after)])
-    committed = lambda: sink.consumer.committed(TopicPartition(topics.PLATE_READS, 1)) or 0
+    def committed() -> int:
+        return sink.consumer.committed(TopicPartition(topics.PLATE_READS, 1)) or 0
+
     drain(sink, lambda: counts(warehouse, camera)[1] == 5 and committed() > last, timeout=60)
     assert counts(warehouse, camera)[1] == 5 and committed() > last  # past the poison: the sink went on
     [letter] = dead_letters_about(broker, camera, expected=1, timeout=30)
     assert letter.reason.startswith("invalid PlateRead") and letter.stage == "warehouse-sink"
     assert len(encode(letter)) <= DEAD_LETTER_MAX_BYTES
-    assert letter.payload.startswith('{"v": 1, "camera_id": "%s", "junk": "\\xff\\xff' % camera)
+    assert letter.payload.startswith(f'{{"v": 1, "camera_id": "{camera}", "junk": "\\xff\\xff')
     assert letter.payload.endswith(f"{len(poison)} bytes, sha256 {hashlib.sha256(poison).hexdigest()}]")
     sink.consumer.close(autocommit=False)
