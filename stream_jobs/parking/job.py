@@ -3,9 +3,12 @@
 A consumer group on ``gate_decisions`` (keyed by plate, so a plate's passages share a partition),
 on the batch runtime of :mod:`stream_jobs.fastpath` with its state in a changelog
 (:mod:`stream_jobs.changelog`): one entry per car park and plate, written once per batch. A
-decision is a passage when the car went through: an entry allowed, an exit allowed or paid
-(a refused car did not pass). Each passage pairs the plate's stays again (:mod:`sites.pairing`)
-and the stays that changed go to ``parking_sessions``, keyed ``car_park:plate``.
+decision is a passage when the barrier opened: an entry or an exit allowed. A car refused, or
+told to pay, is still on its side of the barrier; it passes when the exit opens once paid. Each
+passage pairs the plate's stays again (:mod:`sites.pairing`) and the stays that changed go to
+``parking_sessions``, keyed ``car_park:plate``. A decision delivered twice changes nothing; one
+read again after a crash (its offset was handled before) sends the plate's stays again, in case
+they were lost with the crash.
 
 Event time: a partition's watermark is the latest decision it has seen; a passage older than
 the watermark less ``allowed_lateness_s`` is late, and dropped with a count, since the stays it
@@ -39,6 +42,7 @@ from stream_jobs.parking.stays import PlateStays, update
 
 CHANGELOG = "gantry-jobs-parking-changelog"
 WATERMARK_KEY = b"#watermark"  # cannot be a car park and plate: those hold a colon
+OFFSET_KEY = b"#offset"  # the next gate_decisions offset of the partition still to handle
 OCCUPANCY = Gauge("gantry_parking_occupancy", "Open stays per car park, in this worker's partitions",
                   ["car_park", "partition"])
 LATE_PASSAGES = Counter("gantry_parking_late_passages", "Gate passages older than the allowed lateness, dropped")
@@ -57,8 +61,10 @@ def car_parks(config: GantryConfig) -> dict[str, tuple[CarPark, frozenset[str]]]
 class ParkingState:
     partition: int
     watermark: datetime = datetime(1970, 1, 1, tzinfo=UTC)  # the latest passage seen
+    offset: int = 0
     plates: dict[str, PlateStays] = field(default_factory=dict)  # by "car_park:plate"
     changed: set[str] = field(default_factory=set)
+    moved: bool = False  # the offset or watermark moved since the last save
 
 
 class ParkingJob(StatefulBatchConsumer[ParkingState]):
@@ -83,18 +89,21 @@ class ParkingJob(StatefulBatchConsumer[ParkingState]):
             if isinstance(decision, DeadLetter):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(decision))
                 continue
+            state = await self.state_of(record.partition)
+            handled_before = record.offset < state.offset
+            state.offset, state.moved = max(state.offset, record.offset + 1), True
             passage = passage_of(decision)
             if passage is None or decision.car_park_id not in self.parks:
                 continue
-            state = await self.state_of(record.partition)
             if passage.ts < state.watermark - self.lateness:
                 LATE_PASSAGES.inc()
                 continue
             key = f"{decision.car_park_id}:{decision.plate}"
             stays = state.plates.setdefault(key, PlateStays())
             if any(p.read_id == passage.read_id for p in stays.passages):
-                replayed.add((record.partition, key))  # after a crash: what it produced may be lost
-                continue
+                if handled_before:  # read again after a crash: what it produced may not have been sent
+                    replayed.add((record.partition, key))
+                continue  # else a device that sent its read twice: nothing changes
             stays.passages.append(passage)
             state.watermark = max(state.watermark, passage.ts)
             touched.add((record.partition, key))
@@ -144,13 +153,16 @@ class ParkingJob(StatefulBatchConsumer[ParkingState]):
         state = ParkingState(partition)
         if WATERMARK_KEY in entries:
             state.watermark = datetime.fromisoformat(entries[WATERMARK_KEY].decode())
-        state.plates = {k.decode(): PlateStays.from_json(orjson.loads(v)) for k, v in entries.items() if k != WATERMARK_KEY}
+        state.offset = int(entries.get(OFFSET_KEY, 0))
+        state.plates = {k.decode(): PlateStays.from_json(orjson.loads(v))
+                        for k, v in entries.items() if k not in (WATERMARK_KEY, OFFSET_KEY)}
         return state
 
     def changes(self, state: ParkingState) -> dict[bytes, bytes | None]:
-        if not state.changed:
+        if not state.changed and not state.moved:
             return {}
-        entries: dict[bytes, bytes | None] = {}
+        # The offset first: a state saved in part must not pass its decisions for new ones.
+        entries: dict[bytes, bytes | None] = {OFFSET_KEY: str(state.offset).encode()}
         for key in state.changed:
             stays = state.plates.get(key)
             if stays is not None and not stays.passages:
@@ -159,12 +171,12 @@ class ParkingJob(StatefulBatchConsumer[ParkingState]):
             entries[key.encode()] = orjson.dumps(stays.to_json()) if stays is not None else None
         entries[WATERMARK_KEY] = state.watermark.isoformat().encode()
         state.changed.clear()
+        state.moved = False
         return entries
 
 
 def passage_of(decision: GateDecision) -> Passage | None:
-    """The passage a decision records, or None where the car did not go through."""
-    passed = decision.decision == "allow" or (decision.direction == "exit" and decision.decision == "pay")
-    if not passed or decision.car_park_id is None:
+    """The passage a decision records, or None where the barrier stayed shut."""
+    if decision.decision != "allow" or decision.car_park_id is None:
         return None
     return Passage(decision.ts, decision.read_id, decision.direction, decision.list)

@@ -1,7 +1,8 @@
 """A simulated car park with the exact stays and fees its gate decisions must give.
 
 Vehicles make one to three stays each over three days, some on a free-parking permit; the
-simulator writes the gate decisions the edge would have sent for them, with the faults of real
+simulator writes the gate decisions the edge would have sent for them (an exit that owes a fee
+is first told to pay, and let out once paid), with the faults of real
 gates on request (an entry or an exit never read, a decision delivered twice, a camera's second
 look, delivery out of order) and, *independently of the pairing and tariff code*, the stays the
 parking job must produce and their fees, so a test comparing the two can fail.
@@ -85,13 +86,16 @@ def simulate(vehicles: int, faults: GateFaults = GateFaults(), seed: int = 16) -
     expected: set[ExpectedStay] = set()
     overstays: set[str] = set()
 
-    def decision(plate: str, direction: str, ts: datetime, read_id: str, permit: bool, fee: Decimal) -> GateDecision:
+    def decision(plate: str, direction: str, ts: datetime, read_id: str, permit: bool, *,
+                 asked_to_pay: bool = False) -> GateDecision:
+        """The edge's decision: entries allowed, exits allowed once paid (``asked_to_pay``: the
+        exit's first answer, before paying, which lets no car through)."""
         exit_ = direction == "exit"
         return GateDecision(
             decision_id=stable_id("gate", read_id), read_id=read_id, site_id="sim-site",
             camera_id=EXIT_CAMERA if exit_ else ENTRY_CAMERA, direction=direction, car_park_id=PARK_ID, ts=ts,
-            plate=plate, decision="pay" if exit_ and fee > 0 else "allow",
-            reason=("fee_due" if fee > 0 else "paid") if exit_ else ("listed" if permit else "unknown_allowed"),
+            plate=plate, decision="pay" if asked_to_pay else "allow",
+            reason=("fee_due" if asked_to_pay else "paid") if exit_ else ("listed" if permit else "unknown_allowed"),
             list="permit" if permit else None,
         )
 
@@ -109,9 +113,12 @@ def simulate(vehicles: int, faults: GateFaults = GateFaults(), seed: int = 16) -
             exit_seen = rng.random() >= faults.missed_exits
             fee = Decimal("0.00") if permit else _fee(entry_ts, exit_ts)
             if entry_seen:
-                passes.append((entry_ts, decision(plate, "entry", entry_ts, entry_id, permit, fee)))
+                passes.append((entry_ts, decision(plate, "entry", entry_ts, entry_id, permit)))
             if exit_seen:
-                passes.append((exit_ts, decision(plate, "exit", exit_ts, exit_id, permit, fee)))
+                if fee > 0:  # told to pay first, at the barrier: the car waits, then is let out
+                    asked = exit_ts - timedelta(seconds=rng.randrange(40, 300))
+                    passes.append((asked, decision(plate, "exit", asked, exit_id + "-asked", permit, asked_to_pay=True)))
+                passes.append((exit_ts, decision(plate, "exit", exit_ts, exit_id, permit)))
             # What the passages that were read pair into:
             if pending is not None and entry_seen:
                 expected.add(ExpectedStay(plate, "exit_missed", pending[0], None, free or str(LOST_EXIT)))

@@ -14,7 +14,7 @@ from warehouse.grafana.panels import Panel
 
 DWELL_BANDS = ((900, "0-15 min"), (3600, "15-60 min"), (3 * 3600, "1-3 h"), (8 * 3600, "3-8 h"), (86_400, "8-24 h"))
 """Upper bounds in seconds of the dwell-time histogram's bars; the last bar is "over 24 h"."""
-PASSED = "(decision = 'allow' OR (direction = 'exit' AND decision = 'pay'))"  # the car went through
+PASSED = "decision = 'allow'"  # the barrier opened (an exit told to pay opens once paid)
 STAYS = "parking_sessions FINAL"
 
 
@@ -69,7 +69,7 @@ def car_parks(config: GantryConfig) -> Dashboard:
                 f"FROM gate_decisions\nWHERE $__timeFilter(ts) AND car_park_id IS NOT NULL AND {PASSED} AND {in_park}\n"
                 "GROUP BY time, direction ORDER BY time, direction",
                 ("time", "direction", "passages"),
-                description="Cars let through the car parks' gates (an exit that paid included).",
+                description="Cars let through the car parks' gates (an exit told to pay counts once let out).",
                 min_interval="1h",
             ),
             Panel(

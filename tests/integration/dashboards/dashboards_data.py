@@ -257,9 +257,9 @@ def _parking(expected: Expected) -> tuple[list[GateDecision], list[ParkingSessio
         decisions.append(GateDecision(
             decision_id=f"d-{read_id}", read_id=read_id, site_id="depot", camera_id=camera, direction=direction,
             car_park_id="p1", ts=ts, plate=plate, decision=decision, reason=reason))
-        if decision != "deny":
+        if decision == "allow":
             expected.passages_by_hour[ts.replace(minute=0, second=0), direction] += 1
-        else:
+        elif decision == "deny":
             expected.denied_by_reason[reason] += 1
 
     for k in range(6):
@@ -273,7 +273,8 @@ def _parking(expected: Expected) -> tuple[list[GateDecision], list[ParkingSessio
         expected.stays.append((entry, exit_))
         if exit_ is None:
             continue
-        decided(plate, "c4", "exit", exit_, "pay", "fee_due")
+        decided(plate, "c4", "exit", exit_ - timedelta(minutes=2), "pay", "fee_due")  # the barrier stays shut
+        decided(plate, "c4", "exit", exit_, "allow", "paid")
         sessions.append(opened.model_copy(update={
             "status": "closed", "exit_ts": exit_, "exit_read_id": f"out-{k}", "duration_s": (exit_ - entry).total_seconds(),
             "fee": fee, "version": 2}))

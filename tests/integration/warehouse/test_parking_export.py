@@ -46,7 +46,7 @@ def sessions_of(decisions) -> list:
     for decision in decisions:
         passage = passage_of(decision)
         stays = states.setdefault(decision.plate, PlateStays())
-        if any(p.read_id == passage.read_id for p in stays.passages):
+        if passage is None or any(p.read_id == passage.read_id for p in stays.passages):
             continue
         stays.passages.append(passage)
         watermark = max(watermark, passage.ts)
