@@ -124,6 +124,7 @@ class FormatMatcher:
                 np.array([GENERIC_WEIGHT if r == GENERIC_REGION else 1.0 for r, _ in entries]))
             for n, entries in grouped.items()
         }
+        self.longest = max(self.by_length, default=0)  # no longer reading can be a plate
 
     def match(self, read: CharRead) -> FormatMatch | None:
         """Best format reading of ``read``; ties go to the earlier region, then format.

@@ -19,7 +19,8 @@ from recognize.base import CharRead
 from recognize.formats import (GENERIC_REGION, GENERIC_WEIGHT, MIN_CHAR_PROB, FormatMatcher,
                                look_alike_prob)
 
-MIN_CHARS, MAX_CHARS = 4, 8
+MIN_CHARS = 4
+VANITY_MAX_CHARS = 8  # the longest reading taken as a vanity plate (no format)
 MAX_LEAD_DROP, MAX_TAIL_DROP, MAX_INNER_DROP = 2, 1, 1
 LEAD_DROP_PENALTY = 0.6  # confidence kept when dropping a surely read leading character (band)...
 TAIL_DROP_PENALTY = 0.5  # ...trailing one (screw, frame edge): less often read as a letter...
@@ -65,16 +66,17 @@ def drop_cost(probs: tuple[float, ...], keep: list[int]) -> float:
     return cost
 
 
-def kept_positions(n: int) -> Iterator[list[int]]:
-    """Every choice of characters to keep: trimmed ends, then at most one inner drop."""
+def kept_positions(n: int, max_chars: int) -> Iterator[list[int]]:
+    """Every choice of characters to keep, at most ``max_chars`` of them: trimmed ends, then at
+    most one inner drop."""
     for lead in range(MAX_LEAD_DROP + 1):
         for tail in range(MAX_TAIL_DROP + 1):
             span = list(range(lead, n - tail))
             if len(span) < MIN_CHARS:
                 continue
-            if len(span) <= MAX_CHARS:
+            if len(span) <= max_chars:
                 yield span
-            if MAX_INNER_DROP and MIN_CHARS <= len(span) - 1 <= MAX_CHARS:
+            if MAX_INNER_DROP and MIN_CHARS <= len(span) - 1 <= max_chars:
                 for inner in span[1:-1]:
                     yield [i for i in span if i != inner]
 
@@ -90,14 +92,14 @@ def interpret(read: CharRead, matcher: FormatMatcher, *, dark_on_light: bool,
     """
     n = len(read.text)
     best: Interpretation | None = None
-    if (VANITY_MIN_CHARS <= n <= MAX_CHARS and min(read.char_probs) >= VANITY_MIN_CHAR
+    if (VANITY_MIN_CHARS <= n <= VANITY_MAX_CHARS and min(read.char_probs) >= VANITY_MIN_CHAR
             and dark_on_light and spill <= VANITY_MAX_SPILL):
         best = Interpretation(read.text, read.confidence * UNMATCHED_FACTOR, None)
     if not any(c.isdigit() for c in read.text):
         # Plates mix letters and digits; all-letter words (brands, signs) only become a plate
         # through a forced O->0 or S->5, so they are judged as vanity plates instead.
         return best
-    for keep in kept_positions(n):
+    for keep in kept_positions(n, matcher.longest):  # a configured region may have long plates
         m = matcher.match(subset_read(read, keep))
         if m is None:
             continue
@@ -166,7 +168,7 @@ def best_fit(read: CharRead, plate: str) -> tuple[float, list[float]]:
     and the read's probability for each character of ``plate`` in that fit.
     """
     best: tuple[float, list[float]] = (0.0, [])
-    for keep in kept_positions(len(read.text)):
+    for keep in kept_positions(len(read.text), len(plate)):
         if len(keep) == len(plate):
             score = fit(read, keep, plate) * drop_cost(read.char_probs, keep)
             if score > best[0]:

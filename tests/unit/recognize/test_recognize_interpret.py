@@ -7,12 +7,13 @@ from recognize.interpret import best_fit, best_interpretation, interpret, kept_p
 
 
 def test_kept_positions_trim_ends_and_one_inner() -> None:
-    views = list(kept_positions(6))
+    views = list(kept_positions(6, 8))
     assert [0, 1, 2, 3, 4, 5] in views
     assert [2, 3, 4, 5] in views and [0, 1, 2, 3, 4] in views  # two leading / one trailing dropped
     assert [0, 1, 3, 4, 5] in views  # one inner character dropped
     assert [1, 2, 4, 5] in views  # trim and inner drop together
     assert all(len(v) >= 4 for v in views) and [0, 5] not in views
+    assert max(len(v) for v in kept_positions(12, 10)) == 10  # no longer than the longest format
 
 
 def test_unsure_inner_mark_is_dropped() -> None:
@@ -150,3 +151,10 @@ def test_a_second_opinion_settles_a_look_alike_split_between_crops() -> None:
     backed = [tight, with_second_opinion(padded, second)]
     both = best_interpretation(backed, matcher, dark_on_light=True, spill=0.0)
     assert both is not None and both.plate == "J868321"
+
+
+def test_a_configured_region_with_ten_character_plates_is_read() -> None:
+    # Longer than any built-in format (an Indian MH12AB1234): the region's own formats decide.
+    matcher = FormatMatcher(("in", "any"), {"in": ("LLNNLLNNNN",), "any": ("A{4,7}",)})
+    best = interpret(make_read("MH12AB1234"), matcher, dark_on_light=True, spill=0.0)
+    assert best is not None and (best.plate, best.region) == ("MH12AB1234", "in")

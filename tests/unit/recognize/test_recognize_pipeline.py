@@ -167,6 +167,20 @@ def test_a_region_added_in_the_configuration_is_read() -> None:
     assert (result.plate, result.region) == ("A1B2C3D", "xx")
 
 
+def test_a_configured_region_longer_than_every_built_in_format_is_read() -> None:
+    from gantry.config import RecognizeConfig
+    from recognize.recognizer import Recognizer
+
+    image = np.full((360, 560, 3), 90, np.uint8)
+    cv2.rectangle(image, (100, 200), (460, 250), (255, 255, 255), -1)
+    cv2.rectangle(image, (100, 200), (460, 250), (20, 20, 20), 2)
+    cv2.putText(image, "MH12AB1234", (110, 240), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (0, 0, 0), 3, cv2.LINE_AA)
+    configured = Recognizer.configured(RecognizeConfig(regions=("in", "any"), formats={"in": ["LLNNLLNNNN"]}),
+                                       threads=1)
+    [result] = configured.read(image)
+    assert (result.plate, result.region) == ("MH12AB1234", "in")
+
+
 def test_the_generic_family_reads_a_plate_no_format_describes() -> None:
     from gantry.config import RecognizeConfig
     from recognize.recognizer import Recognizer
