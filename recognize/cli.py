@@ -52,8 +52,7 @@ def recognition(
     from gantry.cli_support import config_of
     from recognize.baseline import WholeImageBaseline
     from recognize.diagnose import miss_cause
-    from recognize.evaluation import (AnnotationError, Sample, baseline_only, evaluate, explain_misses,
-                                      load_dataset)
+    from recognize.evaluation import AnnotationError, Sample, baseline_only, evaluate, explain_misses, load_dataset
     from recognize.recognizer import Recognizer
 
     err = Console(stderr=True)

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recognize.base import CharRead
-from recognize.formats import (GENERIC_REGION, GENERIC_WEIGHT, MIN_CHAR_PROB, FormatMatcher,
-                               look_alike_prob)
+from recognize.formats import GENERIC_REGION, GENERIC_WEIGHT, MIN_CHAR_PROB, FormatMatcher, look_alike_prob
 
 MIN_CHARS = 4
 VANITY_MAX_CHARS = 8  # the longest reading taken as a vanity plate (no format)
@@ -172,7 +171,7 @@ def best_fit(read: CharRead, plate: str) -> tuple[float, list[float]]:
         if len(keep) == len(plate):
             score = fit(read, keep, plate) * drop_cost(read.char_probs, keep)
             if score > best[0]:
-                best = (score, [char_prob(read, i, ch) for i, ch in zip(keep, plate)])
+                best = (score, [char_prob(read, i, ch) for i, ch in zip(keep, plate, strict=True)])
     return best
 
 
@@ -215,7 +214,7 @@ def fit(read: CharRead, keep: list[int], plate: str) -> float:
     """
     top = [read.char_probs[i] for i in keep]
     score = float(np.exp(np.mean(np.log(np.maximum(top, 1e-12)))))
-    for i, ch, t in zip(keep, plate, top):
+    for i, ch, t in zip(keep, plate, top, strict=True):
         q = char_prob(read, i, ch)
         if q < MIN_CHAR_PROB:
             return 0.0

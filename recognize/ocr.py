@@ -183,6 +183,6 @@ class CTCRecognizer(BaseOCR):
                 idx = members[start : start + self.batch_size]
                 blob = prepare_batch([crops[i] for i in idx], width)
                 folded = self.fold_probs(self.session.run(None, {self.input_name: blob})[0])
-                for i, seq in zip(idx, folded):
+                for i, seq in zip(idx, folded, strict=True):
                     reads[i] = ctc_decode(seq)
         return [r for r in reads if r is not None]

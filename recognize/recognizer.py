@@ -192,17 +192,17 @@ class Recognizer:
         the global ones.
         """
         matchers = [self.camera_matchers.get(c, self.matcher) for c in (cameras or [None] * len(images))]
-        return in_parallel(self.pool, self.workers, self.read_together, list(zip(images, matchers)))
+        return in_parallel(self.pool, self.workers, self.read_together, list(zip(images, matchers, strict=True)))
 
     def read_together(self, batch: list[tuple[np.ndarray, FormatMatcher]]) -> list[list[PlateResult]]:
         """Read images on one core; all their line crops go through the OCR together."""
         coarse = self.look_again(batch, self.score([(im, m, self.candidates(im)) for im, m in batch]))
-        refined = self.score([(im, m, self.refine(im, scored)) for (im, m), scored in zip(batch, coarse)])
+        refined = self.score([(im, m, self.refine(im, scored)) for (im, m), scored in zip(batch, coarse, strict=True)])
         return [
             select([PlateResult(s.interpretation.plate, round(s.interpretation.confidence, 4),
                                 s.interpretation.region, s.candidate.bbox)
                     for s in first + second if s.interpretation.confidence >= self.min_confidence])
-            for first, second in zip(coarse, refined)
+            for first, second in zip(coarse, refined, strict=True)
         ]
 
     def candidates(self, image: np.ndarray, offset: tuple[int, int] = (0, 0),
@@ -218,13 +218,13 @@ class Recognizer:
         side = self.second_look_side
         if side is None:
             return coarse
-        again = [i for i, ((image, _), scored) in enumerate(zip(batch, coarse))
+        again = [i for i, ((image, _), scored) in enumerate(zip(batch, coarse, strict=True))
                  if wants_second_look(image.shape, scored, self.detector.limit_side,
                                       max(SECOND_LOOK_SURE, self.min_confidence))]
         second = self.score([(batch[i][0], batch[i][1], self.candidates(batch[i][0], limit_side=side))
                              for i in again])
         out = list(coarse)
-        for i, scored in zip(again, second):
+        for i, scored in zip(again, second, strict=True):
             out[i] = coarse[i] + scored
         return out
 
@@ -261,23 +261,23 @@ class Recognizer:
         interpreted once more as one line, from the reads of their rows.
         """
         grays = [cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) for image, _, _ in batch]
-        lines = [(matcher, gray, c) for (_, matcher, cands), gray in zip(batch, grays) for c in cands]
+        lines = [(matcher, gray, c) for (_, matcher, cands), gray in zip(batch, grays, strict=True) for c in cands]
         crops = [self.variants(image, c) for image, _, cands in batch for c in cands]
         reads = read_lines(self.ocr, crops)
         panels = [panel_evidence(gray, c.quad) if any(len(r.text) >= MIN_CHARS for r in rs) else None
-                  for (_, gray, c), rs in zip(lines, reads)]
+                  for (_, gray, c), rs in zip(lines, reads, strict=True)]
         best = [interpret_line(rs, matcher, panel)
-                for rs, (matcher, _, _), panel in zip(reads, lines, panels)]
+                for rs, (matcher, _, _), panel in zip(reads, lines, panels, strict=True)]
         if self.second is not None:
             unsure = [i for i, b in enumerate(best) if b is not None and unsure_line(b.confidence)]
-            for i, extra in zip(unsure, read_lines(self.second, [crops[i] for i in unsure])):
-                reads[i] = [with_second_opinion(r, x) for r, x in zip(reads[i], extra)]
+            for i, extra in zip(unsure, read_lines(self.second, [crops[i] for i in unsure]), strict=True):
+                reads[i] = [with_second_opinion(r, x) for r, x in zip(reads[i], extra, strict=True)]
                 best[i] = interpret_line(reads[i], lines[i][0], panels[i])
         out: list[list[Scored]] = []
         start = 0
-        for (_, matcher, cands), gray in zip(batch, grays):
+        for (_, matcher, cands), gray in zip(batch, grays, strict=True):
             end = start + len(cands)
-            out.append([Scored(c, b) for c, b in zip(cands, best[start:end]) if b is not None]
+            out.append([Scored(c, b) for c, b in zip(cands, best[start:end], strict=True) if b is not None]
                        + two_line_plates(cands, reads[start:end], matcher, gray))
             start = end
         return out
@@ -288,7 +288,7 @@ def two_line_plates(cands: list[Candidate], reads: list[list[CharRead]], matcher
     """Stacked pairs of an image's lines read as one plate: top row, then bottom row."""
     out = []
     for top, bottom in stacked_rows(cands):
-        joined = [join_rows(t, b) for t, b in zip(reads[top], reads[bottom])]
+        joined = [join_rows(t, b) for t, b in zip(reads[top], reads[bottom], strict=True)]
         if not any(len(r.text) >= MIN_CHARS for r in joined):
             continue
         plate = Candidate(merge_quads([cands[top].quad, cands[bottom].quad]),
