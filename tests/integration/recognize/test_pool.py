@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 
 import cv2
@@ -102,3 +103,61 @@ def test_a_car_passing_through_video_frames_yields_one_read(broker, running_pool
     assert [r.plate for r in reads] == [passage.plate]
     assert reads[0].frame_id.startswith("video-")
     assert reads[0].image_ref.endswith(f"/cam-video/{reads[0].read_id}-overview.jpg")
+
+
+def test_reads_whose_pictures_could_not_be_stored_come_once_the_store_works_again(broker, running_pool):
+    """A failing snapshot store sends no read and commits nothing: the frames are read again until
+    the pictures are stored, and every read then arrives with an ``image_ref`` that resolves."""
+    from dataclasses import replace
+
+    from kafka import KafkaConsumer, TopicPartition
+    from prometheus_client import REGISTRY
+
+    def store_failures() -> float:
+        return REGISTRY.get_sample_value("gantry_errors_total", {"stage": "recognize", "reason": "snapshot_store"}) or 0
+
+    city = build_city(cameras=1, vehicles=2, seed=5, start=datetime.now(UTC))
+    passages = [replace(p, camera_id="cam-nostore") for p in city.passages]
+    frames = [frame_of(p, i).model_copy(update={"frame_id": f"nostore-{i}"}) for i, p in enumerate(passages)]
+    # Where the camera's pictures go, a file: the store cannot create the folder (whoever runs the test).
+    blocked = (running_pool.data_dir / "snapshots").resolve() / frames[0].ts.date().isoformat() / "cam-nostore"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"not a folder")
+    failures = store_failures()
+    out = producer(broker.bootstrap_servers)
+    offsets = [out.send(topics.FRAMES, key=b"cam-nostore", value=encode(f)).get(30) for f in frames]
+    partition = TopicPartition(topics.FRAMES, offsets[0].partition)
+    reads = consumer(broker.bootstrap_servers, f"test-nostore-{uuid.uuid4().hex}", [topics.PLATE_READS])
+    group = KafkaConsumer(bootstrap_servers=broker.bootstrap_servers, group_id=driver.GROUP_ID,
+                          enable_auto_commit=False)
+    try:
+        early, deadline = [], time.monotonic() + 120
+        while store_failures() < failures + 2 and time.monotonic() < deadline:
+            early += reads_of(reads, 1, 0.5)
+        assert store_failures() >= failures + 2, "the frames must be read again after the store failed"
+        assert (group.committed(partition) or 0) <= offsets[0].offset, "no frame is committed without its pictures"
+        assert not early + reads_of(reads, 1, 2), "no read leaves without its pictures"
+    finally:
+        blocked.unlink()
+        group.close()
+    try:
+        found = reads_of(reads, len(frames), 120)
+    finally:
+        reads.close()
+    assert {(r.frame_id, r.plate) for r in found} == {(f.frame_id, p.plate) for f, p in zip(frames, passages,
+                                                                                               strict=True)}
+    assert len({r.read_id for r in found}) == len(frames), "a read sent again keeps its id"
+    store = SnapshotStore(store_url(running_pool))
+    jpegs = {f.frame_id: f.jpeg for f in frames}
+    assert all(store.get(r.image_ref) == jpegs[r.frame_id] for r in found)
+    assert all(store.get(r.image_ref.replace("-overview.jpg", "-plate.jpg")) for r in found)
+
+
+def reads_of(source, count: int, timeout_s: float, camera_id: str = "cam-nostore") -> list[PlateRead]:
+    """The reads of one camera that ``source`` polls within ``timeout_s``, stopping at ``count`` frames."""
+    found: list[PlateRead] = []
+    deadline = time.monotonic() + timeout_s
+    while len({r.frame_id for r in found}) < count and time.monotonic() < deadline:
+        for messages in source.poll(500).values():
+            found += [r for r in (decode(PlateRead, m.value) for m in messages) if r.camera_id == camera_id]
+    return found
