@@ -53,6 +53,43 @@ class HttpFigures:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
 
 
+def load_figures(flat_out: HttpFigures, paced: HttpFigures, concurrency: int, rate: float, *,
+                 counted: str, latency: str = "") -> dict:
+    """A flat-out and a paced HTTP run as flat figures, named as the benches have always named
+    them (scripts read ``--json``): ``counted`` is what was counted (``events``, ``decisions``),
+    ``latency`` prefixes the percentiles (``ack_``: what was timed is the acknowledgement)."""
+    return {
+        counted: flat_out.events,
+        "concurrency": concurrency,
+        f"{counted}_per_s": round(flat_out.per_second, 1),
+        f"flat_out_{latency}p50_ms": round(flat_out.percentile(50), 2),
+        f"flat_out_{latency}p99_ms": round(flat_out.percentile(99), 2),
+        "flat_out_failures": flat_out.failures,
+        "paced_rate_per_s": rate,
+        f"paced_{counted}": paced.events,
+        "paced_achieved_per_s": round(paced.per_second, 1),
+        f"{latency}p50_ms": round(paced.percentile(50), 2),
+        f"{latency}p99_ms": round(paced.percentile(99), 2),
+        "paced_failures": paced.failures,
+    }
+
+
+def load_table(title: str, figures: dict, *, counted: str, per_s: str, latency: str = ""):
+    """The two runs of :func:`load_figures` as a rich table, a row each (``per_s``: the rate's heading)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("run", counted, per_s, "p50 ms", "p99 ms", "failures"):
+        table.add_column(column, justify="right" if column != "run" else "left")
+    table.add_row(f"flat out, {figures['concurrency']} connections", str(figures[counted]),
+                  f"{figures[f'{counted}_per_s']:,.0f}", f"{figures[f'flat_out_{latency}p50_ms']:.1f}",
+                  f"{figures[f'flat_out_{latency}p99_ms']:.1f}", str(figures["flat_out_failures"]))
+    table.add_row(f"paced at {figures['paced_rate_per_s']:g}/s", str(figures[f"paced_{counted}"]),
+                  f"{figures['paced_achieved_per_s']:,.0f}", f"{figures[f'{latency}p50_ms']:.1f}",
+                  f"{figures[f'{latency}p99_ms']:.1f}", str(figures["paced_failures"]))
+    return table
+
+
 def bodies(count: int, offset: int = 0) -> list[bytes]:
     start = datetime.now(UTC) - timedelta(hours=1)  # within the endpoint's event_time window
     return [
@@ -210,18 +247,7 @@ def run(
         frames, fps = bench_reader(broker.bootstrap_servers)
     return {
         "storage": str(storage),
-        "events": flat_out.events,
-        "concurrency": concurrency,
-        "events_per_s": round(flat_out.per_second, 1),
-        "flat_out_ack_p50_ms": round(flat_out.percentile(50), 2),
-        "flat_out_ack_p99_ms": round(flat_out.percentile(99), 2),
-        "flat_out_failures": flat_out.failures,
-        "paced_rate_per_s": rate,
-        "paced_events": paced.events,
-        "paced_achieved_per_s": round(paced.per_second, 1),
-        "ack_p50_ms": round(paced.percentile(50), 2),
-        "ack_p99_ms": round(paced.percentile(99), 2),
-        "paced_failures": paced.failures,
+        **load_figures(flat_out, paced, concurrency, rate, counted="events", latency="ack_"),
         "reader_frames": frames,
         "reader_frames_per_s": round(fps, 1),
     }

@@ -246,8 +246,6 @@ def bench_ingest(
 ) -> None:
     """Accepted reads/s and acknowledgement latency of the edge endpoint; frames/s of a video reader,
     on a private broker started for the run."""
-    from rich.table import Table
-
     from ingest import bench
 
     if not as_json:
@@ -257,14 +255,8 @@ def bench_ingest(
     if as_json:
         print(json.dumps(figures))
         return
-    table = Table(title=f"gantry bench ingest ({storage} broker)")
-    for column in ("run", "events", "accepted/s", "p50 ms", "p99 ms", "failures"):
-        table.add_column(column, justify="right" if column != "run" else "left")
-    table.add_row(f"flat out, {concurrency} connections", str(figures["events"]), f"{figures['events_per_s']:,.0f}",
-                  f"{figures['flat_out_ack_p50_ms']:.1f}", f"{figures['flat_out_ack_p99_ms']:.1f}",
-                  str(figures["flat_out_failures"]))
-    table.add_row(f"paced at {rate:g}/s", str(figures["paced_events"]), f"{figures['paced_achieved_per_s']:,.0f}",
-                  f"{figures['ack_p50_ms']:.1f}", f"{figures['ack_p99_ms']:.1f}", str(figures["paced_failures"]))
+    table = bench.load_table(f"gantry bench ingest ({storage} broker)", figures, counted="events",
+                             per_s="accepted/s", latency="ack_")
     console.print(table)
     typer.echo(
         f"video reader (1280x720, every frame re-encoded and sent): {figures['reader_frames']} frames "

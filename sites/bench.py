@@ -23,7 +23,7 @@ from gantry.broker import BenchStorage, bench_broker, free_port
 from gantry.config import GantryConfig
 from gantry.events import HotlistEntry
 from gantry.kafka import ensure_topics
-from ingest.bench import EndpointProcess, HttpFigures, post_all, token_of
+from ingest.bench import EndpointProcess, HttpFigures, load_figures, post_all, token_of
 from ingest.examples import gantry_json
 from stream_jobs.hotlist.store import publish
 
@@ -97,16 +97,5 @@ def run(storage: BenchStorage, lists: int, events: int, concurrency: int, rate: 
     return {
         "storage": str(storage),
         "list_entries": lists,
-        "decisions": flat_out.events,
-        "concurrency": concurrency,
-        "decisions_per_s": round(flat_out.per_second, 1),
-        "flat_out_p50_ms": round(flat_out.percentile(50), 2),
-        "flat_out_p99_ms": round(flat_out.percentile(99), 2),
-        "flat_out_failures": flat_out.failures,
-        "paced_rate_per_s": rate,
-        "paced_decisions": paced.events,
-        "paced_achieved_per_s": round(paced.per_second, 1),
-        "p50_ms": round(paced.percentile(50), 2),
-        "p99_ms": round(paced.percentile(99), 2),
-        "paced_failures": paced.failures,
+        **load_figures(flat_out, paced, concurrency, rate, counted="decisions"),
     }

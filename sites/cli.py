@@ -48,8 +48,7 @@ def bench_gate(
     as_json: bool = typer.Option(False, "--json", help="one JSON object as the last line"),
 ) -> None:
     """Gate decisions/s and their latency (p50/p99) at the edge endpoint, on a private broker."""
-    from rich.table import Table
-
+    from ingest.bench import load_table
     from sites import bench
 
     if not as_json:
@@ -59,12 +58,6 @@ def bench_gate(
     if as_json:
         print(json.dumps(figures))
         return
-    table = Table(title=f"gantry bench gate ({lists:,} list entries, {storage} broker)")
-    for column in ("run", "decisions", "decisions/s", "p50 ms", "p99 ms", "failures"):
-        table.add_column(column, justify="right" if column != "run" else "left")
-    table.add_row(f"flat out, {concurrency} connections", str(figures["decisions"]),
-                  f"{figures['decisions_per_s']:,.0f}", f"{figures['flat_out_p50_ms']:.1f}",
-                  f"{figures['flat_out_p99_ms']:.1f}", str(figures["flat_out_failures"]))
-    table.add_row(f"paced at {rate:g}/s", str(figures["paced_decisions"]), f"{figures['paced_achieved_per_s']:,.0f}",
-                  f"{figures['p50_ms']:.1f}", f"{figures['p99_ms']:.1f}", str(figures["paced_failures"]))
+    table = load_table(f"gantry bench gate ({lists:,} list entries, {storage} broker)", figures,
+                       counted="decisions", per_s="decisions/s")
     console.print(table)
