@@ -53,6 +53,7 @@ class GateDecision(Event):
     amount: Decimal | None = Field(default=None, ge=0, decimal_places=2)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     entry_ts: UtcMs | None = None
+    paid_at: UtcMs | None = Field(default=None, description="exit: when the payment the answer counted was made")
 
     @property
     def opens(self) -> bool:
@@ -100,7 +101,14 @@ class ParkingPayment(Event):
     paid_at: UtcMs
     amount: Decimal = Field(ge=0, decimal_places=2)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+    stay_paid: Decimal | None = Field(default=None, ge=0, decimal_places=2,
+                                      description="all paid for the stay so far, this payment included; "
+                                                  "empty: this payment alone (the topic keeps only the latest)")
 
     @property
     def key(self) -> str:
         return f"{self.car_park_id}:{self.plate}"
+
+    @property
+    def paid_total(self) -> Decimal:
+        return self.amount if self.stay_paid is None else self.stay_paid

@@ -31,7 +31,7 @@ from gantry.site_events import Decision, GateDecision, ParkingPayment, Reason
 from gantry.sites import CarPark, Gate, Site, SiteList
 from sites.lists import ListBook, Match
 from sites.presence import Presence, Stay
-from sites.tariff import ZERO, missed_entry_fee, stay_fee
+from sites.tariff import ZERO, charged_until, missed_entry_fee, stay_fee
 from stream_jobs.hotlist.rules import confusable_variants
 
 UNKNOWN: dict[str, tuple[Decision, Reason, bool]] = {
@@ -82,10 +82,12 @@ def decide(read: PlateRead, site: Site, gate: Gate, book: ListBook, presence: Pr
         if free is not None:
             return answer("allow", "paid", *free, amount=ZERO, currency=park.tariff.currency,
                           entry_ts=stay.entry_ts if stay else None)
-        fee = fee_due(park, stay, presence.payment_for(park.id, plate, stay.entry_ts if stay else None), read.ts)
+        payment = payment_of_stay(presence.latest_payment(park.id, plate), stay.entry_ts if stay else None, read.ts,
+                                  park.tariff.exit_grace_minutes)
+        fee = fee_due(park, stay, payment, read.ts)
         decision: Decision = "allow" if fee == ZERO else "pay"
         return answer(decision, "paid" if fee == ZERO else "fee_due", amount=fee, currency=park.tariff.currency,
-                      entry_ts=stay.entry_ts if stay else None)
+                      entry_ts=stay.entry_ts if stay else None, paid_at=payment.paid_at if payment else None)
 
     allow = frozenset(n for n, r in rules.items() if r.access == "allow")
     found = list(book.candidates(read.plate, allow, fuzzy=site.fuzzy_match))
@@ -105,16 +107,28 @@ def decide(read: PlateRead, site: Site, gate: Gate, book: ListBook, presence: Pr
     return answer(decision, reason, flagged=flagged)
 
 
+def payment_of_stay(latest: ParkingPayment | None, entry_ts: datetime | None, at: datetime,
+                    grace_minutes: int) -> ParkingPayment | None:
+    """The plate's latest payment if it is for the stay that began at ``entry_ts``: one with that
+    entry; for a stay whose entry was missed (no entry tells such stays apart), one made within the
+    grace minutes before ``at``, lest an old lost-entry payment open the exit for a later stay."""
+    if latest is None or latest.stay_entry_ts != entry_ts:
+        return None
+    if entry_ts is None and at > latest.paid_at + timedelta(minutes=grace_minutes):
+        return None
+    return latest
+
+
 def fee_due(park: CarPark, stay: Stay | None, payment: ParkingPayment | None, exit_ts: datetime) -> Decimal:
-    """What is left to pay at the exit: the stay's fee (until the payment, when the car leaves
-    within the grace minutes after it) less what was paid for it; the lost-entry fee without a stay."""
+    """What is left to pay at the exit: the stay's fee until :func:`~sites.tariff.charged_until`
+    (the payment, when the car leaves within the grace minutes after it; else now) less all paid
+    for the stay; the lost-entry fee, less what was paid for it, without a stay."""
     if stay is None:
         owed = missed_entry_fee(park)
     else:
-        grace = timedelta(minutes=park.tariff.exit_grace_minutes)
-        until = min(exit_ts, payment.paid_at) if payment is not None and exit_ts <= payment.paid_at + grace else exit_ts
+        until = charged_until(exit_ts, payment.paid_at if payment else None, park.tariff.exit_grace_minutes)
         owed = stay_fee(stay.entry_ts, until, park)
-    return max(owed - (payment.amount if payment is not None else ZERO), ZERO)
+    return max(owed - (payment.paid_total if payment is not None else ZERO), ZERO)
 
 
 def _stay(presence: Presence, park: CarPark, plate: str, *, fuzzy: bool) -> tuple[str, Stay | None]:

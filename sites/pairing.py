@@ -5,7 +5,8 @@ pairs them again whenever one arrives, so the answer never depends on the order 
 
 * passages are sorted by time; the same read twice, or a second read in the same direction
   within ``dedup_s`` of the first (a camera that looked twice), is one passage;
-* an entry followed by an exit is a ``closed`` stay, priced by the tariff;
+* an entry followed by an exit is a ``closed`` stay, priced by the tariff (until the payment the
+  exit's decision counted, when the car left within the grace minutes after paying);
 * an entry followed by another entry lost its exit read: ``exit_missed``, the lost-exit fee;
 * an exit with no entry before it lost its entry read: ``entry_missed``, the lost-entry fee;
 * the last entry, with no exit yet, is the ``open`` stay (fee 0 until it leaves), an overstay
@@ -18,7 +19,7 @@ closes, and a stay a late read pairs otherwise gets a new id (the job withdraws 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -26,7 +27,7 @@ from typing import Literal
 from gantry.ids import stable_id
 from gantry.site_events import SessionStatus
 from gantry.sites import CarPark
-from sites.tariff import ZERO, missed_entry_fee, missed_exit_fee, stay_fee
+from sites.tariff import ZERO, charged_until, missed_entry_fee, missed_exit_fee, stay_fee
 
 Direction = Literal["entry", "exit"]
 
@@ -37,6 +38,7 @@ class Passage:
     read_id: str
     direction: Direction
     list: str | None = None  # the list the decision matched
+    paid_at: datetime | None = field(default=None, compare=False)  # exit: the payment its decision counted
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def pair(plate: str, park: CarPark, passages: list[Passage], free_lists: frozens
             fee = ZERO
         elif status == "closed":
             assert entry is not None and exit_ is not None
-            fee = stay_fee(entry.ts, exit_.ts, park)
+            fee = stay_fee(entry.ts, charged_until(exit_.ts, exit_.paid_at, park.tariff.exit_grace_minutes), park)
         else:
             fee = missed_exit_fee(park) if status == "exit_missed" else missed_entry_fee(park)
         until = exit_.ts if exit_ is not None else now

@@ -54,10 +54,9 @@ class Presence:
         if key not in self._paid or payment.paid_at >= self._paid[key].paid_at:
             self._paid[key] = payment
 
-    def payment_for(self, car_park: str, plate: str, entry_ts: datetime | None) -> ParkingPayment | None:
-        """The payment for the stay that began at ``entry_ts`` (None: the stay whose entry was missed)."""
-        payment = self._paid.get((car_park, plate))
-        return payment if payment is not None and payment.stay_entry_ts == entry_ts else None
+    def latest_payment(self, car_park: str, plate: str) -> ParkingPayment | None:
+        """The plate's latest payment, for whichever stay (:func:`sites.access.payment_of_stay` tells)."""
+        return self._paid.get((car_park, plate))
 
     def apply(self, session: ParkingSession) -> None:
         park, plate = session.car_park_id, session.plate

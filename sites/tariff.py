@@ -5,6 +5,11 @@ hours it lasted) and on the local calendar days it touches (the daily cap is per
 stay from 23:00 to 01:00 may cost up to two caps, as the sign at the entrance says). Stays up to
 ``free_minutes`` are free; longer ones pay for the whole stay, per started hour or by the first
 band that holds them, bands repeating past the last one.
+
+A car that paid has ``exit_grace_minutes`` to reach the barrier: leaving within them, its stay
+is charged until the payment (:func:`charged_until`), so the walk back to the car costs nothing;
+leaving later, the stay is charged until the exit and what was paid is set against it, so only
+what the extra time adds to the stay's fee is due.
 """
 
 from __future__ import annotations
@@ -36,6 +41,14 @@ def _price(minutes: float, tariff: ParkingTariff) -> Decimal:
     if rest > 0:
         price += next(b.price for b in tariff.bands if rest <= b.up_to_minutes)
     return price
+
+
+def charged_until(exit_ts: datetime, paid_at: datetime | None, grace_minutes: int) -> datetime:
+    """Where the tariff stops counting a stay: at the payment when the car left within the grace
+    minutes after it (or before it, by a clock a little off), else at the exit."""
+    if paid_at is not None and exit_ts <= paid_at + timedelta(minutes=grace_minutes):
+        return min(exit_ts, paid_at)
+    return exit_ts
 
 
 def stay_fee(entry_ts: datetime, exit_ts: datetime, park: CarPark) -> Decimal:

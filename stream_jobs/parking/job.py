@@ -40,7 +40,6 @@ from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, parse_or_report
 from stream_jobs.parking.stays import PlateStays, update
 
-CHANGELOG = "gantry-jobs-parking-changelog"
 WATERMARK_KEY = b"#watermark"  # cannot be a car park and plate: those hold a colon
 OFFSET_KEY = b"#offset"  # the next gate_decisions offset of the partition still to handle
 OCCUPANCY = Gauge("gantry_parking_occupancy", "Open stays per car park, in this worker's partitions",
@@ -49,7 +48,7 @@ LATE_PASSAGES = Counter("gantry_parking_late_passages", "Gate passages older tha
 
 
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
-    return [new_topic(config, CHANGELOG, config.broker.partitions_for(topics.GATE_DECISIONS), compacted=True)]
+    return [new_topic(config, topics.PARKING_STAYS, config.broker.partitions_for(topics.GATE_DECISIONS), compacted=True)]
 
 
 def car_parks(config: GantryConfig) -> dict[str, tuple[CarPark, frozenset[str]]]:
@@ -70,7 +69,7 @@ class ParkingState:
 class ParkingJob(StatefulBatchConsumer[ParkingState]):
     group_id = "gantry-jobs-parking"
     sources = (topics.GATE_DECISIONS,)
-    changelog = CHANGELOG
+    changelog = topics.PARKING_STAYS
     fetch_max_wait_ms = 100
 
     def __init__(self, bootstrap_servers: str, config: GantryConfig, **kwargs) -> None:
@@ -179,4 +178,4 @@ def passage_of(decision: GateDecision) -> Passage | None:
     """The passage a decision records, or None where the barrier stayed shut."""
     if decision.decision != "allow" or decision.car_park_id is None:
         return None
-    return Passage(decision.ts, decision.read_id, decision.direction, decision.list)
+    return Passage(decision.ts, decision.read_id, decision.direction, decision.list, decision.paid_at)

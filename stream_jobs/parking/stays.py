@@ -23,12 +23,15 @@ class PlateStays:
     sent: dict[str, ParkingSession] = field(default_factory=dict)  # by session id, the last one sent
 
     def to_json(self) -> dict:
-        return {"passages": [[p.ts.isoformat(), p.read_id, p.direction, p.list] for p in self.passages],
+        return {"passages": [[p.ts.isoformat(), p.read_id, p.direction, p.list, p.paid_at and p.paid_at.isoformat()]
+                             for p in self.passages],
                 "sent": [s.model_dump(mode="json", exclude_none=True) for s in self.sent.values()]}
 
     @classmethod
     def from_json(cls, data: dict) -> PlateStays:
-        passages = [Passage(datetime.fromisoformat(ts), rid, d, lst) for ts, rid, d, lst in data["passages"]]
+        # A passage saved before exits kept their payment has four fields.
+        passages = [Passage(datetime.fromisoformat(ts), rid, d, lst, _time(paid[0]) if paid else None)
+                    for ts, rid, d, lst, *paid in data["passages"]]
         sent = [ParkingSession.model_validate(s) for s in data["sent"]]
         return cls(passages, {s.session_id: s for s in sent})
 
@@ -86,3 +89,6 @@ def _forget_before(state: PlateStays, stays: list[Stay], horizon: datetime, dedu
     state.passages = [p for p in state.passages if p.ts >= cutoff]
     state.sent = {sid: s for sid, s in state.sent.items() if s.first_ts >= cutoff}
 
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
