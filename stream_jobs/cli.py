@@ -18,7 +18,8 @@ from gantry.events import encode
 from gantry.kafka import producer
 from stream_jobs.bench import run_bench
 from stream_jobs.hotlist import store
-from stream_jobs.hotlist.commands import broker_with_topics, hotlist_app
+from stream_jobs.hotlist.commands import hotlist_app
+from stream_jobs.register_commands import broker_with_topics
 from stream_jobs.simulator import Noise
 from stream_jobs.simulator import simulate as run_simulation
 from stream_jobs.worker import run_worker

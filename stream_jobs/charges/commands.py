@@ -9,22 +9,19 @@ does not exist, would be ignored by every charge, so the import refuses it by li
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gantry.cli_support import config_of, fail
+from gantry.cli_support import fail
 from gantry.config import GantryConfig
-from gantry.errors import GantryError
 from gantry.events import ChargeConcession, RegisteredVehicle, normalise_plate
 from stream_jobs.charges.registers import CONCESSIONS, VEHICLES
-from stream_jobs.hotlist.commands import broker_with_topics
+from stream_jobs.register_commands import Check, add_csv_commands, broker_with_topics
 from stream_jobs.registers import M, Register
 
 console = Console()
-Check = Callable[[M], tuple[str, str] | None]
 
 
 def priced_class(config: GantryConfig) -> Check[RegisteredVehicle]:
@@ -52,23 +49,7 @@ def known_zone(config: GantryConfig) -> Check[ChargeConcession]:
 def register_app(register: Register[M], help_: str, check: Callable[[GantryConfig], Check[M]]) -> typer.Typer:
     """The commands of one register."""
     app = typer.Typer(help=help_, no_args_is_help=True)
-    columns = ",".join(register.columns)
-
-    @app.command("import")
-    def import_csv(ctx: typer.Context, file: Path = typer.Argument(..., help=f"CSV with columns {columns}")) -> None:
-        """Add or replace every row of a CSV file; any bad row and nothing is imported."""
-        try:
-            entries = register.read_csv(file, check(config_of(ctx)))
-        except GantryError as exc:
-            fail(str(exc))
-        count = register.publish(broker_with_topics(ctx), entries)
-        console.print(f"imported {count} entries from {file}")
-
-    @app.command("export")
-    def export_csv(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
-        """Write the current register to a CSV file that `import` reads back."""
-        count = register.write_csv(file, register.current(broker_with_topics(ctx)))
-        console.print(f"exported {count} entries to {file}")
+    add_csv_commands(app, register, "register", check)
 
     @app.command("list")
     def list_entries(ctx: typer.Context, plate: str | None = typer.Option(None, help="only this plate")) -> None:

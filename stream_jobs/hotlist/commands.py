@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from gantry.cli_support import config_of, fail
-from gantry.errors import GantryError
+from gantry.cli_support import fail
 from gantry.events import HotlistEntry, normalise_plate
-from gantry.kafka import ensure_topics
-from gantry.runtime import endpoints
 from stream_jobs.hotlist import store
+from stream_jobs.register_commands import add_csv_commands, broker_with_topics
 
 hotlist_app = typer.Typer(help="Manage the hotlist (plates that raise alerts when read).", no_args_is_help=True)
 console = Console()
-CSV_COLUMNS = ",".join(store.CSV_FIELDS)
-
-
-def broker_with_topics(ctx: typer.Context) -> str:
-    """The broker address for a command that produces, with the pipeline's topics in place."""
-    config = config_of(ctx)
-    try:
-        bootstrap = endpoints(config).bootstrap_servers
-        ensure_topics(config, bootstrap)
-    except GantryError as exc:
-        fail(str(exc))
-    return bootstrap
 
 
 @hotlist_app.command()
@@ -82,22 +67,7 @@ def list_entries(ctx: typer.Context, list_: str | None = typer.Option(None, "--l
     console.print(f"{len(entries)} entries")
 
 
-@hotlist_app.command("import")
-def import_csv(ctx: typer.Context, file: Path = typer.Argument(..., help=f"CSV with columns {CSV_COLUMNS}")) -> None:
-    """Add every row of a CSV file; any bad row and nothing is imported."""
-    try:
-        entries = store.read_csv(file)
-    except GantryError as exc:
-        fail(str(exc))
-    count = store.publish(broker_with_topics(ctx), entries)
-    console.print(f"imported {count} entries from {file}")
-
-
-@hotlist_app.command("export")
-def export_csv(ctx: typer.Context, file: Path = typer.Argument(...)) -> None:
-    """Write the current hotlist to a CSV file that `import` reads back."""
-    count = store.write_csv(file, store.current(broker_with_topics(ctx)))
-    console.print(f"exported {count} entries to {file}")
+add_csv_commands(hotlist_app, store.HOTLIST, "hotlist")
 
 
 def _aware(ts: datetime | None) -> datetime | None:
