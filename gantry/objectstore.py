@@ -15,8 +15,10 @@ losing a concurrent write), GET (with ``Range``), HEAD, DELETE and ``ListObjects
 from __future__ import annotations
 
 import asyncio
+import bisect
 import os
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -34,6 +36,27 @@ class PreconditionFailed(Exception):
     """An ``If-Match`` / ``If-None-Match`` that the stored object does not satisfy."""
 
 
+@dataclass
+class Listing:
+    """A folder of files only (a partition's record batches): its names in S3's byte order and the
+    listed objects' XML elements, kept between LISTs. Tansu lists a partition's batches
+    from the first on every fetch, page after page: walking and sorting the folder for each page
+    made a fetch cost grow with the square of the batches kept, and a paced 10,000-read run fell
+    to 22 reads/s."""
+
+    version: int
+    names: list[str]
+    contents: dict[str, str] = field(default_factory=dict)
+
+
+def _etag_of(st: os.stat_result) -> str:
+    return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+def _byte_order(name: str) -> bytes:
+    return name.encode()
+
+
 class ObjectStore:
     """Objects as files: ``<root>/<bucket>/<key>``, written atomically and durably."""
 
@@ -48,6 +71,9 @@ class ObjectStore:
         # key cannot both pass an If-Match; writes of other keys (other partitions' batches and
         # watermarks) go on meanwhile, and their fsyncs share the file system's journal commits.
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+        # Listings are changed here by every write; a folder changed otherwise (the retention
+        # sweep, a person) shows a new mtime and is read again.
+        self._listings: dict[str, Listing] = {}  # by the folder's path
 
     def create_bucket(self, name: str) -> None:
         marker = self.bucket(name) / BUCKET_MARK
@@ -69,10 +95,9 @@ class ObjectStore:
     def etag(path: Path) -> str | None:
         """Changes with every write (a new inode each time), so it serves as the object's version."""
         try:
-            st = path.stat()
+            return _etag_of(path.stat())
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"'
 
     async def put(self, bucket: str, key: str, body: bytes, if_match: str | None, if_none_match: str | None) -> str:
         target = self.path(bucket, key)
@@ -85,19 +110,89 @@ class ObjectStore:
             if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
                 raise PreconditionFailed(key)
             await asyncio.to_thread(write_durably, target, body, self.tmp)
+            self._noted(target, present=True)
             return self.etag(target) or ""
 
     def delete(self, bucket: str, key: str) -> None:
+        target = self.path(bucket, key)
         try:
-            self.path(bucket, key).unlink()
+            target.unlink()
         except FileNotFoundError:
             pass
+        self._noted(target, present=False)
+
+    def forget_listings(self) -> None:
+        self._listings.clear()
+
+    def _noted(self, target: Path, present: bool) -> None:
+        """Keep a cached listing of ``target``'s folder in step with a write just done here."""
+        listing = self._listings.get(str(target.parent))
+        if listing is None:
+            return
+        names, name = listing.names, target.name
+        at = bisect.bisect_left(names, _byte_order(name), key=_byte_order)
+        found = at < len(names) and names[at] == name
+        if present and not found:
+            names.insert(at, name)
+        elif not present and found:
+            del names[at]
+        listing.contents.pop(name, None)
+        try:
+            listing.version = target.parent.stat().st_mtime_ns
+        except FileNotFoundError:
+            del self._listings[str(target.parent)]
+
+    def listing(self, folder: Path) -> Listing | None:
+        """The folder's listing, if it holds files only (else None: it is walked)."""
+        try:
+            version = folder.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return Listing(0, [])
+        cached = self._listings.get(str(folder))
+        if cached is not None and cached.version == version:
+            return cached
+        names = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    self._listings.pop(str(folder), None)
+                    return None
+                names.append(entry.name)
+        listing = self._listings[str(folder)] = Listing(version, sorted(names, key=_byte_order))
+        return listing
+
+    def contents(self, bucket: str, key: str) -> str | None:
+        """A listed object's ``<Contents>`` element, kept in its folder's listing where there is one
+        (a partition's batches are listed over and over, and never change once written)."""
+        directory, _, name = key.rpartition("/")
+        listing = self._listings.get(os.path.join(self.root, bucket, directory) if directory else
+                                     os.path.join(self.root, bucket))
+        if listing is not None and (known := listing.contents.get(name)):
+            return known
+        path = self.path(bucket, key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None  # removed since it was listed (the retention sweep)
+        known = (
+            f"<Contents><Key>{escape(key)}</Key><LastModified>{_iso(st.st_mtime)}</LastModified>"
+            f'<ETag>{escape(_etag_of(st))}</ETag><Size>{st.st_size}</Size>'
+            "<StorageClass>STANDARD</StorageClass></Contents>"
+        )
+        if listing is not None:
+            listing.contents[name] = known
+        return known
 
     def keys(self, bucket: str, prefix: str, after: str) -> Iterator[str]:
         """Keys under ``prefix`` greater than ``after``, in S3's (byte) order."""
         base = self.bucket(bucket)
         directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = base / directory if directory else base
+        listing = self.listing(start)
+        if listing is not None:
+            head = f"{directory}/" if directory else ""
+            yield from (key for key in _listed(listing.names, head, prefix, after) if key != BUCKET_MARK)
+            return
         found = []
         for folder, _dirs, files in os.walk(start):
             rel = os.path.relpath(folder, base)
@@ -106,6 +201,20 @@ class ObjectStore:
                 if key != BUCKET_MARK and key.startswith(prefix) and key > after:
                     found.append(key)
         yield from sorted(found, key=lambda k: k.encode())
+
+
+def _listed(names: list[str], head: str, prefix: str, after: str) -> Iterator[str]:
+    """Keys ``head + name`` that start with ``prefix`` and sort after ``after``, from sorted names."""
+    lo = bisect.bisect_left(names, _byte_order(prefix[len(head):]), key=_byte_order)
+    if after.startswith(head):
+        lo = max(lo, bisect.bisect_right(names, _byte_order(after[len(head):]), key=_byte_order))
+    elif after.encode() > head.encode():
+        return
+    for name in names[lo:]:
+        key = head + name
+        if not key.startswith(prefix):
+            return
+        yield key
 
 
 def _list_xml(store: ObjectStore, bucket: str, query) -> str:
@@ -125,13 +234,8 @@ def _list_xml(store: ObjectStore, bucket: str, query) -> str:
             if common not in prefixes:
                 prefixes.append(common)
             continue
-        path = store.path(bucket, key)
-        st = path.stat()
-        contents.append(
-            f"<Contents><Key>{escape(key)}</Key><LastModified>{_iso(st.st_mtime)}</LastModified>"
-            f"<ETag>{escape(store.etag(path) or '')}</ETag><Size>{st.st_size}</Size>"
-            "<StorageClass>STANDARD</StorageClass></Contents>"
-        )
+        if (element := store.contents(bucket, key)) is not None:
+            contents.append(element)
     token = f"<NextContinuationToken>{escape(last)}</NextContinuationToken>" if truncated else ""
     common = "".join(f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>" for p in prefixes)
     return (
@@ -223,10 +327,11 @@ def serve(root: Path, port: int, buckets: tuple[str, ...] = (), host: str = "127
           sweep_every_s: float = SWEEP_EVERY_S) -> None:
     """Serve ``root`` until SIGTERM, removing record batches past their topic's retention
     (:mod:`gantry.retention`); ``gantry object-store`` runs this beside the embedded broker."""
-    app = make_app(ObjectStore(root, buckets))
+    store = ObjectStore(root, buckets)
+    app = make_app(store)
 
     async def sweeping(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(keep_sweeping(root, sweep_every_s))
+        task = asyncio.create_task(keep_sweeping(root, sweep_every_s, on_removed=store.forget_listings))
         yield
         task.cancel()
 

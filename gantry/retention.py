@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,8 +90,10 @@ def sweep(root: Path, now: float) -> int:
     return removed
 
 
-async def keep_sweeping(root: Path, every_s: float = SWEEP_EVERY_S) -> None:
-    """Sweep now and then for as long as the store runs; a failed sweep is logged and retried."""
+async def keep_sweeping(root: Path, every_s: float = SWEEP_EVERY_S,
+                        on_removed: Callable[[], None] = lambda: None) -> None:
+    """Sweep now and then for as long as the store runs; a failed sweep is logged and retried.
+    ``on_removed`` is told when batches were removed (the store forgets its listings)."""
     while True:
         try:
             removed = await asyncio.to_thread(sweep, root, time.time())
@@ -98,5 +101,6 @@ async def keep_sweeping(root: Path, every_s: float = SWEEP_EVERY_S) -> None:
             log.warning("retention sweep of %s failed: %s", root, exc)
         else:
             if removed:
+                on_removed()
                 log.info("retention: removed %d record batches past their topic's retention.ms", removed)
         await asyncio.sleep(every_s)

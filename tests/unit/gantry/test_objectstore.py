@@ -136,6 +136,29 @@ def test_list_objects_v2_by_prefix_in_pages(server):
     assert pages == [wanted[0:2], wanted[2:4], wanted[4:]]
 
 
+def test_a_partitions_listing_follows_every_write_and_a_sweep(server):
+    """Listings are kept between LISTs (Tansu lists a partition's batches on every fetch): they
+    must still show a batch written, deleted or rewritten here, a start-after in the middle, and a
+    batch removed behind the store's back (the retention sweep, a person) must not be listed."""
+    prefix = "topics/p/partitions/0/records/"
+    batches = [f"{prefix}{n:020d}.batch" for n in range(0, 50, 10)]
+    for key in batches[:3]:
+        put(server, key, b"x")
+    assert list_page(server, prefix=prefix)[0] == batches[:3]
+    for key in batches[3:]:
+        put(server, key, b"x")
+    assert list_page(server, prefix=prefix)[0] == batches
+    assert list_page(server, prefix=prefix, **{"start-after": batches[1]})[0] == batches[2:]
+    assert list_page(server, prefix=f"{prefix}0000000000000000003")[0] == [batches[3]]
+    requests.delete(f"{server.url}/{batches[0]}", timeout=10)
+    assert list_page(server, prefix=prefix)[0] == batches[1:]
+    server.file(batches[1]).unlink()
+    assert list_page(server, prefix=prefix)[0] == batches[2:]
+    put(server, batches[2], b"longer")
+    answer = requests.get(server.url, params={"list-type": "2", "prefix": batches[2]}, timeout=10)
+    assert ET.fromstring(answer.content).findtext(f"{S3}Contents/{S3}Size") == "6"
+
+
 @pytest.mark.parametrize("path", ["/tansu/../x", "/tansu/%2E%2E/x", "/tansu/a/..%2F..%2Fx", "/..%2Fx/y"])
 def test_a_key_reaching_outside_the_bucket_is_refused(server, path):
     """Sent as raw request lines: an HTTP library would resolve the dots before sending."""
