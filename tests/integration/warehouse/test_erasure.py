@@ -13,7 +13,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 from test_sink import past_the_backlog
-from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure
+from warehouse_helpers import T0, charge, hit, journey, load, reads, webhook_failure
 
 from gantry import kafka, topics
 from gantry.broker import EmbeddedBroker
@@ -24,12 +24,10 @@ from gantry.kafka import ensure_topics, replay
 from gantry.privacy import pseudonymise
 from gantry.retention import kept_partitions
 from ingest.snapshots import SnapshotStore
-from warehouse.batch import Batch, Message
 from warehouse.migrations import migrate
 from warehouse.privacy import PICTURES, Reach, erase_plate
 from warehouse.schema import PLATE_ROWS
 from warehouse.sink import TOPICS, Sink
-from warehouse.writer import write
 
 pytestmark = pytest.mark.integration
 KEY = SecretStr("test-pseudonym-key")
@@ -43,12 +41,6 @@ def broker():
     with EmbeddedBroker() as running:
         ensure_topics(GantryConfig(), running.bootstrap_servers)
         yield running.bootstrap_servers
-
-
-def load(client, topic: str, events) -> None:
-    batch = Batch(100_000, 60)
-    batch.extend([Message(topic, 0, offset, encode(e)) for offset, e in enumerate(events)], now=0)
-    write(client, batch.drain())
 
 
 def pictured(store: SnapshotStore, read):

@@ -10,33 +10,22 @@ from decimal import Decimal
 
 import pyarrow.csv as pa_csv
 import pytest
+from warehouse_helpers import load
 
 from gantry import topics
 from gantry.config import RetentionConfig
-from gantry.events import encode
 from gantry.sites import Site
 from stream_jobs.parking.job import passage_of
 from stream_jobs.parking.simulator import PARK_ID, GateFaults, simulate, site
 from stream_jobs.parking.stays import PlateStays, update
-from warehouse.batch import Batch, Message
 from warehouse.migrations import migrate
 from warehouse.parking_export import DayNotOver, export_revenue, local_day_bounds
-from warehouse.writer import write
 
 pytestmark = pytest.mark.integration
 SITE = Site.model_validate(site())
 PARK = SITE.car_park(PARK_ID)
 DAY = date(2026, 11, 24)
 LATENESS_S = 300
-
-
-def load(client, topic: str, events) -> None:
-    """Through the sink's own batch and insert path."""
-    batch = Batch(100_000, 60)
-    batch.extend([Message(topic, 0, offset, encode(event)) for offset, event in enumerate(events)], now=0.0)
-    drained = batch.drain()
-    assert drained.letters == []
-    assert write(client, drained).refused == []
 
 
 def sessions_of(decisions) -> list:

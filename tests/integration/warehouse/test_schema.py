@@ -11,30 +11,18 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
-from warehouse_helpers import T0, charge, hit, journey, reads, webhook_failure, zone_day
+from warehouse_helpers import T0, charge, hit, journey, load, reads, webhook_failure, zone_day
 
 from gantry.config import RetentionConfig
-from gantry.events import encode
 from warehouse import schema
-from warehouse.batch import Batch, Message
 from warehouse.export import DayNotClosed, export_billing, export_hits, export_journeys
 from warehouse.migrations import MIGRATIONS, applied_versions, migrate, ttl_days
 from warehouse.retention import table_policies
-from warehouse.writer import write
 
 pytestmark = pytest.mark.integration
 
 DAY = date(2026, 11, 20)
 KEY = SecretStr("test-pseudonym-key")
-
-
-def load(client, topic: str, events) -> None:
-    """Through the sink's own batch and insert path."""
-    batch = Batch(100_000, 60)
-    batch.extend([Message(topic, 0, offset, encode(event)) for offset, event in enumerate(events)], now=0.0)
-    drained = batch.drain()
-    assert drained.letters == []
-    assert write(client, drained).refused == []
 
 
 def migrated_before(client, version: int) -> None:

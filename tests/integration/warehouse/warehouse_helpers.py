@@ -14,6 +14,8 @@ from gantry import topics
 from gantry.events import DeadLetter, HotlistHit, Journey, PlateRead, ZoneCharge, ZoneDay, dead_letter, encode
 from gantry.ids import stable_id
 from gantry.privacy import pseudonymise
+from warehouse.batch import Batch, Message
+from warehouse.writer import write
 
 REPO = Path(__file__).resolve().parents[3]
 PYTHON_CLI = [sys.executable, "-c", "from warehouse.cli import app; app()"]
@@ -27,6 +29,15 @@ def cli_env(data_dir: Path, **settings: str) -> dict[str, str]:
 
 
 T0 = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+
+
+def load(client, topic: str, events) -> None:
+    """Write ``events`` through the sink's own batch and insert path; every one must be accepted."""
+    batch = Batch(100_000, 60)
+    batch.extend([Message(topic, 0, offset, encode(event)) for offset, event in enumerate(events)], now=0.0)
+    drained = batch.drain()
+    assert drained.letters == []
+    assert write(client, drained).refused == []
 
 
 def reads(camera: str, n: int, plate: str = "AB12CDE") -> list[PlateRead]:
