@@ -19,10 +19,15 @@ PARKING_SESSIONS = "parking_sessions"  # stays in car parks, the latest per car 
 PARKING_PAYMENTS = "parking_payments"  # what a plate paid for its stay, the latest per car park and plate (compacted)
 VEHICLES = "vehicles"  # the zone operator's vehicle register: a plate's class (compacted)
 CHARGE_CONCESSIONS = "charge_concessions"  # exemptions and discounts on zone charges (compacted)
-# Internal to the per-plate job, named here because an erasure reaches them too.
-READS_BY_PLATE = "gantry-jobs-reads-by-plate"
-PLATE_HISTORIES = "gantry-jobs-plate-histories-changelog"
+# Internal to the stream jobs (no other stage reads them), all named here: the jobs create them
+# (each with the partitioning its job needs), and an erasure reaches those that hold plates.
+READS_BY_PLATE = "gantry-jobs-reads-by-plate"  # reads keyed otherwise, re-keyed by plate
+PLATE_HISTORIES = "gantry-jobs-plate-histories-changelog"  # the per-plate job's state
 SEGMENT_JOURNEYS = "gantry-jobs-segment-journeys-changelog"  # the statistics job's, journeys pseudonymised
+ZONE_DAY_PARTS = "gantry-jobs-zone-day-parts"  # each plate_reads partition's share of a charging day
+ZONE_DAY_LEDGERS = "gantry-jobs-zone_days-changelog"  # day closing's state (the name its Faust table had)
+PARKING_STAYS = "gantry-jobs-parking-changelog"  # the parking job's state
+INTERNAL = (READS_BY_PLATE, PLATE_HISTORIES, SEGMENT_JOURNEYS, ZONE_DAY_PARTS, ZONE_DAY_LEDGERS, PARKING_STAYS)
 
 ALL = (
     FRAMES,
