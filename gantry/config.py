@@ -273,7 +273,7 @@ class EventTimeConfig(Section):
 
 
 class StreamJobsConfig(Section):
-    workers: int = Field(default=1, ge=1, description="Faust worker processes")
+    workers: int = Field(default=1, ge=1, description="stream-jobs worker processes")
     dedup_window_s: float = Field(default=10, ge=0)
     allowed_lateness_s: float = Field(default=300, ge=0)
     stats_interval_s: int = Field(default=300, gt=0)

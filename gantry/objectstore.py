@@ -73,7 +73,7 @@ class ObjectStore:
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         # Listings are changed here by every write; a folder changed otherwise (the retention
         # sweep, a person) shows a new mtime and is read again.
-        self._listings: dict[str, Listing] = {}  # by the folder's path
+        self._listings: dict[tuple[str, str], Listing] = {}  # by bucket and folder (a key's head)
 
     def create_bucket(self, name: str) -> None:
         marker = self.bucket(name) / BUCKET_MARK
@@ -110,7 +110,7 @@ class ObjectStore:
             if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
                 raise PreconditionFailed(key)
             await asyncio.to_thread(write_durably, target, body, self.tmp)
-            self._noted(target, present=True)
+            self._noted(bucket, key, present=True)
             return self.etag(target) or ""
 
     def delete(self, bucket: str, key: str) -> None:
@@ -119,17 +119,18 @@ class ObjectStore:
             target.unlink()
         except FileNotFoundError:
             pass
-        self._noted(target, present=False)
+        self._noted(bucket, key, present=False)
 
     def forget_listings(self) -> None:
         self._listings.clear()
 
-    def _noted(self, target: Path, present: bool) -> None:
-        """Keep a cached listing of ``target``'s folder in step with a write just done here."""
-        listing = self._listings.get(str(target.parent))
+    def _noted(self, bucket: str, key: str, present: bool) -> None:
+        """Keep a cached listing of ``key``'s folder in step with a write just done here."""
+        directory, _, name = key.rpartition("/")
+        listing = self._listings.get((bucket, directory))
         if listing is None:
             return
-        names, name = listing.names, target.name
+        names = listing.names
         at = bisect.bisect_left(names, _byte_order(name), key=_byte_order)
         found = at < len(names) and names[at] == name
         if present and not found:
@@ -138,35 +139,35 @@ class ObjectStore:
             del names[at]
         listing.contents.pop(name, None)
         try:
-            listing.version = target.parent.stat().st_mtime_ns
+            listing.version = self.path(bucket, key).parent.stat().st_mtime_ns
         except FileNotFoundError:
-            del self._listings[str(target.parent)]
+            del self._listings[(bucket, directory)]
 
-    def listing(self, folder: Path) -> Listing | None:
-        """The folder's listing, if it holds files only (else None: it is walked)."""
+    def listing(self, bucket: str, directory: str) -> Listing | None:
+        """The listing of a folder (a key's head), if it holds files only (else None: it is walked)."""
+        folder = self.bucket(bucket) / directory if directory else self.bucket(bucket)
         try:
             version = folder.stat().st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
             return Listing(0, [])
-        cached = self._listings.get(str(folder))
+        cached = self._listings.get((bucket, directory))
         if cached is not None and cached.version == version:
             return cached
         names = []
         with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    self._listings.pop(str(folder), None)
+                    self._listings.pop((bucket, directory), None)
                     return None
                 names.append(entry.name)
-        listing = self._listings[str(folder)] = Listing(version, sorted(names, key=_byte_order))
+        listing = self._listings[(bucket, directory)] = Listing(version, sorted(names, key=_byte_order))
         return listing
 
     def contents(self, bucket: str, key: str) -> str | None:
         """A listed object's ``<Contents>`` element, kept in its folder's listing where there is one
         (a partition's batches are listed over and over, and never change once written)."""
         directory, _, name = key.rpartition("/")
-        listing = self._listings.get(os.path.join(self.root, bucket, directory) if directory else
-                                     os.path.join(self.root, bucket))
+        listing = self._listings.get((bucket, directory))
         if listing is not None and (known := listing.contents.get(name)):
             return known
         path = self.path(bucket, key)
@@ -188,7 +189,7 @@ class ObjectStore:
         base = self.bucket(bucket)
         directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         start = base / directory if directory else base
-        listing = self.listing(start)
+        listing = self.listing(bucket, directory)
         if listing is not None:
             head = f"{directory}/" if directory else ""
             yield from (key for key in _listed(listing.names, head, prefix, after) if key != BUCKET_MARK)
