@@ -36,5 +36,5 @@ def setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("kafka", "aiokafka", "urllib3", "httpx", "faust", "mode"):
+    for noisy in ("kafka", "aiokafka", "urllib3", "httpx", "mode"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

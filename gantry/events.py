@@ -339,9 +339,9 @@ def decode(model: type[E], raw: bytes | str | None) -> E:
 
 
 DEAD_LETTER_MAX_BYTES = 1_000_000
-"""The most a dead letter's JSON may take: the smallest message limit on its way, Faust's default
-``producer_max_request_size`` (the stream jobs send their dead letters through Faust; Kafka's own
-default ``message.max.bytes`` is 1,048,588), less room for the record's framing."""
+"""The most a dead letter's JSON may take: the smallest message limit on its way, aiokafka's default
+``max_request_size`` of 1,048,576 (the stream jobs send their dead letters through aiokafka
+producers; Kafka's own default ``message.max.bytes`` is 1,048,588), less room for the record's framing."""
 _FRAMING_BYTES = 1024
 _REASON_CHARS = 8192
 

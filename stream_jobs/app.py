@@ -1,114 +1,79 @@
-"""The Faust application that turns ``plate_reads`` into hits, journeys and charges.
+"""A stream-jobs worker: the jobs that turn ``plate_reads`` into hits, journeys, charges and days.
 
-Every worker runs the same app: the Faust agent (closing charging days) and the batch consumers
-(screening, the per-plate job, segment statistics, webhooks) each form a consumer group, which
-splits the partitions among the workers, so adding a worker adds capacity. The app is built by :func:`create_app` rather
-than at import time because the broker address and the camera/segment/zone register come from
-the Gantry configuration of the running command.
+Every worker runs the same jobs, each a consumer group on the batch runtime
+(:mod:`stream_jobs.fastpath`, state in :mod:`stream_jobs.changelog`): screening, the per-plate
+job, segment statistics, day closing, webhooks and, where a site has car parks, parking. A group
+splits its partitions among the workers, so adding a worker adds capacity. Next to them, each
+worker keeps a whole copy of the compacted registers (:mod:`stream_jobs.feeds`). The jobs are
+built by :class:`Jobs` rather than at import time because the broker address and the
+camera/segment/zone register come from the Gantry configuration of the running command.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import faust
+from kafka.admin import NewTopic
+from mode import Service
 
 from gantry.config import GantryConfig
 from gantry.erasures import BlockList
-from stream_jobs import transport
-from stream_jobs.charges import agents as charge_agents
+from stream_jobs import plate_job
+from stream_jobs.charges import closing
+from stream_jobs.charges.closing import DayCloser
 from stream_jobs.charges.registers import CONCESSIONS, VEHICLES, ChargeRegisters
 from stream_jobs.fastpath import BatchConsumer
 from stream_jobs.feeds import ErasureFeed, RegisterFeed
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.rules import HotlistIndex
 from stream_jobs.hotlist.screening import Screener
+from stream_jobs.journeys import stats_job
 from stream_jobs.journeys.stats_job import SegmentStatsJob
+from stream_jobs.parking import job as parking_job
 from stream_jobs.parking.job import ParkingJob
 from stream_jobs.plate_job import PlateJob
 from stream_jobs.webhooks import Notifier, routes
 
 log = logging.getLogger(__name__)
-APP_ID = "gantry-jobs"
 
 
-@dataclass
-class Jobs:
-    """What the agents share: the app, its topics, the configuration and the hotlist feed."""
-
-    app: faust.App
-    config: GantryConfig
-    feed: HotlistFeed
-    known_cameras: frozenset[str]
-    registers: list[RegisterFeed] = field(default_factory=list)  # vehicle classes, charge concessions
-    fast: list[BatchConsumer] = field(default_factory=list)
-    last_not_ready: str | None = "starting"
-    topics: dict[str, faust.TopicT] = field(default_factory=dict)
-
-    def topic(self, name: str) -> faust.TopicT:
-        if name not in self.topics:
-            self.topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
-        return self.topics[name]
+def internal_topics(config: GantryConfig) -> list[NewTopic]:
+    """The jobs' own topics (:data:`gantry.topics.INTERNAL`), each partitioned as its job needs."""
+    return [*plate_job.internal_topics(config), *stats_job.internal_topics(config),
+            *closing.internal_topics(config), *parking_job.internal_topics(config)]
 
 
-def create_app(
-    config: GantryConfig, bootstrap_servers: str, *, worker_index: int = 0, data_dir: Path | None = None
-) -> Jobs:
-    """Build the app: a Faust agent closing charging days (a message per zone, day and partition),
-    and batch consumers (:mod:`stream_jobs.fastpath`) for the per-read volumes: screening, the
-    per-plate job, segment statistics and webhooks."""
-    state_dir = data_dir or config.data_dir / "stream_jobs" / f"worker-{worker_index}"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        APP_ID,
-        broker=f"{transport.SCHEME}://{bootstrap_servers}",
-        store="memory://",
-        datadir=str(state_dir),
-        processing_guarantee="at_least_once",
-        web_enabled=False,
-        autodiscover=False,
-        topic_partitions=config.broker.partitions,
-        topic_replication_factor=config.broker.replication_factor,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=6.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=10.0,
-        broker_commit_interval=1.0,
-        stream_recovery_delay=0.1,
-        # Standby copies buy nothing with in-memory tables (a worker rebuilds from the changelog
-        # anyway) and Faust's standby consistency check trips on this broker's high-water marks.
-        table_standby_replicas=0,
-        stream_wait_empty=False,
-        producer_linger=0.005,
-        producer_max_batch_size=1_048_576,
-    )
-    feed = HotlistFeed(bootstrap_servers, HotlistIndex(), loop=app.loop, beacon=app.beacon)
-    erasures = ErasureFeed(bootstrap_servers, BlockList(config.privacy.pseudonym_key), loop=app.loop, beacon=app.beacon)
-    cameras = frozenset(c.id for c in config.cameras)
-    charge_registers = ChargeRegisters()
-    register_feeds = [
-        RegisterFeed(bootstrap_servers, register.topic, register.model, index, loop=app.loop, beacon=app.beacon)
-        for register, index in ((VEHICLES, charge_registers.vehicles), (CONCESSIONS, charge_registers.concessions))
-    ]
-    jobs = Jobs(app, config, feed, cameras, register_feeds)
-    jobs.fast.append(Screener(bootstrap_servers, feed, erasures, cameras, config.event_time,
-                              loop=app.loop, beacon=app.beacon))
-    jobs.fast.append(PlateJob(bootstrap_servers, config, cameras, erasures, charge_registers, register_feeds,
-                              loop=app.loop, beacon=app.beacon))
-    jobs.fast.append(SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time,
-                                     loop=app.loop, beacon=app.beacon))
-    for index, route in enumerate(routes(config.hotlist)):
-        jobs.fast.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
-                                  loop=app.loop, beacon=app.beacon))
-    if any(site.car_parks for site in config.sites):
-        jobs.fast.append(ParkingJob(bootstrap_servers, config, loop=app.loop, beacon=app.beacon))
-    for service in (feed, erasures, *register_feeds, *jobs.fast):
-        app.service(service)
+class Jobs(Service):
+    """One worker's feeds and jobs, started and stopped together (a crash in one stops the worker)."""
 
-    charge_agents.register(jobs)
-    return jobs
+    def __init__(self, config: GantryConfig, bootstrap_servers: str) -> None:
+        super().__init__()
+        self.config = config
+        shared = {"loop": self.loop, "beacon": self.beacon}
+        self.feed = HotlistFeed(bootstrap_servers, HotlistIndex(), **shared)
+        erasures = ErasureFeed(bootstrap_servers, BlockList(config.privacy.pseudonym_key), **shared)
+        self.known_cameras = frozenset(c.id for c in config.cameras)
+        charge_registers = ChargeRegisters()
+        self.registers = [  # vehicle classes, charge concessions
+            RegisterFeed(bootstrap_servers, register.topic, register.model, index, **shared)
+            for register, index in ((VEHICLES, charge_registers.vehicles), (CONCESSIONS, charge_registers.concessions))
+        ]
+        self.feeds = [self.feed, erasures, *self.registers]
+        self.consumers: list[BatchConsumer] = [
+            Screener(bootstrap_servers, self.feed, erasures, self.known_cameras, config.event_time, **shared),
+            PlateJob(bootstrap_servers, config, self.known_cameras, erasures, charge_registers, self.registers, **shared),
+            SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time, **shared),
+            DayCloser(bootstrap_servers, config, **shared),
+        ]
+        for index, route in enumerate(routes(config.hotlist)):
+            self.consumers.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
+                                           **shared))
+        if any(site.car_parks for site in config.sites):
+            self.consumers.append(ParkingJob(bootstrap_servers, config, **shared))
+        self.last_not_ready: str | None = "starting"
+
+    def on_init_dependencies(self) -> list[Service]:
+        return [*self.feeds, *self.consumers]
 
 
 def not_ready_because(jobs: Jobs) -> str | None:
@@ -118,9 +83,7 @@ def not_ready_because(jobs: Jobs) -> str | None:
     for register in jobs.registers:
         if not register.loaded.is_set():
             return f"loading {register.topic}"
-    if jobs.app.rebalancing or not jobs.app.consumer.assignment():
-        return f"waiting for partitions in group {APP_ID}"
-    for service in jobs.fast:
+    for service in jobs.consumers:
         if not service.assigned():
             return f"waiting for partitions in group {service.group_id}"
     return None

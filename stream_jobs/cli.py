@@ -34,9 +34,9 @@ console = Console(stderr=True)
 def worker(
     ctx: typer.Context,
     health_port: int = typer.Option(0, envvar="GANTRY_HEALTH_PORT", help="/healthz and /metrics; 0 = a free port"),
-    worker_index: int = typer.Option(0, help="which worker of this machine; names its state directory"),
+    worker_index: int = typer.Option(0, help="which worker of this machine, for its log lines"),
 ) -> None:
-    """Run one Faust worker; start more (any machine, same config) to split the partitions."""
+    """Run one stream-jobs worker; start more (any machine, same config) to split the partitions."""
     setup_logging()
     config = config_of(ctx)
     try:

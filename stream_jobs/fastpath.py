@@ -1,12 +1,12 @@
-"""Consumers that take their topic by the batch: screening, the per-plate job, statistics, webhooks.
+"""The stream jobs' one engine: consumer groups that take their topic by the batch.
 
-Faust hands each fetched message to every agent in turn, one event at a time, and waits while an
-agent's buffer is full. That costs more per read than the rules themselves, and a backlog of
-journey and charge work would hold up hits as well. So the high-volume consumers run as plain
-aiokafka consumer groups inside the worker process, each taking whole fetched batches, with a
-short fetch wait. What a batch produces goes out through an :class:`Outbox`, as whole record
-batches. At-least-once as everywhere: a batch's offsets are committed only after everything it
-produced is acknowledged.
+Every job (screening, the per-plate job, statistics, day closing, webhooks, parking) is a
+:class:`BatchConsumer`: a plain aiokafka consumer group inside the worker process, taking whole
+fetched batches, with a short fetch wait. A framework that hands each message to a handler one
+event at a time (Faust, which ran these jobs before) costs more per read than the rules
+themselves, and a backlog of journey and charge work would hold up hits as well. What a batch
+produces goes out through an :class:`Outbox`, as whole record batches. At-least-once as
+everywhere: a batch's offsets are committed only after everything it produced is acknowledged.
 
 Each batch sets ``gantry_consumer_lag`` (per group, topic and partition) and observes
 ``gantry_latency_seconds`` (per group: from the batch being fetched to its outputs acknowledged).

@@ -49,27 +49,27 @@ class CompactedFeed(Service):
         """Take one record (a tombstone has no value)."""
 
     async def on_start(self) -> None:
-        # The broker holds a fetch of a quiet topic for the whole wait (500 ms by default): the
-        # start-up load and every change after it would wait that long.
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, group_id=None,
-            fetch_max_wait_ms=POLL_MS,
-        )
-        await self._consumer.start()
-        partitions = await self._wait_for_partitions()
+        self._consumer, partitions = await self._consumer_of_topic()
         self._consumer.assign(partitions)
         async for record in read_to_end(self._consumer, self.bootstrap_servers, partitions):
             self.apply(record)
         log.info("%s loaded", self.topic)
         self.loaded.set()
 
-    async def _wait_for_partitions(self) -> list[TopicPartition]:
-        assert self._consumer is not None
+    async def _consumer_of_topic(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
+        """A started consumer, and the topic's partitions. A consumer learns the topics when it
+        starts (then only every few minutes), so while the topic is missing (it may be created
+        moments later) another is started."""
         for _ in range(100):
-            found = self._consumer.partitions_for_topic(self.topic)
+            # The broker holds a fetch of a quiet topic for the whole wait (500 ms by default): the
+            # start-up load and every change after it would wait that long.
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+                                        group_id=None, fetch_max_wait_ms=POLL_MS)
+            await consumer.start()
+            found = consumer.partitions_for_topic(self.topic)
             if found:
-                return [TopicPartition(self.topic, p) for p in sorted(found)]
-            await self._consumer._client.force_metadata_update()  # topic may be created moments later
+                return consumer, [TopicPartition(self.topic, p) for p in sorted(found)]
+            await consumer.stop()
             await asyncio.sleep(0.2)
         raise RuntimeError(f"topic {self.topic!r} does not exist; run `gantry up` or create the topics")
 

@@ -1,7 +1,7 @@
 """The per-plate job as a consumer group: reads in, journeys, charges and late reads out.
 
 It runs the rules of :mod:`stream_jobs.tracking` over whole fetched batches of ``plate_reads``
-(see :mod:`stream_jobs.fastpath` for why not as a Faust agent). A plate's state lives in its
+(see :mod:`stream_jobs.fastpath` for why by the batch). A plate's state lives in its
 read's partition and is kept in a changelog (:mod:`stream_jobs.changelog`): one entry per plate,
 written once per batch, plus the partition's watermark and its charges per zone-day
 (:mod:`stream_jobs.charges.days`).
@@ -39,10 +39,8 @@ from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.registers import ChargeRegisters
 from stream_jobs.feeds import CompactedFeed, ErasureFeed
 from stream_jobs.intake import STAGE, admit, receipt
-from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker, forget
+from stream_jobs.tracking import PartitionState, PlateHistory, Tracker, forget
 
-READS_BY_PLATE = topics.READS_BY_PLATE
-CHANGELOG = topics.PLATE_HISTORIES
 WATERMARK_KEY = b"#watermark"  # cannot be a plate: plates are letters and digits
 DAYS_KEY = b"#days"
 OFFSETS_KEY = b"#offsets"
@@ -52,14 +50,14 @@ ERASED_READS = Metric("gantry_erased_reads", "Reads of an erased plate from befo
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
     """The job's own topics, partitioned exactly like ``plate_reads``."""
     partitions = config.broker.partitions_for(topics.PLATE_READS)
-    return [new_topic(config, READS_BY_PLATE, partitions), new_topic(config, CHANGELOG, partitions, compacted=True),
-            new_topic(config, ZONE_DAY_PARTS, config.broker.partitions_for(topics.ZONE_CHARGES))]
+    return [new_topic(config, topics.READS_BY_PLATE, partitions),
+            new_topic(config, topics.PLATE_HISTORIES, partitions, compacted=True)]
 
 
 class PlateJob(StatefulBatchConsumer[PartitionState]):
     group_id = "gantry-jobs-track"
-    sources = (topics.PLATE_READS, READS_BY_PLATE)
-    changelog = CHANGELOG
+    sources = (topics.PLATE_READS, topics.READS_BY_PLATE)
+    changelog = topics.PLATE_HISTORIES
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
     max_records = 20_000  # large batches: each plate's state is saved once per batch
 
@@ -75,7 +73,7 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         self.known_cameras = known_cameras
         self.window = config.event_time
         self.sent = {topic: MESSAGES_OUT.labels(STAGE, topic)
-                     for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS, ZONE_DAY_PARTS)}
+                     for topic in (topics.JOURNEYS, topics.ZONE_CHARGES, topics.LATE_READS, topics.ZONE_DAY_PARTS)}
 
     async def before_consuming(self) -> None:
         await self.erasures.loaded.wait()  # no erased read is tracked for want of the block-list
@@ -112,14 +110,14 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         read = admit(record.value, self.known_cameras, self.window, received_at,
                      source_topic=record.topic, partition=record.partition, offset=record.offset)
         if isinstance(read, DeadLetter):
-            if record.topic == READS_BY_PLATE:
+            if record.topic == topics.READS_BY_PLATE:
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(read))
             return None
-        if record.topic == READS_BY_PLATE:
+        if record.topic == topics.READS_BY_PLATE:
             return read
         if record.key != read.plate.encode():
             # Stamped with its receipt, so that the re-keyed read is judged against the same window.
-            await self.outbox.put(READS_BY_PLATE, key=read.plate.encode(), value=record.value,
+            await self.outbox.put(topics.READS_BY_PLATE, key=read.plate.encode(), value=record.value,
                                   timestamp_ms=int(received_at.timestamp() * 1000))
             return None
         return read

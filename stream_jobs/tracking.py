@@ -36,7 +36,6 @@ LATE_READS = Counter("gantry_late_reads", "Reads later than allowed_lateness_s, 
 DUPLICATE_READS = Counter("gantry_duplicate_reads", "Reads delivered again with a known read_id")
 MERGED_READS = Counter("gantry_merged_reads", "Reads inside a passage already kept (another look, or a duplicate)")
 CHARGING_DAY_MS = 26 * 3_600_000  # a local day, with room for a daylight-saving change
-ZONE_DAY_PARTS = "gantry-jobs-zone-day-parts"  # internal: each partition's share of a charging day
 SWEEP_EVERY_MS = 3_600_000  # how often (in event time) plates not seen within the horizon are dropped
 
 
@@ -97,7 +96,8 @@ class PlateHistory:
         ``[version, [terms...] | "", first_ms]`` per charge."""
         return {
             "sightings": [s.to_json() for s in self.sightings],
-            "journeys": {j: [*sent[:4], int(sent.withdrawn)] for j, sent in self.journeys.items()},
+            "journeys": {j: [sent.end_ms, sent.segment_id, sent.from_read_id, sent.to_read_id, int(sent.withdrawn)]
+                         for j, sent in self.journeys.items()},
             "charges": {c: [sent.version, list(sent.terms) if sent.terms else "", sent.first_ms]
                         for c, sent in self.charges.items()},
         }
@@ -286,7 +286,7 @@ NOT_SENT = SentCharge(0, None, 0)
 
 
 def _part_output(part: ZoneDayPart) -> Output:
-    return Output(ZONE_DAY_PARTS, part.zone_id.encode(), encode(part))
+    return Output(topics.ZONE_DAY_PARTS, part.zone_id.encode(), encode(part))
 
 
 def _charge_outputs(plate: str, zone: Zone, owed: DayCharge, versions: dict[str, SentCharge], days: DayLedger, *,
@@ -297,8 +297,9 @@ def _charge_outputs(plate: str, zone: Zone, owed: DayCharge, versions: dict[str,
     charge_key = charge_id(zone.id, plate, owed.day)
     terms = ChargeTerms(owed.first.first.read_id, owed.reads, owed.vehicle_class, owed.status, str(owed.amount),
                         zone.tariff.currency, owed.class_source)
-    version, last, _ = versions.get(charge_key, NOT_SENT)
-    if terms == last:
+    last = versions.get(charge_key, NOT_SENT)
+    version = last.version
+    if terms == last.terms:
         if not again:
             return []
     else:

@@ -1,4 +1,4 @@
-"""Running one Faust worker process with Gantry's health endpoint next to it."""
+"""Running one stream-jobs worker process with Gantry's health endpoint next to it."""
 
 from __future__ import annotations
 
@@ -8,16 +8,13 @@ import sys
 import time
 from typing import NoReturn
 
-import faust
+from mode import Worker
 
 from gantry.config import GantryConfig
 from gantry.kafka import create_missing, ensure_topics
 from gantry.observability import serve_health
 from gantry.runtime import endpoints
-from stream_jobs import plate_job
-from stream_jobs.app import create_app, ready
-from stream_jobs.journeys import stats_job
-from stream_jobs.parking import job as parking_job
+from stream_jobs.app import Jobs, internal_topics, ready
 
 log = logging.getLogger(__name__)
 RESTARTS_ENV = "GANTRY_JOBS_RESTARTS"  # crashes in a row, carried across the re-executions
@@ -26,18 +23,17 @@ STEADY_S = 120.0  # a worker that ran this long before crashing starts its backo
 
 def run_worker(config: GantryConfig, worker_index: int, health_port: int) -> None:
     """Block until the worker is stopped (SIGTERM/SIGINT); raises GantryError on bad setup."""
-    for chatty in ("aiokafka", "faust", "mode", "kafka"):
+    for chatty in ("aiokafka", "mode", "kafka"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     bootstrap = endpoints(config).bootstrap_servers
     ensure_topics(config, bootstrap)
-    create_missing(bootstrap, [*plate_job.internal_topics(config), *stats_job.internal_topics(config),
-                               *parking_job.internal_topics(config)])
-    jobs = create_app(config, bootstrap, worker_index=worker_index)
+    create_missing(bootstrap, internal_topics(config))
+    jobs = Jobs(config, bootstrap)
     server = serve_health(health_port, ready=lambda: ready(jobs))
     log.info("stream jobs worker %d: health on port %d", worker_index, server.server_port)
     started = time.monotonic()
     try:
-        faust.Worker(jobs.app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+        Worker(jobs, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
     except SystemExit as stopped:
         if stopped.code in (None, 0):  # stopped by SIGTERM/SIGINT
             raise

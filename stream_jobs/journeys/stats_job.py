@@ -44,7 +44,6 @@ from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, parse_or_report, receipt
 from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
 
-CHANGELOG = topics.SEGMENT_JOURNEYS
 KEEP_INTERVALS_S = 2 * 86_400
 OWN_HEADERS = [("gantry-origin", b"segment-stats")]  # marks this job's re-sends, which it skips
 OWN_HEADER = OWN_HEADERS[0]
@@ -52,7 +51,7 @@ OWN_HEADER = OWN_HEADERS[0]
 
 def internal_topics(config: GantryConfig) -> list[NewTopic]:
     """The changelog, partitioned exactly like ``journeys``."""
-    return [new_topic(config, CHANGELOG, config.broker.partitions_for(topics.JOURNEYS), compacted=True)]
+    return [new_topic(config, topics.SEGMENT_JOURNEYS, config.broker.partitions_for(topics.JOURNEYS), compacted=True)]
 
 
 @dataclass(slots=True)
@@ -91,7 +90,7 @@ class Intervals:
 class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
     group_id = "gantry-jobs-segment-stats"
     sources = (topics.JOURNEYS,)
-    changelog = CHANGELOG
+    changelog = topics.SEGMENT_JOURNEYS
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
     max_records = 20_000
     # Each batch works out the outlier flags and figures of every interval it touches, all members

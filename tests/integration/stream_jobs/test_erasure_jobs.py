@@ -14,7 +14,6 @@ from gantry.config import GantryConfig
 from gantry.events import HotlistEntry, HotlistHit, Journey, PlateRead, ZoneCharge, decode, encode, now_utc
 from gantry.kafka import ensure_topics, producer, replay
 from stream_jobs.hotlist import store
-from stream_jobs.plate_job import CHANGELOG, READS_BY_PLATE
 
 pytestmark = pytest.mark.integration
 PLATE = "ER4SEME"
@@ -64,7 +63,7 @@ def test_an_erased_plate_leaves_the_jobs_and_only_new_sightings_count(broker, tm
     # Reads from before the erasure that were still in Kafka (one re-keyed) change nothing; a new
     # sighting is charged from itself alone.
     send.send(topics.PLATE_READS, key=PLATE.encode(), value=encode(read("er-3", "er-a", start + timedelta(minutes=1))))
-    send.send(READS_BY_PLATE, key=PLATE.encode(), value=encode(read("er-4", "er-a", start + timedelta(minutes=3))))
+    send.send(topics.READS_BY_PLATE, key=PLATE.encode(), value=encode(read("er-4", "er-a", start + timedelta(minutes=3))))
     send.send(topics.PLATE_READS, key=PLATE.encode(), value=encode(read("er-new", "er-a", now_utc())))
     send.flush()
     after = charges_of(broker, lambda cs: any(c.first_read_id == "er-new" for c in cs))
@@ -74,7 +73,7 @@ def test_an_erased_plate_leaves_the_jobs_and_only_new_sightings_count(broker, tm
     assert not [m for m in read_topic(broker, topics.LATE_READS, idle_s=2) if b"er-3" in m or b"er-4" in m]
     hits = {decode(HotlistHit, m).read_id for m in read_topic(broker, topics.HOTLIST_HITS, idle_s=2)}
     assert hits == {"er-1", "er-2", "er-new"}  # the screener leaves the erased past alone too
-    latest = {r.partition: r.value for r in replay(broker, CHANGELOG) if r.key == PLATE.encode()}
+    latest = {r.partition: r.value for r in replay(broker, topics.PLATE_HISTORIES) if r.key == PLATE.encode()}
     (entry,) = [value for value in latest.values() if value is not None]  # tombstones elsewhere
     assert [s[2] for s in orjson.loads(entry)["sightings"]] == ["er-new"]
     assert worker.proc.poll() is None

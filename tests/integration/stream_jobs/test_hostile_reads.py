@@ -26,7 +26,6 @@ from gantry.events import (
 from gantry.kafka import ensure_topics, producer
 from stream_jobs.hotlist import store
 from stream_jobs.intake import admit
-from stream_jobs.plate_job import READS_BY_PLATE
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +57,7 @@ def test_far_future_reads_are_dead_letters_and_the_worker_keeps_screening_and_ch
     send = producer(broker)
     send.send(topics.PLATE_READS, key=b"HX01FAR", value=hostile("hx-9999", "9999-12-31T23:59:59.999+00:00"))
     send.send(topics.PLATE_READS, key=b"HX01FAR", value=hostile("hx-2100", "2100-01-01T00:00:00+00:00"))
-    send.send(READS_BY_PLATE, key=b"HX01FAR", value=hostile("hx-rekeyed", "9999-12-31T23:59:59+00:00"))
+    send.send(topics.READS_BY_PLATE, key=b"HX01FAR", value=hostile("hx-rekeyed", "9999-12-31T23:59:59+00:00"))
     journey = Journey(journey_id="hx-journey", segment_id="hx-seg", plate_pseudonym="p", start_ts=now_utc(),
                       end_ts=datetime(9999, 12, 31, 23, 59, tzinfo=UTC), travel_s=1, speed_kmh=1,
                       from_read_id="hx-a", to_read_id="hx-b")
@@ -76,7 +75,7 @@ def test_far_future_reads_are_dead_letters_and_the_worker_keeps_screening_and_ch
     letters = ours(read_topic(broker, topics.DEAD_LETTERS, until=lambda m: len(ours(m)) >= 4, timeout_s=60))
     assert set(letters) == {"hx-9999", "hx-2100", "hx-rekeyed", "hx-journey"}
     assert all("event_time.max_future_s" in letter.reason for letter in letters.values())
-    assert letters["hx-rekeyed"].source_topic == READS_BY_PLATE
+    assert letters["hx-rekeyed"].source_topic == topics.READS_BY_PLATE
     assert letters["hx-journey"].source_topic == topics.JOURNEYS
 
     hits = [h for h in map(lambda m: decode(HotlistHit, m), read_topic(

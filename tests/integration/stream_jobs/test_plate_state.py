@@ -12,7 +12,6 @@ from gantry.broker import EmbeddedBroker
 from gantry.config import GantryConfig
 from gantry.events import Journey, PlateRead, ZoneCharge, decode, encode, now_utc
 from gantry.kafka import ensure_topics, producer, replay
-from stream_jobs.plate_job import CHANGELOG
 
 pytestmark = pytest.mark.integration
 READS = 5000
@@ -50,7 +49,7 @@ def test_a_spammed_plate_keeps_a_small_state_and_exact_journeys_and_charges(brok
     charges = [decode(ZoneCharge, m) for m in read_topic(broker, topics.ZONE_CHARGES, idle_s=3)]
     latest = max((c for c in charges if c.plate == "SP4MME"), key=lambda c: c.version)
     assert (latest.first_read_id, latest.read_count, str(latest.amount)) == ("sp-0", 1, "15.00")
-    entries = {r.key: r.value for r in replay(broker, CHANGELOG)}
+    entries = {r.key: r.value for r in replay(broker, topics.PLATE_HISTORIES)}
     entry = entries[b"SP4MME"]
     assert len(entry) < 1024, f"{len(entry)} bytes"
     assert len(orjson.loads(entry)["sightings"]) == 2  # one run at sp-a, one read at sp-b

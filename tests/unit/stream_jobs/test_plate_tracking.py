@@ -13,7 +13,7 @@ from gantry.config import GantryConfig
 from gantry.events import Journey, PlateRead, RegisteredVehicle, ZoneCharge, ZoneDayPart, decode, encode
 from stream_jobs.charges.registers import ChargeRegisters
 from stream_jobs.simulator import Noise, simulate
-from stream_jobs.tracking import ZONE_DAY_PARTS, PartitionState, PlateHistory, Tracker, forget
+from stream_jobs.tracking import PartitionState, PlateHistory, Tracker, forget
 
 PARTITIONS = 4
 
@@ -164,7 +164,7 @@ def test_each_partition_sends_its_share_of_a_day_once_past_it():
     evening = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # Monday afternoon to Tuesday morning
     sim = simulate(cameras=6, vehicles=120, hours=20, seed=11, start=evening, noise=Noise(duplicates=0.05))
     outputs = run(sim, sim.reads, city_config(sim))
-    parts = [decode(ZoneDayPart, o.value) for o in outputs if o.topic == ZONE_DAY_PARTS]
+    parts = [decode(ZoneDayPart, o.value) for o in outputs if o.topic == topics.ZONE_DAY_PARTS]
     monday = [Decimal(amount) for (_, _, day), (_, _, amount) in sim.expected.charges.items() if day == "2026-11-30"]
     shares = {p.partition: (p.charges, p.total_amount) for p in parts if p.charge_date == date(2026, 11, 30)}
     assert sorted(shares) == list(range(PARTITIONS))  # every partition, once
