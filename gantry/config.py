@@ -82,6 +82,7 @@ class RetentionConfig(Section):
     webhook_failures: int = Field(default=730, ge=1)
     gate_decisions: int = Field(default=90, ge=1)
     parking_sessions: int = Field(default=2555, ge=1)
+    parking_payments: int = Field(default=2555, ge=1)
 
 
 class WarehouseConfig(Section):

@@ -7,7 +7,8 @@ topic, hits, charges, journeys; and an ingest spool publishes what it held throu
 later. A consumer that is behind, or replays from an older offset, would bring them back. So
 ``gantry privacy erase`` also writes the plate's pseudonym and the erasure time to the compacted
 ``erasures`` topic, and the sink and the per-plate job drop every record of that plate *timed
-before the erasure*: a read's or hit's time, a charge's first read, a journey's start.
+before the erasure*: a read's or hit's time, a charge's first read, a journey's start, a gate
+decision's time, a parking stay's first passage, a payment's time.
 
 Event time, not the record's offset or produce time: what was erased is what was recorded of the
 plate until then, however late it reaches the pipeline (a camera's backlog import, a spool
@@ -23,7 +24,7 @@ waved through on one comparison.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -36,14 +37,18 @@ from gantry import topics
 from gantry.events import DeadLetter, Event, HotlistHit, Journey, PlateRead, ZoneCharge
 from gantry.kafka import delivered, producer
 from gantry.privacy import pseudonymise
+from gantry.site_events import GateDecision, ParkingPayment, ParkingSession
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_RETENTION = timedelta(days=7)  # Kafka's log.retention.hours default
 HELD_IN_CLEAR = (topics.PLATE_READS, topics.READS_BY_PLATE, topics.HOTLIST_HITS, topics.ZONE_CHARGES,
-                 topics.LATE_READS, topics.DEAD_LETTERS, topics.WEBHOOK_DEAD_LETTERS)
+                 topics.LATE_READS, topics.DEAD_LETTERS, topics.WEBHOOK_DEAD_LETTERS, topics.GATE_DECISIONS)
 """The topics whose records carry plates in clear (``journeys`` carries pseudonyms)."""
+TOMBSTONED = (topics.PLATE_HISTORIES, topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS)
+"""The compacted topics keyed by the plate (``car_park:plate`` for the car parks') whose keys an
+erasure tombstones."""
 
 
 def entry(erased_at: datetime) -> bytes:
@@ -51,15 +56,20 @@ def entry(erased_at: datetime) -> bytes:
     return orjson.dumps({"erased_at_ms": int(erased_at.timestamp() * 1000)})
 
 
-def publish(bootstrap_servers: str, plate: str, pseudonym: str, erased_at: datetime) -> None:
-    """Block-list the plate's past, and tombstone its entry in the per-plate job's changelog (in
-    every partition: a tombstone where the key never was costs nothing). Raises
-    :class:`ConnectionError` unless the broker took both."""
+def publish(bootstrap_servers: str, plate: str, pseudonym: str, erased_at: datetime,
+            car_parks: Iterable[str] = ()) -> None:
+    """Block-list the plate's past, tombstone its entry in the per-plate job's changelog (in
+    every partition: a tombstone where the key never was costs nothing) and its stays and
+    payments at each car park (keyed ``car_park:plate``, partitioned by key as they were sent).
+    Raises :class:`ConnectionError` unless the broker took them all."""
     sender = producer(bootstrap_servers)
     try:
         sent = [sender.send(topics.ERASURES, key=pseudonym.encode(), value=entry(erased_at))]
         for partition in sorted(sender.partitions_for(topics.PLATE_HISTORIES)):
             sent.append(sender.send(topics.PLATE_HISTORIES, key=plate.encode(), value=None, partition=partition))
+        for park in car_parks:
+            for topic in (topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS):
+                sent.append(sender.send(topic, key=f"{park}:{plate}".encode(), value=None))
         if not delivered(sender, sent):
             raise ConnectionError(f"the broker at {bootstrap_servers} did not take the erasure records")
     finally:
@@ -85,14 +95,14 @@ def still_held(erased_at: datetime, *, embedded_broker: bool) -> list[Held]:
     but everything on the embedded broker, which compacts nothing either.
     """
     held = []
-    for topic in (*HELD_IN_CLEAR, topics.FRAMES, topics.JOURNEYS, topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
+    for topic in (*HELD_IN_CLEAR, topics.FRAMES, topics.JOURNEYS, *TOMBSTONED, topics.SEGMENT_JOURNEYS):
         if topic in topics.RETENTION_MS:
             kept_ms = topics.RETENTION_MS[topic]
             what = "pictures of the vehicle, not erased one by one; " if topic == topics.FRAMES else ""
             held.append(Held(topic, erased_at + timedelta(milliseconds=kept_ms),
                              f"{what}retention.ms={kept_ms}, as Gantry creates it"))
-        elif topic in (topics.PLATE_HISTORIES, topics.SEGMENT_JOURNEYS):
-            what = "tombstoned" if topic == topics.PLATE_HISTORIES else "journeys (pseudonymised) dropped after two days"
+        elif topic in (*TOMBSTONED, topics.SEGMENT_JOURNEYS):
+            what = "tombstoned" if topic in TOMBSTONED else "journeys (pseudonymised) dropped after two days"
             if embedded_broker:
                 held.append(Held(topic, None, f"{what}; the embedded broker compacts nothing: older values stay"))
             else:
@@ -170,6 +180,12 @@ class BlockList:
             return self.erased_at(row.plate, row.first_read_ts) is not None
         if isinstance(row, Journey):
             return self.pseudonym_erased_at(row.plate_pseudonym, row.start_ts) is not None
+        if isinstance(row, GateDecision):
+            return any(self.erased_at(p, row.ts) is not None for p in {row.plate, row.listed_plate} if p is not None)
+        if isinstance(row, ParkingSession):
+            return self.erased_at(row.plate, row.first_ts) is not None
+        if isinstance(row, ParkingPayment):
+            return self.erased_at(row.plate, row.paid_at) is not None
         if isinstance(row, DeadLetter):
             return self._letter_blocked(row)
         return False

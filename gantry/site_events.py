@@ -97,7 +97,7 @@ class ParkingPayment(Event):
     payment_id: Id
     car_park_id: Id
     plate: Plate
-    stay_entry_ts: UtcMs | None = Field(description="the entry of the stay paid for; empty: no entry was seen")
+    stay_entry_ts: UtcMs | None = Field(default=None, description="the entry of the stay paid for; empty: no entry was seen")
     paid_at: UtcMs
     amount: Decimal = Field(ge=0, decimal_places=2)
     currency: str = Field(pattern=r"^[A-Z]{3}$")

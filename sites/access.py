@@ -20,7 +20,7 @@ Matching is exact, and one OCR-confusable glyph away only where the site sets ``
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ from gantry.site_events import Decision, GateDecision, ParkingPayment, Reason
 from gantry.sites import CarPark, Gate, Site, SiteList
 from sites.lists import ListBook, Match
 from sites.presence import Presence, Stay
-from sites.tariff import ZERO, charged_until, missed_entry_fee, stay_fee
+from sites.tariff import ZERO, charged_until, missed_entry_fee, payment_of_stay, stay_fee
 from stream_jobs.hotlist.rules import confusable_variants
 
 UNKNOWN: dict[str, tuple[Decision, Reason, bool]] = {
@@ -105,18 +105,6 @@ def decide(read: PlateRead, site: Site, gate: Gate, book: ListBook, presence: Pr
         return answer("deny", "full")
     decision, reason, flagged = UNKNOWN[site.unknown_plates]
     return answer(decision, reason, flagged=flagged)
-
-
-def payment_of_stay(latest: ParkingPayment | None, entry_ts: datetime | None, at: datetime,
-                    grace_minutes: int) -> ParkingPayment | None:
-    """The plate's latest payment if it is for the stay that began at ``entry_ts``: one with that
-    entry; for a stay whose entry was missed (no entry tells such stays apart), one made within the
-    grace minutes before ``at``, lest an old lost-entry payment open the exit for a later stay."""
-    if latest is None or latest.stay_entry_ts != entry_ts:
-        return None
-    if entry_ts is None and at > latest.paid_at + timedelta(minutes=grace_minutes):
-        return None
-    return latest
 
 
 def fee_due(park: CarPark, stay: Stay | None, payment: ParkingPayment | None, exit_ts: datetime) -> Decimal:

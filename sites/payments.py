@@ -19,9 +19,9 @@ from gantry.ids import stable_id
 from gantry.kafka import producer, replay
 from gantry.site_events import ParkingPayment, ParkingSession
 from gantry.sites import CarPark
-from sites.access import fee_due, payment_of_stay
+from sites.access import fee_due
 from sites.presence import Stay
-from sites.tariff import ZERO
+from sites.tariff import ZERO, payment_of_stay
 
 
 def open_stay(bootstrap_servers: str, car_park: str, plate: str) -> ParkingSession | None:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from gantry.site_events import ParkingPayment
 from gantry.sites import CarPark, ParkingTariff
 
 CENT = Decimal("0.01")
@@ -71,3 +72,30 @@ def missed_exit_fee(park: CarPark) -> Decimal:
 def missed_entry_fee(park: CarPark) -> Decimal:
     """An exit with no entry before it: the length of the stay is unknown."""
     return park.tariff.lost_entry.quantize(CENT, ROUND_HALF_UP)
+
+
+def payment_of_stay(latest: ParkingPayment | None, entry_ts: datetime | None, at: datetime,
+                    grace_minutes: int) -> ParkingPayment | None:
+    """The plate's latest payment if it is for the stay that began at ``entry_ts``: one with that
+    entry; for a stay whose entry was missed (no entry tells such stays apart), one made within the
+    grace minutes before ``at``, lest an old lost-entry payment open the exit for a later stay."""
+    if latest is None or latest.stay_entry_ts != entry_ts:
+        return None
+    if entry_ts is None and at > latest.paid_at + timedelta(minutes=grace_minutes):
+        return None
+    return latest
+
+
+def paid_for_stay(payments: list[ParkingPayment], entry_ts: datetime | None, exit_ts: datetime | None,
+                  grace_minutes: int) -> Decimal:
+    """The money taken for a stay, from its plate's payments at the car park (the warehouse keeps
+    every one): those naming the stay's entry; for a stay whose entry was missed, those made within
+    the grace minutes before its exit, the only ones its exit opened for (:func:`payment_of_stay`)."""
+    grace = timedelta(minutes=grace_minutes)
+
+    def for_stay(payment: ParkingPayment) -> bool:
+        if payment.stay_entry_ts != entry_ts:
+            return False
+        return entry_ts is not None or (exit_ts is not None and exit_ts - grace <= payment.paid_at <= exit_ts)
+
+    return sum((p.amount for p in payments if for_stay(p)), ZERO)

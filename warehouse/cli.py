@@ -234,7 +234,8 @@ def erase(
     config = config_of(ctx)
     try:
         reach = Reach(SnapshotStore(store_url(config)), endpoints(config).bootstrap_servers,
-                      embedded_broker=config.broker.bootstrap_servers is None)
+                      embedded_broker=config.broker.bootstrap_servers is None,
+                      car_parks=tuple(park.id for site in config.sites for park in site.car_parks))
         erasure = erase_plate(_client(ctx), plate, reason, actor or getpass.getuser(), config.privacy.pseudonym_key(),
                               reach)
     except GantryError as exc:

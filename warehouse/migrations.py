@@ -57,12 +57,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "vehicle class reported by cameras, and each charge's class source",
               lambda r: list(schema.VEHICLE_CLASS_COLUMNS)),
     Migration(12, "parking sessions", lambda r: [schema.PARKING_SESSIONS.create(r)]),
+    Migration(13, "parking payments, and the payment an exit's decision counted",
+              lambda r: [schema.PARKING_PAYMENTS.create(r), schema.GATE_DECISION_PAYMENT]),
 )
 
 ANALYST_ROLE = "gantry_analyst"
 OPERATOR_ROLE = "gantry_operator"
 ANALYST_TABLES = ("journeys", "segment_stats", "camera_counts_1m", "zone_days")
-OPERATOR_TABLES = ("plate_reads", "hotlist_hits", "webhook_failures", "gate_decisions", "parking_sessions")
+OPERATOR_TABLES = ("plate_reads", "hotlist_hits", "webhook_failures", "gate_decisions", "parking_sessions",
+                   "parking_payments")
 _TTL_DAYS = re.compile(r"\bTTL\b.*?toIntervalDay\((\d+)\)", re.DOTALL)
 _ACCESS_CONTROL_UNAVAILABLE = (497, 36, 48, 1001)  # ACCESS_DENIED, BAD_ARGUMENTS, NOT_IMPLEMENTED
 

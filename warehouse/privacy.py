@@ -11,7 +11,8 @@ The plate also lives outside the warehouse. Its reads' pictures are deleted thro
 ``image_ref`` of every row that refers to them (reads, and the hits and charges that outlive
 them). Kafka keeps records for each topic's retention and cannot delete one record, so
 the erasure is first written to the block-list (:mod:`gantry.erasures`), which the sink and the
-per-plate job honour, and the plate's entry in the job's changelog is tombstoned; the report says
+per-plate job honour, and the plate's entry in the job's changelog (and its stays and payments at
+each car park) is tombstoned; the report says
 what the topics may still hold and until when. The block-list goes first: from then on no
 consumer brings back what the deletes below remove.
 """
@@ -54,6 +55,8 @@ class Reach:
     pictures: SnapshotStore
     bootstrap_servers: str
     embedded_broker: bool
+    car_parks: tuple[str, ...] = ()
+    """The configured car parks: the plate's stays and payments are keyed ``car_park:plate``."""
 
 
 def erase_plate(client: Client, plate: str, reason: str, actor: str, key: SecretStr, reach: Reach) -> Erasure:
@@ -70,7 +73,7 @@ def erase_plate(client: Client, plate: str, reason: str, actor: str, key: Secret
     subject = pseudonymise(plate, key)
     erased_at = datetime.now(UTC)
     try:
-        publish(reach.bootstrap_servers, plate, subject, erased_at)
+        publish(reach.bootstrap_servers, plate, subject, erased_at, reach.car_parks)
     except (KafkaError, ConnectionError) as exc:
         raise GantryError(f"nothing erased: the erasure could not be written to the broker ({exc})") from None
     parameters = {"plate": plate, "pseudonym": subject}

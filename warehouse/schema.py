@@ -230,6 +230,21 @@ PARKING_SESSIONS = Table(
 )
 """Stays in car parks, the highest version per session: ordered and partitioned by the stay's
 first passage, which a session's id is made from, so every version of a stay collapses into one."""
+PARKING_PAYMENTS = Table(
+    "parking_payments",
+    f"""v UInt8, payment_id String, car_park_id LowCardinality(String), plate String,
+    stay_entry_ts Nullable({TS}), paid_at {TS}, amount Decimal(12, 2), currency LowCardinality(String),
+    stay_paid Nullable(Decimal(12, 2))""",
+    _REPLACING,
+    "toYYYYMM(paid_at)",
+    "(car_park_id, paid_at, payment_id)",
+    "toDateTime(paid_at)",
+)
+"""The money taken for stays in car parks, one row per payment (the topic is compacted to a
+plate's latest; the sink reads every payment as it comes): the revenue export reconciles the
+stays' fees with it."""
+GATE_DECISION_PAYMENT = f"ALTER TABLE gate_decisions ADD COLUMN IF NOT EXISTS paid_at Nullable({TS})"
+"""An exit's decision names the payment it counted."""
 SCHEMA_MIGRATIONS = """CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
 ENGINE = ReplacingMergeTree ORDER BY version"""
@@ -244,6 +259,7 @@ EVENT_TABLES = (
     EventTable(WEBHOOK_FAILURES, topics.WEBHOOK_DEAD_LETTERS, events.DeadLetter),
     EventTable(GATE_DECISIONS, topics.GATE_DECISIONS, site_events.GateDecision),
     EventTable(PARKING_SESSIONS, topics.PARKING_SESSIONS, site_events.ParkingSession),
+    EventTable(PARKING_PAYMENTS, topics.PARKING_PAYMENTS, site_events.ParkingPayment),
 )
 RETAINED_TABLES = tuple(t.table for t in EVENT_TABLES) + (CAMERA_COUNTS_1M, AUDIT_LOG)
 PLATE_ROWS: dict[str, str] = {
@@ -252,6 +268,7 @@ PLATE_ROWS: dict[str, str] = {
     "zone_charges": "plate = {plate:String}",
     "gate_decisions": "plate = {plate:String} OR listed_plate = {plate:String}",
     "parking_sessions": "plate = {plate:String}",
+    "parking_payments": "plate = {plate:String}",
     "journeys": "plate_pseudonym = {pseudonym:String}",
     "webhook_failures": "JSONExtractString(payload, 'plate') = {plate:String}"
     " OR JSONExtractString(payload, 'listed_plate') = {plate:String}",

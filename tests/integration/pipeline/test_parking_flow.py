@@ -1,9 +1,10 @@
 """A car's whole visit to a car park, through the processes `gantry up` runs for it.
 
 `gantry ingest serve` answers the gate cameras, `gantry jobs worker` pairs the passages into a
-stay, `gantry parking pay` records the payment and the warehouse sink stores the stay and the
-payment: entry, told to pay at the exit, paid, let out, and the stay in ``parking_sessions`` at
-the fee that was paid. Its own broker and processes, so it needs none of the stack's fixtures.
+stay, `gantry parking pay` records the payment and the warehouse sink stores the decisions, the stay
+and the payment: entry, told to pay at the exit, paid, let out, and the stay in
+``parking_sessions`` at the fee that was paid, the payment in ``parking_payments``. Its own
+broker and processes, so it needs none of the stack's fixtures.
 """
 
 from __future__ import annotations
@@ -138,7 +139,12 @@ def test_entry_pay_at_the_exit_and_leave_reach_the_warehouse_at_the_fee_paid(car
 
     closed = until("the closed stay in the warehouse", lambda: (row := stay_row()) and row[0] == "closed" and row)
     assert closed == ("closed", Decimal("4.00"), entered["read_id"], left["read_id"])
-    decisions = sink.query("SELECT direction, decision FROM gate_decisions FINAL WHERE plate = {p:String} "
-                           "ORDER BY ts", parameters={"p": PLATE}).result_rows
-    assert decisions[0] == ("entry", "allow") and decisions[-1] == ("exit", "allow")
-    assert ("exit", "pay") in decisions
+    decisions = sink.query("SELECT direction, decision, paid_at IS NOT NULL FROM gate_decisions FINAL "
+                           "WHERE plate = {p:String} ORDER BY ts", parameters={"p": PLATE}).result_rows
+    assert decisions[0] == ("entry", "allow", False) and decisions[-1] == ("exit", "allow", True)
+    assert ("exit", "pay", False) in decisions
+    # The money taken is in the warehouse too, for the stay it paid, and matches the stay's fee.
+    taken = until("the payment in the warehouse", lambda: sink.query(
+        "SELECT amount, stay_paid, stay_entry_ts FROM parking_payments WHERE plate = {p:String}",
+        parameters={"p": PLATE}).result_rows)
+    assert [(amount, total) for amount, total, _ in taken] == [(Decimal("4.00"), Decimal("4.00"))]

@@ -23,6 +23,7 @@ from gantry.events import encode
 from gantry.kafka import ensure_topics, replay
 from gantry.privacy import pseudonymise
 from gantry.retention import kept_partitions
+from gantry.site_events import GateDecision, ParkingPayment, ParkingSession
 from ingest.snapshots import SnapshotStore
 from warehouse.migrations import migrate
 from warehouse.privacy import PICTURES, Reach, erase_plate
@@ -165,3 +166,34 @@ def test_topics_an_erasure_cannot_reach_are_created_with_a_short_retention(tmp_p
         kept = {folder.parent.parent.name: keep_s for keep_s, folder in kept_partitions(tmp_path / "broker")}
     assert kept == {name: kept_ms / 1000 for name, kept_ms in topics.RETENTION_MS.items()}
     assert topics.SHORT_LIVED < kept.keys() and kept[topics.FRAMES] == 86_400
+
+
+def test_erasure_reaches_the_car_parks_decisions_stays_and_payments(warehouse, broker, tmp_path):
+    """Rows of gate_decisions, parking_sessions and parking_payments go, and the plate's keys on
+    the two compacted car-park topics are tombstoned, so an edge endpoint's copy loses them too."""
+    migrate(warehouse, RetentionConfig())
+    plate = f"EP{uuid.uuid4().hex[:6].upper()}"
+    for who in (plate, "KE3PME"):
+        load(warehouse, topics.GATE_DECISIONS, [
+            GateDecision(decision_id=f"d-{who}-{n}", read_id=f"r-{who}-{n}", site_id="depot", camera_id="gate",
+                         direction="entry", car_park_id="yard", ts=T0 + timedelta(minutes=n), plate=who,
+                         decision="allow", reason="unknown_allowed") for n in range(2)])
+        load(warehouse, topics.PARKING_SESSIONS, [
+            ParkingSession(session_id=f"s-{who}", car_park_id="yard", plate=who, status="open", first_ts=T0,
+                           entry_ts=T0, fee="0.00", currency="GBP", version=1)])
+        load(warehouse, topics.PARKING_PAYMENTS, [
+            ParkingPayment(payment_id=f"p-{who}", car_park_id="yard", plate=who, stay_entry_ts=T0,
+                           paid_at=T0 + timedelta(hours=1), amount="2.00", currency="GBP")])
+
+    erasure = erase_plate(warehouse, plate, "request REF-3", "dpo@example", KEY,
+                          Reach(SnapshotStore((tmp_path / "snapshots").as_uri()), broker, embedded_broker=True,
+                                car_parks=("yard",)))
+
+    assert {t: erasure.rows_removed[t] for t in ("gate_decisions", "parking_sessions", "parking_payments")} == {
+        "gate_decisions": 2, "parking_sessions": 1, "parking_payments": 1}
+    for table in ("gate_decisions", "parking_sessions", "parking_payments"):
+        assert warehouse.query(f"SELECT DISTINCT plate FROM {table}").result_rows == [("KE3PME",)]
+    for topic in (topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS):
+        (tombstone,) = [r for r in replay(broker, topic) if r.key == f"yard:{plate}".encode()]
+        assert tombstone.value is None
+    assert {topics.GATE_DECISIONS, topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS} <= {h.topic for h in erasure.held}

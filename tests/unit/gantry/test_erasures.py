@@ -11,6 +11,7 @@ from gantry.erasures import BlockList, entry, still_held
 from gantry.events import Journey, PlateRead
 from gantry.kafka import new_topic
 from gantry.privacy import pseudonymise
+from gantry.site_events import GateDecision, ParkingPayment, ParkingSession
 
 KEY = SecretStr("unit-key")
 ERASED_AT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -59,3 +60,26 @@ def test_the_report_says_until_when_kafka_holds_the_plate():
     assert embedded[topics.LATE_READS].until == held[topics.LATE_READS].until  # its object store enforces it
     assert embedded[topics.PLATE_READS].until is None
     assert held[topics.FRAMES].until == ERASED_AT + timedelta(days=1)  # pictures: a day at most
+
+
+def test_the_block_list_covers_the_car_parks_decisions_stays_and_payments():
+    blocklist = BlockList(lambda: KEY)
+    blocklist.apply(pseudonymise("ER45ASE", KEY).encode(), entry(ERASED_AT))
+    before, after = ERASED_AT - timedelta(hours=1), ERASED_AT + timedelta(seconds=1)
+
+    def decision(plate: str, ts: datetime, listed: str | None = None) -> GateDecision:
+        return GateDecision(decision_id="d", read_id="r", site_id="s", camera_id="c", direction="entry", ts=ts,
+                            plate=plate, decision="allow", reason="listed", listed_plate=listed)
+
+    def stay(ts: datetime) -> ParkingSession:
+        return ParkingSession(session_id="s", car_park_id="p", plate="ER45ASE", status="open", first_ts=ts, entry_ts=ts,
+                              fee="0.00", currency="GBP", version=1)
+
+    def payment(ts: datetime) -> ParkingPayment:
+        return ParkingPayment(payment_id="p", car_park_id="p", plate="ER45ASE", paid_at=ts, amount="1.00",
+                              currency="GBP")
+
+    assert [blocklist.blocks(row) for row in (decision("ER45ASE", before), decision("ER4SASE", before, "ER45ASE"),
+                                              stay(before), payment(before))] == [True] * 4
+    assert [blocklist.blocks(row) for row in (decision("ER45ASE", after), decision("KE3PME", before), stay(after),
+                                              payment(after))] == [False] * 4

@@ -9,11 +9,11 @@ import pytest
 from site_examples import MONDAY
 
 from gantry.sites import CarPark
-from sites.access import fee_due, payment_of_stay
+from sites.access import fee_due
 from sites.pairing import Passage, pair
 from sites.payments import next_payment
 from sites.presence import Stay
-from sites.tariff import charged_until
+from sites.tariff import charged_until, paid_for_stay, payment_of_stay
 from stream_jobs.parking.stays import PlateStays
 
 PARK = CarPark(id="p1", capacity=10, timezone="UTC",
@@ -91,3 +91,15 @@ def test_a_lost_entry_payment_counts_only_for_the_exit_just_after_it():
     week = minutes(7 * 24 * 60)
     assert payment_of_stay(paid, None, week, 15) is None
     assert next_payment(PARK, "AB1", None, None, paid, week).paid_total == Decimal("12.00")
+
+
+def test_the_money_taken_for_a_stay_is_every_payment_that_names_it():
+    first = next_payment(PARK, "AB1", ENTERED, "r1", None, PAID_AT)
+    second = next_payment(PARK, "AB1", ENTERED, "r1", first, minutes(100))
+    yesterday = next_payment(PARK, "AB1", ENTERED - timedelta(days=1), "r0", None, PAID_AT - timedelta(days=1))
+    lost = next_payment(PARK, "AB1", None, None, None, minutes(300))
+    payments = [first, second, yesterday, lost]
+    assert paid_for_stay(payments, ENTERED, minutes(110), 15) == Decimal("4.00")
+    assert paid_for_stay(payments, None, minutes(305), 15) == Decimal("12.00")  # the exit just after paying
+    assert paid_for_stay(payments, None, minutes(400), 15) == Decimal("0.00")  # another visit's exit
+    assert paid_for_stay(payments, ENTERED + timedelta(days=2), None, 15) == Decimal("0.00")
