@@ -82,7 +82,11 @@ class SiteFeed:
                 log.warning("ignoring bad hotlist entry at offset %s: %s", record.offset, exc)
                 return
             raw[key] = record.value
-        elif record.value is not None:
+        elif record.value is None:  # a plate's key tombstoned by an erasure (``car_park:plate``)
+            park, _, plate = key.partition(":")
+            self.gatekeeper.presence.forget(park, plate)
+            self._presence_changed = True
+        else:
             try:
                 if record.topic == topics.PARKING_PAYMENTS:
                     self.gatekeeper.presence.pay(decode(ParkingPayment, record.value))

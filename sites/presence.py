@@ -58,6 +58,12 @@ class Presence:
         """The plate's latest payment, for whichever stay (:func:`sites.access.payment_of_stay` tells)."""
         return self._paid.get((car_park, plate))
 
+    def forget(self, car_park: str, plate: str) -> None:
+        """An erased plate: its stay, last exit and payment go (the erasure tombstones its keys)."""
+        self._inside.get(car_park, {}).pop(plate, None)
+        self._left.pop((car_park, plate), None)
+        self._paid.pop((car_park, plate), None)
+
     def apply(self, session: ParkingSession) -> None:
         park, plate = session.car_park_id, session.plate
         if session.withdrawn:

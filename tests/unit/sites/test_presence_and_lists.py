@@ -1,9 +1,15 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from aiokafka import ConsumerRecord
 from site_examples import MONDAY, book, entry
 
-from gantry.site_events import ParkingSession
+from gantry import topics
+from gantry.events import encode
+from gantry.site_events import ParkingPayment, ParkingSession
+from sites.feed import SiteFeed
+from sites.gatekeeper import Gatekeeper
+from sites.lists import ListBook
 from sites.presence import Presence
 from stream_jobs.hotlist.store import read_csv, write_csv
 
@@ -75,3 +81,24 @@ def test_holders_travel_with_the_hotlist_files(tmp_path):
     write_csv(tmp_path / "out.csv", entries)
     assert read_csv(tmp_path / "out.csv") == entries
     assert book(*entries).plates_of("user-7") == {"AB12CDE", "CD34EFG"}
+
+
+def test_an_erasures_tombstones_make_the_edge_forget_the_plates_stay_and_payment(tmp_path):
+    feed = SiteFeed("unused:9092", Gatekeeper([]), tmp_path)
+    paid = ParkingPayment(payment_id="p", car_park_id="p1", plate="AB1", stay_entry_ts=T, paid_at=T + timedelta(hours=1),
+                          amount="2.00", currency="GBP")
+
+    def record(topic: str, plate: str, value: bytes | None) -> ConsumerRecord:
+        key = f"p1:{plate}".encode()
+        return ConsumerRecord(topic, 0, 0, 0, 0, key, value, None, len(key), len(value or b""), [])
+
+    for plate in ("AB1", "KE3PME"):
+        feed.apply(record(topics.PARKING_SESSIONS, plate, encode(session("open", T).model_copy(update={"plate": plate}))),
+                   ListBook(), {})
+        feed.apply(record(topics.PARKING_PAYMENTS, plate, encode(paid.model_copy(update={"plate": plate}))),
+                   ListBook(), {})
+    for topic in (topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS):
+        feed.apply(record(topic, "AB1", None), ListBook(), {})
+    presence = feed.gatekeeper.presence
+    assert (presence.stay("p1", "AB1"), presence.latest_payment("p1", "AB1")) == (None, None)
+    assert presence.stay("p1", "KE3PME").entry_ts == T and presence.latest_payment("p1", "KE3PME").amount == Decimal("2")
