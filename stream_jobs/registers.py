@@ -76,6 +76,8 @@ class Register(Generic[M]):
     columns: tuple[str, ...]
     required: tuple[str, ...]
     fields: Mapping[str, str] = field(default_factory=dict)  # CSV column -> model field
+    across: Callable[[list[tuple[int, M]]], list[tuple[int, str, str]]] | None = None
+    """A rule across the file's rows (a holder's plates, counted): (line, column, why) per bad row."""
 
     def publish(self, bootstrap_servers: str, entries: Iterable[M]) -> int:
         sender = producer(bootstrap_servers)
@@ -154,6 +156,9 @@ class Register(Generic[M]):
                     entries.append(entry)
         except OSError as exc:
             raise InvalidEvent(f"{path}: cannot read: {exc.strerror}") from None
+        if self.across is not None:
+            found = self.across([(lines[entry.key], entry) for entry in entries])
+            problems += [f"{path}:{line}: {column}: {why}" for line, column, why in found]
         if problems:
             raise InvalidEvent(f"{len(problems)} bad row(s), nothing imported:\n" + "\n".join(problems))
         return entries

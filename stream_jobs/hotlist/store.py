@@ -11,10 +11,11 @@ from pathlib import Path
 
 from gantry import topics
 from gantry.events import HotlistEntry
+from sites.holders import holder_problems
 from stream_jobs.registers import Register
 
 CSV_FIELDS = ("plate", "list", "reason", "priority", "valid_from", "valid_until", "holder")
-HOTLIST = Register(topics.HOTLIST, HotlistEntry, CSV_FIELDS, required=("plate", "list"))
+HOTLIST = Register(topics.HOTLIST, HotlistEntry, CSV_FIELDS, required=("plate", "list"), across=holder_problems)
 
 
 def publish(bootstrap_servers: str, entries: Iterable[HotlistEntry]) -> int:
@@ -31,8 +32,9 @@ def current(bootstrap_servers: str) -> list[HotlistEntry]:
 
 
 def read_csv(path: Path) -> list[HotlistEntry]:
-    """Every row of the file as an entry, or :class:`InvalidEvent` listing every bad row by line;
-    one bad row and nothing is imported."""
+    """Every row of the file as an entry, or :class:`InvalidEvent` listing every bad row by line
+    (holders' plates within 2N's limits too, :mod:`sites.holders`); one bad row and nothing is
+    imported."""
     return HOTLIST.read_csv(path)
 
 

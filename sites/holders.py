@@ -1,0 +1,43 @@
+"""2N's limits on a holder's plates, checked when lists are imported.
+
+A 2N access unit takes a recognised plate as a user's credential: a user (Gantry's ``holder``,
+2N's ``uuid``) has at most 20 licence plates, each at most 10 characters, spaces ignored. A list
+file that breaks them would load into Gantry and then fail on the unit, or be cut short there, so
+the import refuses it, naming the line of each offending row. Plates are counted once per holder
+whatever the lists they are on (a household's car on ``residents`` and ``permit`` is one plate),
+and the length is that of the plate as Gantry normalises it (spaces and dashes dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gantry.events import HotlistEntry
+
+MAX_PLATES_PER_HOLDER = 20
+MAX_PLATE_CHARACTERS = 10
+
+
+def holder_problems(rows: Sequence[tuple[int, HotlistEntry]]) -> list[tuple[int, str, str]]:
+    """(line, column, why) for every row of a list file that breaks 2N's limits, in line order."""
+    problems: list[tuple[int, str, str]] = []
+    plates: dict[str, dict[str, int]] = {}  # holder -> plate -> the line it first came on
+    for line, entry in rows:
+        if entry.holder is None:
+            continue
+        if len(entry.plate) > MAX_PLATE_CHARACTERS:
+            problems.append((line, "plate", f"{entry.plate} has {len(entry.plate)} characters; a holder's plate has at "
+                                            f"most {MAX_PLATE_CHARACTERS} (spaces ignored)"))
+            continue
+        held = plates.setdefault(entry.holder, {})
+        if entry.plate not in held and len(held) == MAX_PLATES_PER_HOLDER:
+            problems.append((line, "holder", f"{entry.holder} already has {MAX_PLATES_PER_HOLDER} plates (lines "
+                                             f"{_lines(held.values())}); at most {MAX_PLATES_PER_HOLDER} per holder"))
+            continue
+        held.setdefault(entry.plate, line)
+    return problems
+
+
+def _lines(lines) -> str:
+    ordered = sorted(lines)
+    return f"{ordered[0]}-{ordered[-1]}" if len(ordered) > 1 else str(ordered[0])
