@@ -56,5 +56,12 @@ SHORT_RETENTION_MS = 3 * 86_400_000  # a long weekend: time enough to look at th
 FRAMES_RETENTION_MS = 86_400_000
 """Camera pictures of every passing vehicle: read within seconds, kept a day for a recognizer
 outage to catch up, no longer (they are personal data, and the largest topic by far)."""
-RETENTION_MS = {FRAMES: FRAMES_RETENTION_MS} | dict.fromkeys(SHORT_LIVED, SHORT_RETENTION_MS)
+STREAMED = frozenset({PLATE_READS, HOTLIST_HITS, JOURNEYS, SEGMENT_STATS, ZONE_CHARGES})
+"""The reads and what the jobs make of them, which the warehouse keeps: the broker holds them for
+a sink, subscriber or job to catch up, for :data:`STREAMED_RETENTION_MS` (Kafka's default), set
+on the topic so that the embedded broker, which keeps a topic without one for ever and lists
+every batch of a partition on each fetch, keeps no more than Kafka would."""
+STREAMED_RETENTION_MS = 7 * 86_400_000
+RETENTION_MS = ({FRAMES: FRAMES_RETENTION_MS} | dict.fromkeys(SHORT_LIVED, SHORT_RETENTION_MS)
+                | dict.fromkeys(STREAMED, STREAMED_RETENTION_MS))
 """The topics Gantry creates with a ``retention.ms``; the others keep what the broker keeps."""

@@ -46,7 +46,8 @@ def test_topics_an_erasure_cannot_reach_are_kept_for_a_short_time():
     config = GantryConfig()
     for name in (topics.LATE_READS, topics.DEAD_LETTERS, topics.WEBHOOK_DEAD_LETTERS):
         assert new_topic(config, name).topic_configs == {"retention.ms": str(topics.SHORT_RETENTION_MS)}
-    assert new_topic(config, topics.PLATE_READS).topic_configs == {}
+    assert new_topic(config, topics.PLATE_READS).topic_configs == {"retention.ms": str(7 * 86_400_000)}
+    assert new_topic(config, topics.HOTLIST).topic_configs == {}
     assert new_topic(config, topics.ERASURES, compacted=True).topic_configs == {"cleanup.policy": "compact"}
 
 
@@ -58,7 +59,8 @@ def test_the_report_says_until_when_kafka_holds_the_plate():
     embedded = {h.topic: h for h in still_held(ERASED_AT, embedded_broker=True)}
     assert set(embedded) == set(held)
     assert embedded[topics.LATE_READS].until == held[topics.LATE_READS].until  # its object store enforces it
-    assert embedded[topics.PLATE_READS].until is None
+    assert embedded[topics.PLATE_READS].until == held[topics.PLATE_READS].until  # a week, as Kafka's default
+    assert embedded[topics.GATE_DECISIONS].until is None  # no retention.ms: kept until the storage goes
     assert held[topics.FRAMES].until == ERASED_AT + timedelta(days=1)  # pictures: a day at most
 
 
