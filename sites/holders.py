@@ -10,7 +10,7 @@ and the length is that of the plate as Gantry normalises it (spaces and dashes d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from gantry.events import HotlistEntry
 
@@ -18,10 +18,17 @@ MAX_PLATES_PER_HOLDER = 20
 MAX_PLATE_CHARACTERS = 10
 
 
-def holder_problems(rows: Sequence[tuple[int, HotlistEntry]]) -> list[tuple[int, str, str]]:
-    """(line, column, why) for every row of a list file that breaks 2N's limits, in line order."""
+def holder_problems(rows: Sequence[tuple[int, HotlistEntry]],
+                    existing: Iterable[HotlistEntry] = ()) -> list[tuple[int, str, str]]:
+    """(line, column, why) for every row of a list file that breaks 2N's limits, in line order.
+    ``existing`` is the hotlist the file is imported into: its holders' plates count too, but for
+    the entries the file replaces."""
+    replaced = {entry.key for _, entry in rows}
+    plates: dict[str, dict[str, int]] = {}  # holder -> plate -> the line it first came on (0: the hotlist)
+    for entry in existing:
+        if entry.holder is not None and entry.key not in replaced:
+            plates.setdefault(entry.holder, {}).setdefault(entry.plate, 0)
     problems: list[tuple[int, str, str]] = []
-    plates: dict[str, dict[str, int]] = {}  # holder -> plate -> the line it first came on
     for line, entry in rows:
         if entry.holder is None:
             continue
@@ -31,13 +38,18 @@ def holder_problems(rows: Sequence[tuple[int, HotlistEntry]]) -> list[tuple[int,
             continue
         held = plates.setdefault(entry.holder, {})
         if entry.plate not in held and len(held) == MAX_PLATES_PER_HOLDER:
-            problems.append((line, "holder", f"{entry.holder} already has {MAX_PLATES_PER_HOLDER} plates (lines "
-                                             f"{_lines(held.values())}); at most {MAX_PLATES_PER_HOLDER} per holder"))
+            problems.append((line, "holder", f"{entry.holder} already has {MAX_PLATES_PER_HOLDER} plates "
+                                             f"({_where(held.values())}); at most {MAX_PLATES_PER_HOLDER} per holder"))
             continue
         held.setdefault(entry.plate, line)
     return problems
 
 
-def _lines(lines) -> str:
-    ordered = sorted(lines)
-    return f"{ordered[0]}-{ordered[-1]}" if len(ordered) > 1 else str(ordered[0])
+def _where(lines: Iterable[int]) -> str:
+    """Where a holder's plates came from: the hotlist (line 0) and the file's lines."""
+    found = list(lines)
+    on_file = sorted(line for line in found if line)
+    parts = [f"{len(found) - len(on_file)} on the hotlist"] if len(on_file) < len(found) else []
+    if on_file:
+        parts.append(f"lines {on_file[0]}-{on_file[-1]}" if len(on_file) > 1 else f"line {on_file[0]}")
+    return ", ".join(parts)

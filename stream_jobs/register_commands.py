@@ -42,11 +42,14 @@ def add_csv_commands(app: typer.Typer, register: Register[M], name: str,
     @app.command("import", help=f"Add or replace every row of a CSV file in the {name}; any bad row and nothing "
                                 "is imported.")
     def import_csv(ctx: typer.Context, file: Path = typer.Argument(..., help=f"CSV with columns {columns}")) -> None:
+        # A rule across the rows counts the register's entries too: only then is the broker asked first.
+        bootstrap = broker_with_topics(ctx) if register.across else None
         try:
-            entries = register.read_csv(file, check(config_of(ctx)) if check else None)
+            existing = register.current(bootstrap) if bootstrap else []
+            entries = register.read_csv(file, check(config_of(ctx)) if check else None, existing)
         except GantryError as exc:
             fail(str(exc))
-        count = register.publish(broker_with_topics(ctx), entries)
+        count = register.publish(bootstrap or broker_with_topics(ctx), entries)
         console.print(f"imported {count} entries from {file}")
 
     @app.command("export", help=f"Write the current {name} to a CSV file that `import` reads back.")

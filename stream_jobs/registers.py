@@ -76,8 +76,9 @@ class Register(Generic[M]):
     columns: tuple[str, ...]
     required: tuple[str, ...]
     fields: Mapping[str, str] = field(default_factory=dict)  # CSV column -> model field
-    across: Callable[[list[tuple[int, M]]], list[tuple[int, str, str]]] | None = None
-    """A rule across the file's rows (a holder's plates, counted): (line, column, why) per bad row."""
+    across: Callable[[list[tuple[int, M]], list[M]], list[tuple[int, str, str]]] | None = None
+    """A rule across the file's rows and the register they go into (a holder's plates, counted):
+    (line, column, why) per bad row."""
 
     def publish(self, bootstrap_servers: str, entries: Iterable[M]) -> int:
         sender = producer(bootstrap_servers)
@@ -114,14 +115,16 @@ class Register(Generic[M]):
                     continue
         return index.entries()
 
-    def read_csv(self, path: Path, check: Callable[[M], tuple[str, str] | None] | None = None) -> list[M]:
+    def read_csv(self, path: Path, check: Callable[[M], tuple[str, str] | None] | None = None,
+                 existing: Iterable[M] = ()) -> list[M]:
         """Every row of the file as an entry, or :class:`InvalidEvent` naming every bad row by file,
         line and column.
 
         All or nothing: one bad row and nothing is imported, so a half file never reaches the
         register. Two rows with the same key are an error too: the second would silently replace
         the first. ``check`` may refuse a well-formed entry, as (column, why), against what the
-        file alone cannot tell (the configured zones, the classes they price).
+        file alone cannot tell (the configured zones, the classes they price); :attr:`across` checks
+        the rows together, with the ``existing`` entries of the register.
         """
         entries: list[M] = []
         problems: list[str] = []
@@ -157,7 +160,7 @@ class Register(Generic[M]):
         except OSError as exc:
             raise InvalidEvent(f"{path}: cannot read: {exc.strerror}") from None
         if self.across is not None:
-            found = self.across([(lines[entry.key], entry) for entry in entries])
+            found = self.across([(lines[entry.key], entry) for entry in entries], list(existing))
             problems += [f"{path}:{line}: {column}: {why}" for line, column, why in found]
         if problems:
             raise InvalidEvent(f"{len(problems)} bad row(s), nothing imported:\n" + "\n".join(problems))

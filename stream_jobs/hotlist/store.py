@@ -31,11 +31,11 @@ def current(bootstrap_servers: str) -> list[HotlistEntry]:
     return HOTLIST.current(bootstrap_servers)
 
 
-def read_csv(path: Path) -> list[HotlistEntry]:
+def read_csv(path: Path, existing: Iterable[HotlistEntry] = ()) -> list[HotlistEntry]:
     """Every row of the file as an entry, or :class:`InvalidEvent` listing every bad row by line
-    (holders' plates within 2N's limits too, :mod:`sites.holders`); one bad row and nothing is
-    imported."""
-    return HOTLIST.read_csv(path)
+    (holders' plates within 2N's limits too, with those of the ``existing`` hotlist,
+    :mod:`sites.holders`); one bad row and nothing is imported."""
+    return HOTLIST.read_csv(path, existing=existing)
 
 
 def write_csv(path: Path, entries: Iterable[HotlistEntry]) -> int:

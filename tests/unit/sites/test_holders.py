@@ -2,9 +2,7 @@
 list import with the line of each row that breaks them."""
 
 import pytest
-from typer.testing import CliRunner
 
-from gantry.cli import app
 from gantry.errors import InvalidEvent
 from gantry.events import HotlistEntry
 from sites.holders import holder_problems
@@ -39,7 +37,7 @@ def write(path, lines: list[str]):
     return path
 
 
-def test_the_import_refuses_the_whole_file_naming_each_line(tmp_path, monkeypatch):
+def test_the_import_refuses_the_whole_file_naming_each_line(tmp_path):
     lines = [f"FL {n:03d},staff,fleet-1" for n in range(21)] + ["AB12-CDE-3456,staff,u-7", "AB12 CDE 345,staff,u-7"]
     path = write(tmp_path / "lists.csv", lines)
     with pytest.raises(InvalidEvent) as refused:
@@ -49,6 +47,13 @@ def test_the_import_refuses_the_whole_file_naming_each_line(tmp_path, monkeypatc
         f"{path}:23: plate: AB12CDE3456 has 11 characters; a holder's plate has at most 10 (spaces ignored)"]
     assert len(read_csv(write(tmp_path / "ok.csv", lines[:20] + lines[-1:]))) == 21
 
-    monkeypatch.chdir(tmp_path)  # built-in defaults: the file is refused before any broker is reached
-    result = CliRunner().invoke(app, ["hotlist", "import", str(path)], env={"COLUMNS": "300"})
-    assert result.exit_code != 0 and "lists.csv:22: holder" in result.output
+
+def test_the_hotlists_plates_of_a_holder_count_but_for_the_entries_the_file_replaces(tmp_path):
+    on_the_hotlist = [HotlistEntry(plate=f"FL{n:03d}", list="staff", holder="fleet-1") for n in range(18)]
+    path = write(tmp_path / "more.csv", ["FL017,staff,fleet-1", "FL100,staff,fleet-1", "FL101,permit,fleet-1",
+                                         "FL102,staff,fleet-1"])
+    with pytest.raises(InvalidEvent) as refused:
+        read_csv(path, on_the_hotlist)
+    assert str(refused.value).splitlines()[1:] == [
+        f"{path}:5: holder: fleet-1 already has 20 plates (17 on the hotlist, lines 2-4); at most 20 per holder"]
+    assert len(read_csv(path, on_the_hotlist[1:])) == 4  # one plate fewer on the hotlist: 20 in all
