@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from mode import Service
 
 from gantry import topics
@@ -49,28 +50,34 @@ class CompactedFeed(Service):
         """Take one record (a tombstone has no value)."""
 
     async def on_start(self) -> None:
-        self._consumer, partitions = await self._consumer_of_topic()
+        partitions = await self._partitions()
+        # The broker holds a fetch of a quiet topic for the whole wait (500 ms by default): the
+        # start-up load and every change after it would wait that long.
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, group_id=None,
+            fetch_max_wait_ms=POLL_MS,
+        )
+        await self._consumer.start()
         self._consumer.assign(partitions)
         async for record in read_to_end(self._consumer, self.bootstrap_servers, partitions):
             self.apply(record)
         log.info("%s loaded", self.topic)
         self.loaded.set()
 
-    async def _consumer_of_topic(self) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-        """A started consumer, and the topic's partitions. A consumer learns the topics when it
-        starts (then only every few minutes), so while the topic is missing (it may be created
-        moments later) another is started."""
-        for _ in range(100):
-            # The broker holds a fetch of a quiet topic for the whole wait (500 ms by default): the
-            # start-up load and every change after it would wait that long.
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-                                        group_id=None, fetch_max_wait_ms=POLL_MS)
-            await consumer.start()
-            found = consumer.partitions_for_topic(self.topic)
-            if found:
-                return consumer, [TopicPartition(self.topic, p) for p in sorted(found)]
-            await consumer.stop()
-            await asyncio.sleep(0.2)
+    async def _partitions(self) -> list[TopicPartition]:
+        """The topic's partitions, once it exists (it may be created moments later). Asked of
+        the whole cluster's metadata: a request naming the topic could create it, with the
+        broker's default partitions."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        await admin.start()
+        try:
+            for _ in range(100):
+                for topic in await admin.describe_topics():
+                    if topic["topic"] == self.topic and topic["partitions"]:
+                        return sorted(TopicPartition(self.topic, p["partition"]) for p in topic["partitions"])
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
         raise RuntimeError(f"topic {self.topic!r} does not exist; run `gantry up` or create the topics")
 
     @Service.task
