@@ -74,6 +74,7 @@ class ObjectStore:
         # Listings are changed here by every write; a folder changed otherwise (the retention
         # sweep, a person) shows a new mtime and is read again.
         self._listings: dict[tuple[str, str], Listing] = {}  # by bucket and folder (a key's head)
+        self._buckets: set[str] = set()  # known to exist (a bucket is never removed)
 
     def create_bucket(self, name: str) -> None:
         marker = self.bucket(name) / BUCKET_MARK
@@ -101,17 +102,25 @@ class ObjectStore:
 
     async def put(self, bucket: str, key: str, body: bytes, if_match: str | None, if_none_match: str | None) -> str:
         target = self.path(bucket, key)
-        if not (self.bucket(bucket) / BUCKET_MARK).exists():
-            raise web.HTTPNotFound(text=f"no bucket {bucket}")
+        if bucket not in self._buckets:
+            if not (self.bucket(bucket) / BUCKET_MARK).exists():
+                raise web.HTTPNotFound(text=f"no bucket {bucket}")
+            self._buckets.add(bucket)
         async with self._locks[hash(target) % LOCK_STRIPES]:
-            current = self.etag(target)
-            if if_none_match == "*" and current is not None:
-                raise PreconditionFailed(key)
-            if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
-                raise PreconditionFailed(key)
-            await asyncio.to_thread(write_durably, target, body, self.tmp)
+            # Every file-system call of a write in one thread: a stat on the event loop waits
+            # for the journal while other writes fsync, and holds up every other request.
+            etag = await asyncio.to_thread(self._write, key, target, body, if_match, if_none_match)
             self._noted(bucket, key, present=True)
-            return self.etag(target) or ""
+            return etag
+
+    def _write(self, key: str, target: Path, body: bytes, if_match: str | None, if_none_match: str | None) -> str:
+        current = self.etag(target)
+        if if_none_match == "*" and current is not None:
+            raise PreconditionFailed(key)
+        if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
+            raise PreconditionFailed(key)
+        write_durably(target, body, self.tmp)
+        return self.etag(target) or ""
 
     def delete(self, bucket: str, key: str) -> None:
         target = self.path(bucket, key)
@@ -300,22 +309,31 @@ async def _object_request(store: ObjectStore, request: web.Request, bucket: str,
     if request.method == "DELETE":
         store.delete(bucket, key)
         return web.Response(status=204)
-    path = store.path(bucket, key)
-    etag = store.etag(path)
-    if etag is None or not path.is_file():
-        return _error(404, "NoSuchKey", f"no object {key}")
-    headers = {"ETag": etag, "Last-Modified": _http_date(path.stat().st_mtime)}
-    if request.method == "HEAD":
-        return web.Response(status=200, headers={**headers, "Content-Length": str(path.stat().st_size)})
-    if request.method != "GET":
+    if request.method not in ("GET", "HEAD"):
         return _error(501, "NotImplemented", f"{request.method} is not served here")
-    data = path.read_bytes()
+    found = await asyncio.to_thread(_read, store.path(bucket, key), request.method == "GET")
+    if found is None:
+        return _error(404, "NoSuchKey", f"no object {key}")
+    st, data = found
+    headers = {"ETag": _etag_of(st), "Last-Modified": _http_date(st.st_mtime)}
+    if request.method == "HEAD":
+        return web.Response(status=200, headers={**headers, "Content-Length": str(st.st_size)})
     if request.http_range.start is not None or request.http_range.stop is not None:
         part = request.http_range
         start, stop, _ = part.indices(len(data))
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(data)}"
         return web.Response(status=206, body=data[start:stop], headers=headers)
     return web.Response(status=200, body=data, headers=headers)
+
+
+def _read(path: Path, with_body: bool) -> tuple[os.stat_result, bytes] | None:
+    """An object's stat and (for a GET) its bytes, off the event loop, from one open file: the
+    ETag is always that of the bytes served, even while the object is being replaced."""
+    try:
+        with open(path, "rb") as file:
+            return os.fstat(file.fileno()), file.read() if with_body else b""
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
 
 
 def _http_date(timestamp: float) -> str:
