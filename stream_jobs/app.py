@@ -20,7 +20,6 @@ from gantry.config import GantryConfig
 from gantry.erasures import BlockList
 from stream_jobs import plate_job
 from stream_jobs.charges import closing
-from stream_jobs.charges.closing import DayCloser
 from stream_jobs.charges.registers import CONCESSIONS, VEHICLES, ChargeRegisters
 from stream_jobs.fastpath import BatchConsumer
 from stream_jobs.feeds import ErasureFeed, RegisterFeed
@@ -28,10 +27,7 @@ from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.rules import HotlistIndex
 from stream_jobs.hotlist.screening import Screener
 from stream_jobs.journeys import stats_job
-from stream_jobs.journeys.stats_job import SegmentStatsJob
 from stream_jobs.parking import job as parking_job
-from stream_jobs.parking.job import ParkingJob
-from stream_jobs.plate_job import PlateJob
 from stream_jobs.webhooks import Notifier, routes
 
 log = logging.getLogger(__name__)
@@ -48,11 +44,10 @@ class Jobs(Service):
 
     def __init__(self, config: GantryConfig, bootstrap_servers: str) -> None:
         super().__init__()
-        self.config = config
         shared = {"loop": self.loop, "beacon": self.beacon}
         self.feed = HotlistFeed(bootstrap_servers, HotlistIndex(), **shared)
         erasures = ErasureFeed(bootstrap_servers, BlockList(config.privacy.pseudonym_key), **shared)
-        self.known_cameras = frozenset(c.id for c in config.cameras)
+        cameras = frozenset(c.id for c in config.cameras)
         charge_registers = ChargeRegisters()
         self.registers = [  # vehicle classes, charge concessions
             RegisterFeed(bootstrap_servers, register.topic, register.model, index, **shared)
@@ -60,16 +55,16 @@ class Jobs(Service):
         ]
         self.feeds = [self.feed, erasures, *self.registers]
         self.consumers: list[BatchConsumer] = [
-            Screener(bootstrap_servers, self.feed, erasures, self.known_cameras, config.event_time, **shared),
-            PlateJob(bootstrap_servers, config, self.known_cameras, erasures, charge_registers, self.registers, **shared),
-            SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time, **shared),
-            DayCloser(bootstrap_servers, config, **shared),
+            Screener(bootstrap_servers, self.feed, erasures, cameras, config.event_time, **shared),
+            plate_job.PlateJob(bootstrap_servers, config, cameras, erasures, charge_registers, self.registers, **shared),
+            stats_job.SegmentStatsJob(bootstrap_servers, config.stream_jobs, config.event_time, **shared),
+            closing.DayCloser(bootstrap_servers, config, **shared),
         ]
         for index, route in enumerate(routes(config.hotlist)):
             self.consumers.append(Notifier(bootstrap_servers, config.hotlist, route, report_malformed=index == 0,
                                            **shared))
         if any(site.car_parks for site in config.sites):
-            self.consumers.append(ParkingJob(bootstrap_servers, config, **shared))
+            self.consumers.append(parking_job.ParkingJob(bootstrap_servers, config, **shared))
         self.last_not_ready: str | None = "starting"
 
     def on_init_dependencies(self) -> list[Service]:
