@@ -1,4 +1,4 @@
-"""2N's limits on a holder's plates, checked when lists are imported.
+"""2N's limits on a holder's plates, checked when lists are imported and when one plate is added.
 
 A 2N access unit takes a recognised plate as a user's credential: a user (Gantry's ``holder``,
 2N's ``uuid``) has at most 20 licence plates, each at most 10 characters, spaces ignored. A list
@@ -43,6 +43,13 @@ def holder_problems(rows: Sequence[tuple[int, HotlistEntry]],
             continue
         held.setdefault(entry.plate, line)
     return problems
+
+
+def entry_problem(entry: HotlistEntry, existing: Iterable[HotlistEntry]) -> tuple[str, str] | None:
+    """(field, why) when adding this one entry to the ``existing`` hotlist would break 2N's limits
+    (``gantry hotlist add --holder``), the same rule as an import of a one-row file."""
+    found = holder_problems([(1, entry)], existing)
+    return (found[0][1], found[0][2]) if found else None
 
 
 def _where(lines: Iterable[int]) -> str:
