@@ -125,6 +125,9 @@ class PlateRead(Event):
     direction: Literal["in", "out"] | None = None
     bbox: BoundingBox | None = None
     frame_id: str | None = None
+    """The frame the recogniser read the plate on; None for a read a camera sent (the edge
+    endpoint, an import). The video-gates job decides only reads with one: the endpoint decided
+    the others in their request (docs/sites.md)."""
     image_ref: str | None = None
     vehicle_class: str | None = Field(default=None, min_length=1, max_length=32)
     """The vehicle type the camera reported (Hikvision ``vehicleType``), lower-case; None when it

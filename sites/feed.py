@@ -11,6 +11,10 @@ all. Without a copy, start-up waits up to ``wait_s`` for the first load.
 Writing the copy must not hold up the answers: the lists are kept as the bytes the topic gave
 (no serialising of a hundred thousand entries on the event loop's interpreter lock), and the
 files are written from a thread.
+
+The stream job that decides gate reads recognised from video (:mod:`stream_jobs.video_gates`)
+keeps the same copy with no folder: it reads ``plate_reads`` from the broker anyway, so a copy
+on disk would decide nothing more while the broker is down.
 """
 
 from __future__ import annotations
@@ -39,22 +43,28 @@ TOPICS = (topics.HOTLIST, topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS)
 
 
 class SiteFeed:
-    def __init__(self, bootstrap_servers: str, gatekeeper: Gatekeeper, folder: Path) -> None:
+    def __init__(self, bootstrap_servers: str, gatekeeper: Gatekeeper, folder: Path | None) -> None:
+        """``folder`` None: no copy on disk, the lists and stays are the broker's alone."""
         self.bootstrap_servers = bootstrap_servers
         self.gatekeeper = gatekeeper
-        self.lists_file = folder / "lists.jsonl"
-        self.presence_file = folder / "presence.json"
-        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        if folder is not None:
+            self.lists_file = folder / "lists.jsonl"
+            self.presence_file = folder / "presence.json"
+            folder.mkdir(parents=True, exist_ok=True)
         self.loaded = asyncio.Event()
         self._raw: dict[str, bytes] = {}  # the lists as the topic's records, by key
         self._lists_changed = self._presence_changed = False
         self._saved_at = 0  # the gatekeeper's decision count at the last save
         self._tasks: list[asyncio.Task] = []
 
-    async def start(self, wait_s: float) -> None:
-        restored = self._restore()
-        self._tasks = [asyncio.create_task(self._follow(), name="site-feed"),
-                       asyncio.create_task(self._save_now_and_then(), name="site-snapshot")]
+    async def start(self, wait_s: float | None) -> None:
+        """Start following the topics; without a copy restored, wait up to ``wait_s`` (None: for
+        as long as it takes) for the first load."""
+        restored = self.folder is not None and self._restore()
+        self._tasks = [asyncio.create_task(self._follow(), name="site-feed")]
+        if self.folder is not None:
+            self._tasks.append(asyncio.create_task(self._save_now_and_then(), name="site-snapshot"))
         if not restored:
             try:
                 await asyncio.wait_for(self.loaded.wait(), wait_s)
@@ -66,7 +76,8 @@ class SiteFeed:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._save(*self._due())
+        if self.folder is not None:
+            self._save(*self._due())
 
     def apply(self, record: ConsumerRecord, book: ListBook, raw: dict[str, bytes]) -> None:
         key = record.key.decode() if record.key else ""

@@ -2,7 +2,8 @@
 
 Every worker runs the same jobs, each a consumer group on the batch runtime
 (:mod:`stream_jobs.fastpath`, state in :mod:`stream_jobs.changelog`): screening, the per-plate
-job, segment statistics, day closing, webhooks and, where a site has car parks, parking. A group
+job, segment statistics, day closing, webhooks and, where a site has car parks, parking, and
+where it has gates, the decisions of gate reads from video. A group
 splits its partitions among the workers, so adding a worker adds capacity. Next to them, each
 worker keeps a whole copy of the compacted registers (:mod:`stream_jobs.feeds`). The jobs are
 built by :class:`Jobs` rather than at import time because the broker address and the
@@ -28,6 +29,7 @@ from stream_jobs.hotlist.rules import HotlistIndex
 from stream_jobs.hotlist.screening import Screener
 from stream_jobs.journeys import stats_job
 from stream_jobs.parking import job as parking_job
+from stream_jobs.video_gates import VideoGateJob
 from stream_jobs.webhooks import Notifier, routes
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class Jobs(Service):
                                            **shared))
         if any(site.car_parks for site in config.sites):
             self.consumers.append(parking_job.ParkingJob(bootstrap_servers, config, **shared))
+        if any(site.gates for site in config.sites):  # gate reads recognised from video
+            self.consumers.append(VideoGateJob(bootstrap_servers, config, erasures, **shared))
         self.last_not_ready: str | None = "starting"
 
     def on_init_dependencies(self) -> list[Service]:
