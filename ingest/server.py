@@ -16,6 +16,9 @@ response (``decision``, ``reason``, ``list``, ``holder``, ``amount``; the access
 ``valid``), decided from the endpoint's local copy of the lists (:mod:`sites.feed`), so it is
 answered while the broker is down; the decision is delivered to ``gate_decisions`` with the read.
 
+Each camera's last five pictures are listed at ``GET /v1/devices/{camera}/snapshots`` (2N's
+snapshots kept per device, :mod:`ingest.devices`), for that camera's own token.
+
 Nothing is produced for a rejected request, and no request can crash the server.
 """
 
@@ -38,6 +41,7 @@ from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 from gantry.site_events import GateDecision
 from ingest.auth import TokenBook, load_tokens
 from ingest.delivery import Delivery
+from ingest.devices import DeviceSnapshots
 from ingest.edge_formats import (
     EdgeEvent,
     EdgeFormatError,
@@ -95,6 +99,8 @@ def build_app(
             web.post("/isapi/anpr", intake.route(hikvision)),
             web.get("/v1/plate", intake.route(access_query, valid=True)),
             web.post("/v1/plate", intake.route(plate_post, valid=True)),
+            web.get("/v1/devices/{camera}/snapshots", intake.answering(intake.list_snapshots)),
+            web.get("/v1/devices/{camera}/snapshots/{read_id}", intake.answering(intake.snapshot)),
         ]
     )
     return app
@@ -108,13 +114,23 @@ class Intake:
         self.snapshots = snapshots
         self.tokens = tokens
         self.gatekeeper = gatekeeper
+        self.device_snapshots = DeviceSnapshots()
 
     def route(self, parse: Parser, *, valid: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
         """``valid``: the answer says ``valid=true|false`` too, as access units expect."""
-        async def handle(request: web.Request) -> web.Response:
+        async def accept(request: web.Request) -> web.Response:
             MESSAGES_IN.labels(STAGE, "http").inc()
+            return await self.accept(request, parse, valid)
+
+        return self.answering(accept)
+
+    @staticmethod
+    def answering(handler: Callable[[web.Request], Awaitable[web.Response]]
+                  ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """The handler, with a refusal answered as its status and the error in JSON."""
+        async def handle(request: web.Request) -> web.Response:
             try:
-                return await self.accept(request, parse, valid)
+                return await handler(request)
             except Rejected as rejected:
                 ERRORS.labels(STAGE, rejected.reason).inc()
                 headers = _CHALLENGES.get(rejected.status)
@@ -122,10 +138,50 @@ class Intake:
 
         return handle
 
-    async def accept(self, request: web.Request, parse: Parser, valid: bool) -> web.Response:
+    def token_camera(self, request: web.Request) -> str:
+        """The camera the request's token names."""
         camera_id = self.tokens.camera_of(request.headers)
         if camera_id is None:
             raise Rejected(401, "unauthorized", "missing or unknown camera token")
+        return camera_id
+
+    def check_known(self, request: web.Request, camera_id: str) -> None:
+        try:
+            check_camera(self.config, camera_id)
+        except UnknownCamera as exc:
+            log.warning("rejected a request from %s: %s", request.remote, exc)
+            raise Rejected(422, "unknown_camera", str(exc)) from None
+
+    def device(self, request: web.Request) -> str:
+        """The camera in the path, once the token shows the request comes from that camera."""
+        camera_id = self.token_camera(request)
+        if request.match_info["camera"] != camera_id:
+            raise Rejected(403, "wrong_camera", f"camera: this token belongs to camera {camera_id!r}")
+        self.check_known(request, camera_id)
+        return camera_id
+
+    async def list_snapshots(self, request: web.Request) -> web.Response:
+        camera_id = self.device(request)
+        return web.json_response({"camera_id": camera_id,
+                                  "snapshots": [s.to_json() for s in self.device_snapshots.of(camera_id)]})
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        camera_id = self.device(request)
+        kept = self.device_snapshots.find(camera_id, request.match_info["read_id"])
+        if kept is None:
+            raise Rejected(404, "no_snapshot", f"no snapshot of that read among camera {camera_id!r}'s last "
+                                               f"{self.device_snapshots.kept}")
+        try:
+            jpeg = await asyncio.to_thread(self.snapshots.get, kept.image_ref)
+        except FileNotFoundError:
+            raise Rejected(404, "no_snapshot", "the picture is no longer in the snapshot store") from None
+        except OSError as exc:
+            log.error("snapshot store failed: %s", exc)
+            raise Rejected(503, "snapshot_store", "the snapshot store is unavailable") from None
+        return web.Response(body=jpeg, content_type="image/jpeg")
+
+    async def accept(self, request: web.Request, parse: Parser, valid: bool) -> web.Response:
+        camera_id = self.token_camera(request)
         if (request.content_length or 0) > request.app[MAX_BODY]:
             raise _too_large(request)
         try:
@@ -136,11 +192,7 @@ class Intake:
             raise Rejected(400, "invalid", str(exc)) from None
         if event.camera_id is not None and event.camera_id != camera_id:
             raise Rejected(403, "wrong_camera", f"camera_id: this token belongs to camera {camera_id!r}")
-        try:
-            check_camera(self.config, camera_id)
-        except UnknownCamera as exc:
-            log.warning("rejected an event from %s: %s", request.remote, exc)
-            raise Rejected(422, "unknown_camera", str(exc)) from None
+        self.check_known(request, camera_id)
         if event.ignored:
             return web.json_response({"status": "ignored", "why": event.ignored})
         read = await self.plate_read(event, camera_id)
@@ -153,6 +205,7 @@ class Intake:
         except SpoolFull as exc:
             raise Rejected(503, "spool_full", f"the broker is unreachable and {exc}") from None
         MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
+        self.device_snapshots.add(read)
         answer = {"read_id": read.read_id, "status": outcome}
         if decision is not None:
             MESSAGES_OUT.labels(STAGE, topics.GATE_DECISIONS).inc()
