@@ -1,11 +1,11 @@
 """A stream-jobs worker: the jobs that turn ``plate_reads`` into hits, journeys, charges and days.
 
 Every worker runs the same jobs, each a consumer group on the batch runtime
-(:mod:`stream_jobs.fastpath`, state in :mod:`stream_jobs.changelog`): screening, the per-plate
+(:mod:`stream_jobs.runtime.consumer`, state in :mod:`stream_jobs.runtime.state`): screening, the per-plate
 job, segment statistics, day closing, webhooks and, where a site has car parks, parking, and
 where it has gates, the decisions of gate reads from video. A group
 splits its partitions among the workers, so adding a worker adds capacity. Next to them, each
-worker keeps a whole copy of the compacted registers (:mod:`stream_jobs.feeds`). The jobs are
+worker keeps a whole copy of the compacted registers (:mod:`stream_jobs.runtime.compacted`). The jobs are
 built by :class:`Jobs` rather than at import time because the broker address and the
 camera/segment/zone register come from the Gantry configuration of the running command.
 """
@@ -22,13 +22,13 @@ from gantry.erasures import BlockList
 from stream_jobs import plate_job
 from stream_jobs.charges import closing
 from stream_jobs.charges.registers import CONCESSIONS, VEHICLES, ChargeRegisters
-from stream_jobs.fastpath import BatchConsumer
-from stream_jobs.feeds import ErasureFeed, RegisterFeed
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.rules import HotlistIndex
 from stream_jobs.hotlist.screening import Screener
 from stream_jobs.journeys import stats_job
 from stream_jobs.parking import job as parking_job
+from stream_jobs.runtime.compacted import ErasureFeed, RegisterFeed
+from stream_jobs.runtime.consumer import BatchConsumer
 from stream_jobs.video_gates import VideoGateJob
 from stream_jobs.webhooks import Notifier, routes
 

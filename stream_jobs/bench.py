@@ -44,8 +44,8 @@ from gantry.config import load_config
 from gantry.events import HotlistEntry, encode
 from gantry.kafka import ensure_topics, producer
 from gantry.processes import wait_healthy
-from stream_jobs.fastpath import RECORD_BATCH_BYTES, Outbox
 from stream_jobs.hotlist import store
+from stream_jobs.runtime.outbox import RECORD_BATCH_BYTES, Outbox
 from stream_jobs.simulator import simulate
 
 READS_PER_VEHICLE = 3.6  # what the 8-camera city gives on average, to size the simulation

@@ -1,8 +1,8 @@
 """The per-plate job as a consumer group: reads in, journeys, charges and late reads out.
 
 It runs the rules of :mod:`stream_jobs.tracking` over whole fetched batches of ``plate_reads``
-(see :mod:`stream_jobs.fastpath` for why by the batch). A plate's state lives in its
-read's partition and is kept in a changelog (:mod:`stream_jobs.changelog`): one entry per plate,
+(see :mod:`stream_jobs.runtime.consumer` for why by the batch). A plate's state lives in its
+read's partition and is kept in a changelog (:mod:`stream_jobs.runtime.state`): one entry per plate,
 written once per batch, plus the partition's watermark and its charges per zone-day
 (:mod:`stream_jobs.charges.days`).
 
@@ -34,11 +34,11 @@ from gantry.config import GantryConfig
 from gantry.events import DeadLetter, PlateRead, encode
 from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.registers import ChargeRegisters
-from stream_jobs.feeds import CompactedFeed, ErasureFeed
 from stream_jobs.intake import STAGE, admit, receipt
+from stream_jobs.runtime.compacted import CompactedFeed, ErasureFeed
+from stream_jobs.runtime.state import StatefulBatchConsumer
 from stream_jobs.tracking import PartitionState, PlateHistory, Tracker, forget
 
 WATERMARK_KEY = b"#watermark"  # cannot be a plate: plates are letters and digits

@@ -5,7 +5,7 @@ with a key (the message key on the topic: a new entry under a key replaces the o
 tombstone removes it) and a plate they are looked up by. The compacted topic *is* the register:
 there is no other copy to keep in step, and replaying it from the beginning gives the register as
 it stands. What they share lives here: the index a worker keeps (:class:`PlateIndex`, kept equal
-to the topic by :class:`stream_jobs.feeds.RegisterFeed`), and the topic and CSV I/O behind the
+to the topic by :class:`stream_jobs.runtime.compacted.RegisterFeed`), and the topic and CSV I/O behind the
 ``gantry hotlist``, ``gantry vehicles`` and ``gantry concessions`` commands (:class:`Register`).
 """
 

@@ -34,9 +34,9 @@ from gantry.events import DeadLetter, encode
 from gantry.observability import MESSAGES_OUT
 from sites.feed import SiteFeed
 from sites.gatekeeper import Gatekeeper
-from stream_jobs.fastpath import BatchConsumer, paced
-from stream_jobs.feeds import ErasureFeed
 from stream_jobs.intake import STAGE, admit, receipt
+from stream_jobs.runtime.compacted import ErasureFeed
+from stream_jobs.runtime.consumer import BatchConsumer, paced
 
 
 class VideoGateJob(BatchConsumer):

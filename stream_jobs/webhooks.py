@@ -29,8 +29,8 @@ from gantry.config import HotlistConfig, Subscriber
 from gantry.events import DeadLetter, HotlistHit, dead_letter, encode
 from gantry.ids import stable_id
 from gantry.observability import ERRORS, MESSAGES_OUT
-from stream_jobs.fastpath import BatchConsumer
 from stream_jobs.intake import parse_or_report
+from stream_jobs.runtime.consumer import BatchConsumer
 
 log = logging.getLogger(__name__)
 STAGE = "webhooks"

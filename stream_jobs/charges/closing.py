@@ -28,9 +28,9 @@ from gantry.config import GantryConfig, Zone
 from gantry.events import DeadLetter, ZoneDay, ZoneDayPart, encode, now_utc
 from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.charges.rules import day_summary
 from stream_jobs.intake import STAGE, parse_or_report
+from stream_jobs.runtime.state import StatefulBatchConsumer
 
 KEEP_CLOSED_DAYS = 60  # closed days per zone remembered, to send a summary again after a crash
 

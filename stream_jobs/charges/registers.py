@@ -1,7 +1,7 @@
 """The zone operator's registers behind a charge: vehicle classes, exemptions and discounts.
 
 Both are imported from CSV files (``gantry vehicles import``, ``gantry concessions import``) onto
-compacted topics, and every worker keeps a whole copy (:class:`stream_jobs.feeds.RegisterFeed`),
+compacted topics, and every worker keeps a whole copy (:class:`stream_jobs.runtime.compacted.RegisterFeed`),
 like the hotlist: whichever worker holds a plate's partition prices its charges. A register entry
 applies to the charges made after it reaches the workers (within a poll interval); a charge
 already sent is priced again only when a later read of that day changes it, so a register is

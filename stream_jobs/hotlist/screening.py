@@ -1,7 +1,7 @@
 """Screening: every read is checked against the hotlist as soon as it arrives.
 
 It is stateless, so it runs on whichever worker receives the read, in a consumer group of its
-own (see :mod:`stream_jobs.fastpath`); invalid reads are dead-lettered here, once. A read of an
+own (see :mod:`stream_jobs.runtime.consumer`); invalid reads are dead-lettered here, once. A read of an
 erased plate timed before its erasure (:mod:`gantry.erasures`) is not screened: a subscriber
 must not hear of it. A plate listed moments after it passed raises its hit too
 (:mod:`stream_jobs.hotlist.recent`).
@@ -21,12 +21,12 @@ from gantry import topics
 from gantry.config import EventTimeConfig
 from gantry.events import DeadLetter, HotlistEntry, HotlistHit, encode
 from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT
-from stream_jobs.fastpath import BatchConsumer
-from stream_jobs.feeds import ErasureFeed
 from stream_jobs.hotlist.feed import HotlistFeed
 from stream_jobs.hotlist.recent import RecentReads
 from stream_jobs.hotlist.rules import listing_hits, listing_plates, match
 from stream_jobs.intake import STAGE, admit, receipt
+from stream_jobs.runtime.compacted import ErasureFeed
+from stream_jobs.runtime.consumer import BatchConsumer
 
 
 class Screener(BatchConsumer):

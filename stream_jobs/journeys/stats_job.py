@@ -2,7 +2,7 @@
 
 A consumer group on ``journeys`` (keyed by segment and interval, so an interval lives on one worker)
 taking whole batches, like the per-plate job, since there is a journey for most reads. Each
-interval's member journeys are kept in a changelog (:mod:`stream_jobs.changelog`), one entry per
+interval's member journeys are kept in a changelog (:mod:`stream_jobs.runtime.state`), one entry per
 journey (key ``segment|interval start|journey_id``), written when the journey joins and again only
 when its outlier flag changes: an entry per interval would be rewritten, all members included, by
 every batch that touches it.
@@ -40,9 +40,9 @@ from gantry.config import EventTimeConfig, GantryConfig, StreamJobsConfig
 from gantry.events import DeadLetter, Journey, dead_letter, encode
 from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
-from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, parse_or_report, receipt
 from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
+from stream_jobs.runtime.state import StatefulBatchConsumer
 
 KEEP_INTERVALS_S = 2 * 86_400
 OWN_HEADERS = [("gantry-origin", b"segment-stats")]  # marks this job's re-sends, which it skips

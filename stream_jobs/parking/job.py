@@ -1,8 +1,8 @@
 """The parking job: gate decisions in, parking sessions out, per car park and plate.
 
 A consumer group on ``gate_decisions`` (keyed by plate, so a plate's passages share a partition),
-on the batch runtime of :mod:`stream_jobs.fastpath` with its state in a changelog
-(:mod:`stream_jobs.changelog`): one entry per car park and plate, written once per batch. A
+on the batch runtime of :mod:`stream_jobs.runtime.consumer` with its state in a changelog
+(:mod:`stream_jobs.runtime.state`): one entry per car park and plate, written once per batch. A
 decision is a passage when the barrier opened: an entry or an exit allowed. A car refused, or
 told to pay, is still on its side of the barrier; it passes when the exit opens once paid. Each
 passage pairs the plate's stays again (:mod:`sites.pairing`) and the stays that changed go to
@@ -36,9 +36,9 @@ from gantry.observability import MESSAGES_OUT
 from gantry.site_events import GateDecision
 from gantry.sites import CarPark
 from sites.pairing import Passage
-from stream_jobs.changelog import StatefulBatchConsumer
 from stream_jobs.intake import STAGE, parse_or_report
 from stream_jobs.parking.stays import PlateStays, update
+from stream_jobs.runtime.state import StatefulBatchConsumer
 
 WATERMARK_KEY = b"#watermark"  # cannot be a car park and plate: those hold a colon
 OFFSET_KEY = b"#offset"  # the next gate_decisions offset of the partition still to handle

@@ -1,4 +1,4 @@
-"""A worker's copy of a compacted topic (stream_jobs.feeds) against the real broker."""
+"""A worker's copy of a compacted topic (stream_jobs.runtime.compacted) against the real broker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord
 from kafka.admin import NewTopic
 
 from gantry.kafka import create_missing, producer
-from stream_jobs.feeds import CompactedFeed
+from stream_jobs.runtime.compacted import CompactedFeed
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from kafka.admin import NewTopic
 from kafka.partitioner import murmur2
 
 from gantry.kafka import create_missing
-from stream_jobs.fastpath import Outbox
+from stream_jobs.runtime.outbox import Outbox
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 4

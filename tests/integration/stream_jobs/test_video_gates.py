@@ -21,10 +21,10 @@ from gantry.erasures import BlockList
 from gantry.events import HotlistEntry, PlateRead, decode, encode, now_utc
 from gantry.kafka import create_missing, ensure_topics, producer
 from gantry.site_events import GateDecision, ParkingSession
-from stream_jobs.feeds import ErasureFeed
 from stream_jobs.hotlist import store
 from stream_jobs.parking import job as parking_job
 from stream_jobs.parking.job import ParkingJob
+from stream_jobs.runtime.compacted import ErasureFeed
 from stream_jobs.video_gates import VideoGateJob
 
 pytestmark = pytest.mark.integration

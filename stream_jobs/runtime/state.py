@@ -21,8 +21,8 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from stream_jobs.fastpath import BatchConsumer, paced
-from stream_jobs.transport import read_to_end
+from stream_jobs.runtime.consumer import BatchConsumer, paced
+from stream_jobs.runtime.topic_end import read_to_end
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")

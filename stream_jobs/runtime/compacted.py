@@ -27,7 +27,7 @@ from gantry.erasures import BlockList
 from gantry.errors import InvalidEvent
 from gantry.events import Event, decode
 from stream_jobs.registers import PlateIndex
-from stream_jobs.transport import read_to_end
+from stream_jobs.runtime.topic_end import read_to_end
 
 log = logging.getLogger(__name__)
 POLL_MS = 50  # how soon a change to the topic reaches the jobs
