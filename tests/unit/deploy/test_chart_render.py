@@ -365,17 +365,18 @@ def test_service_monitor_scrapes_every_gantry_process(monitored_release: Release
             assert pod_selector <= template["metadata"]["labels"].items(), f"{owner} is not scraped"
 
 
-def test_stream_jobs_have_one_volume_per_worker(release: Release) -> None:
+def test_stream_jobs_are_one_pod_per_worker_with_no_volume_claim(release: Release) -> None:
+    """State lives in changelog topics: a worker claims no volume (its data folder is scratch),
+    and the StatefulSet is there for a stable worker index."""
     statefulset = release.get("StatefulSet", "gantry-jobs")
     config = release.values["config"]
     assert statefulset["spec"]["replicas"] == config["stream_jobs"]["workers"]
-    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert "volumeClaimTemplates" not in statefulset["spec"]
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts[claim["metadata"]["name"]] == config["data_dir"]
-    assert claim["metadata"]["name"] not in {
-        v["name"] for v in statefulset["spec"]["template"]["spec"]["volumes"]
-    }
+    volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
+    assert mounts["data"] == config["data_dir"] and volumes["data"]["emptyDir"] == {}
+    assert "--worker-index" in container["args"]
     assert release.get("Service", statefulset["spec"]["serviceName"])["spec"]["clusterIP"] == "None"
 
 

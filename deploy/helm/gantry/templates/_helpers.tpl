@@ -244,9 +244,8 @@ volumeMounts), lifecycle (container lifecycle hooks).
 {{- end -}}
 
 {{/*
-Pod spec of one Gantry process. Arguments as gantry.container, plus dataClaim (bool): state lives
-on the StatefulSet's volume claim `data` instead of an emptyDir; volumes (extra pod volumes);
-affinity.
+Pod spec of one Gantry process. Arguments as gantry.container, plus volumes (extra pod volumes)
+and affinity.
 */}}
 {{- define "gantry.podSpec" -}}
 {{- $root := .root -}}
@@ -281,10 +280,8 @@ volumes:
       name: {{ include "gantry.fullname" $root }}{{ if eq .component "migrate" }}-migrate{{ end }}
   - name: tmp
     emptyDir: {}
-{{- if not .dataClaim }}
   - name: data
     emptyDir: {}
-{{- end }}
 {{- if eq .component "recognizer" }}
   - name: shm
     emptyDir: {medium: Memory}
