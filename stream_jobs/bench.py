@@ -267,6 +267,10 @@ def _load(bootstrap: str, backlog: list[tuple[bytes, bytes]]) -> Sent:
     return sent
 
 
+def _acknowledged(at: dict[str, float], read_id: str, _metadata: object) -> None:
+    at[read_id] = time.monotonic()
+
+
 def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: bool) -> Sent:
     """Offer the reads at ``rate`` per second (0: as fast as the producer goes)."""
     send = producer(bootstrap, acks=1, linger_ms=2)
@@ -277,10 +281,9 @@ def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: b
             ahead = start + n / rate - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-        if read.read_id in timed:
-            send.flush()  # don't let batching hide in the latency of the reads we time
-            sent.at[read.read_id] = time.monotonic()
-        send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+        future = send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
+        if read.read_id in timed:  # timed from the broker's acknowledgement: the read is in plate_reads
+            future.add_callback(_acknowledged, sent.at, read.read_id)
     send.flush()
     sent.duration = time.monotonic() - start
     send.close()
