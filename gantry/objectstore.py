@@ -109,18 +109,20 @@ class ObjectStore:
         async with self._locks[hash(target) % LOCK_STRIPES]:
             # Every file-system call of a write in one thread: a stat on the event loop waits
             # for the journal while other writes fsync, and holds up every other request.
-            etag = await asyncio.to_thread(self._write, key, target, body, if_match, if_none_match)
-            self._noted(bucket, key, present=True)
+            etag, folder_version = await asyncio.to_thread(self._write, key, target, body, if_match, if_none_match)
+            self._noted(bucket, key, present=True, folder_version=folder_version)
             return etag
 
-    def _write(self, key: str, target: Path, body: bytes, if_match: str | None, if_none_match: str | None) -> str:
+    def _write(self, key: str, target: Path, body: bytes, if_match: str | None,
+               if_none_match: str | None) -> tuple[str, int]:
+        """The new ETag, and the folder's mtime after the write (for its cached listing)."""
         current = self.etag(target)
         if if_none_match == "*" and current is not None:
             raise PreconditionFailed(key)
         if if_match is not None and if_match not in ("*", current) or if_match == "*" and current is None:
             raise PreconditionFailed(key)
         write_durably(target, body, self.tmp)
-        return self.etag(target) or ""
+        return self.etag(target) or "", target.parent.stat().st_mtime_ns
 
     def delete(self, bucket: str, key: str) -> None:
         target = self.path(bucket, key)
@@ -133,8 +135,9 @@ class ObjectStore:
     def forget_listings(self) -> None:
         self._listings.clear()
 
-    def _noted(self, bucket: str, key: str, present: bool) -> None:
-        """Keep a cached listing of ``key``'s folder in step with a write just done here."""
+    def _noted(self, bucket: str, key: str, present: bool, folder_version: int | None = None) -> None:
+        """Keep a cached listing of ``key``'s folder in step with a write just done here
+        (``folder_version``: the folder's mtime after it, where the write already read it)."""
         directory, _, name = key.rpartition("/")
         listing = self._listings.get((bucket, directory))
         if listing is None:
@@ -147,6 +150,9 @@ class ObjectStore:
         elif not present and found:
             del names[at]
         listing.contents.pop(name, None)
+        if folder_version is not None:
+            listing.version = folder_version
+            return
         try:
             listing.version = self.path(bucket, key).parent.stat().st_mtime_ns
         except FileNotFoundError:
