@@ -35,7 +35,8 @@ REBALANCE_TIMEOUT_MS = 10_000
 
 
 class BatchConsumer(Service):
-    """Consume a topic in a consumer group, handle each batch, then commit it."""
+    """Consume a topic in a consumer group, handle each batch, and commit it once its outputs are
+    acknowledged (at most every ``commit_every_s``)."""
 
     group_id: str
     sources: tuple[str, ...]  # the topics consumed
@@ -56,7 +57,7 @@ class BatchConsumer(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.outbox: Outbox | None = None
-        self.settling: asyncio.Future | None = None  # the last batch's commit, once acknowledged
+        self.settling: asyncio.Future | None = None  # the last batch, until its outputs are acknowledged
         self.uncommitted: dict[TopicPartition, int] = {}  # handled and acknowledged, not yet committed
         self.committed_at = 0.0
         # Held while a batch's outputs are put and sent: other outputs of the job (not caused by
@@ -117,8 +118,9 @@ class BatchConsumer(Service):
 
     async def _settle(self, acknowledged: Awaitable[None], batches: dict[TopicPartition, list[ConsumerRecord]],
                       polled: float) -> None:
-        """Commit a batch once its outputs are acknowledged; the next batch is handled meanwhile,
-        so the broker's round trips do not leave the worker idle."""
+        """Once a batch's outputs are acknowledged, its offsets are due to commit (and committed if
+        ``commit_every_s`` is up); the next batch is handled meanwhile, so the broker's round trips
+        do not leave the worker idle."""
         assert self.consumer is not None
         await acknowledged
         LATENCY.labels(self.group_id).observe(time.monotonic() - polled)
