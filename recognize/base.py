@@ -59,6 +59,9 @@ class CharRead:
     char_probs: tuple[float, ...]
     alternatives: np.ndarray  # shape (len(text), len(charset))
     charset: str
+    # The line as read, separators kept ("-" for any, ":" for a colon): what tells a plate
+    # from an on-screen clock or date whose digits alone would fit a format.
+    shown: str = ""
 
     @property
     def confidence(self) -> float:

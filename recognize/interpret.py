@@ -10,6 +10,7 @@ drop costing in proportion to how surely the dropped character was read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +33,27 @@ VANITY_MIN_CHARS = 5  # ...this many characters...
 VANITY_MAX_SPILL = 0.1  # ...and sit on a clearly bounded, light panel
 
 
+# A video frame's on-screen clock and date (the camera's overlay, in any country): a time of
+# day standing alone, hours, minutes and seconds (even cut off by the crop: 2012:02:4), or a
+# four-digit year beside a month and a day.  One colon among a plate's characters is a seal
+# or sticker between its groups (1T4:3213), not a clock.
+ON_SCREEN_TIME = re.compile(
+    r"(?<![A-Z0-9])(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?(?![A-Z0-9])"
+    r"|\d:\d\d:\d"
+    r"|(?:19|20)\d\d-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?!\d)"
+    r"|(?<!\d)(?:0?[1-9]|[12]\d|3[01])-(?:0?[1-9]|1[0-2])-(?:19|20)\d\d"
+)
+
+
+def on_screen_time(read: CharRead) -> bool:
+    """Whether a line reads as a clock or a date (:data:`ON_SCREEN_TIME`), not as a plate.
+
+    Frames from video carry the camera's time overlay; its digits alone fit all-digit formats
+    and the generic family (06:40:28 as 064028), and a clearly rendered overlay reads surely.
+    """
+    return ON_SCREEN_TIME.search(read.shown) is not None
+
+
 @dataclass(frozen=True)
 class Interpretation:
     plate: str
@@ -42,7 +64,7 @@ class Interpretation:
 def subset_read(read: CharRead, keep: list[int]) -> CharRead:
     """The read restricted to the characters at ``keep`` (in order)."""
     return CharRead("".join(read.text[i] for i in keep), tuple(read.char_probs[i] for i in keep),
-                    read.alternatives[keep], read.charset)
+                    read.alternatives[keep], read.charset, read.shown)
 
 
 def drop_cost(probs: tuple[float, ...], keep: list[int]) -> float:
@@ -127,6 +149,8 @@ def best_interpretation(reads: list[CharRead], matcher: FormatMatcher, *, dark_o
     crop caught costs little.  Vanity readings (no format) are judged by their own read, as in
     :func:`interpret`, with :func:`unseen_cost` for what a longer read of the line also saw.
     """
+    if any(on_screen_time(r) for r in reads):
+        return None
     reads = [r for r in reads if len(r.text) >= MIN_CHARS]
     vanity: dict[str, float] = {}
     proposals: set[tuple[str, str]] = set()

@@ -2,8 +2,9 @@
 
 The shipped models are general multilingual recognisers with thousands of classes.  Plates only
 use A-Z and 0-9, so decoding folds the output into 36 plate characters (upper and lower case
-summed), a separator class and an "other" class; the folded probabilities are what format rules
-later use to pick between confusable characters.
+summed), a separator class, a colon class and an "other" class; the folded probabilities are
+what format rules later use to pick between confusable characters, and the separators and
+colons read stay in the read's ``shown`` text (a clock's colon is never on a plate).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from recognize.backends import create_session
 from recognize.base import BaseOCR, CharRead
 
 PLATE_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-SEPARATORS = " -.·:•_"
+SEPARATORS = " -.·•_/"
+COLONS = ":："
+SEP, COLON, OTHER = len(PLATE_CHARSET) + 1, len(PLATE_CHARSET) + 2, len(PLATE_CHARSET) + 3  # folded columns
 INPUT_HEIGHT = 48
 MAX_INPUT_WIDTH = 480
 WIDTH_STEP = 32  # input widths are rounded up to this, so crops of similar shape share a batch
@@ -62,29 +65,32 @@ def load_characters(session: Any, model: RecModel) -> list[str]:
 
 
 def fold_matrix(characters: list[str]) -> np.ndarray:
-    """(C, 39) 0/1 matrix mapping model classes to blank, 36 plate chars, sep, other."""
-    fold = np.zeros((len(characters), len(PLATE_CHARSET) + 3), dtype=np.float32)
+    """(C, 40) 0/1 matrix mapping model classes to blank, 36 plate chars, sep, colon, other."""
+    fold = np.zeros((len(characters), OTHER + 1), dtype=np.float32)
     fold[0, 0] = 1.0
     for i, ch in enumerate(characters[1:], start=1):
         up = ch.upper()
         if len(up) == 1 and up in PLATE_CHARSET:
             fold[i, 1 + PLATE_CHARSET.index(up)] = 1.0
         elif ch in SEPARATORS:
-            fold[i, -2] = 1.0
+            fold[i, SEP] = 1.0
+        elif ch in COLONS:
+            fold[i, COLON] = 1.0
         else:
-            fold[i, -1] = 1.0
+            fold[i, OTHER] = 1.0
     return fold
 
 
 def ctc_decode(folded: np.ndarray) -> CharRead:
-    """Greedy CTC decoding of one (T, 39) folded probability sequence.
+    """Greedy CTC decoding of one (T, 40) folded probability sequence.
 
     Each emitted character keeps the maximum probability over the time steps of its run, for
     itself and for every alternative, so a "0" that was nearly an "O" can still become an "O".
-    Separators and non-plate symbols end a run but emit nothing.
+    Separators, colons and non-plate symbols end a run; only ``shown`` keeps separators and colons.
     """
     best = folded.argmax(axis=1)
     text: list[str] = []
+    shown: list[str] = []
     probs: list[float] = []
     alts: list[np.ndarray] = []
     t = 0
@@ -96,17 +102,21 @@ def ctc_decode(folded: np.ndarray) -> CharRead:
         if 1 <= cls <= len(PLATE_CHARSET):
             span = folded[t:end, 1 : 1 + len(PLATE_CHARSET)].max(axis=0)
             text.append(PLATE_CHARSET[cls - 1])
+            shown.append(PLATE_CHARSET[cls - 1])
             probs.append(float(span[cls - 1]))
             alts.append(span)
+        elif cls in (SEP, COLON):
+            shown.append(":" if cls == COLON else "-")
         t = end
     alternatives = np.stack(alts) if alts else np.zeros((0, len(PLATE_CHARSET)), np.float32)
-    return CharRead("".join(text), tuple(probs), alternatives, PLATE_CHARSET)
+    return CharRead("".join(text), tuple(probs), alternatives, PLATE_CHARSET, "".join(shown))
 
 
 def join_rows(top: CharRead, bottom: CharRead) -> CharRead:
     """The reading of a two-line plate: its top row's characters, then its bottom row's."""
     return CharRead(top.text + bottom.text, top.char_probs + bottom.char_probs,
-                    np.concatenate([top.alternatives, bottom.alternatives]), top.charset)
+                    np.concatenate([top.alternatives, bottom.alternatives]), top.charset,
+                    f"{top.shown} {bottom.shown}")
 
 
 def with_second_opinion(read: CharRead, other: CharRead) -> CharRead:
@@ -125,7 +135,7 @@ def with_second_opinion(read: CharRead, other: CharRead) -> CharRead:
     if len(read.text) != len(other.text) or not read.text:
         return read
     raised = np.maximum(read.alternatives, (read.alternatives + other.alternatives) / 2.0)
-    return CharRead(read.text, read.char_probs, raised, read.charset)
+    return CharRead(read.text, read.char_probs, raised, read.charset, read.shown)
 
 
 def input_width(crop: np.ndarray) -> int:
@@ -167,7 +177,7 @@ class CTCRecognizer(BaseOCR):
         self.batch_size = batch_size
 
     def fold_probs(self, probs: np.ndarray) -> np.ndarray:
-        """(B, T, C) softmax outputs -> (B, T, 39) folded probabilities."""
+        """(B, T, C) softmax outputs -> (B, T, 40) folded probabilities."""
         kept = probs[:, :, self.plate_classes] @ self.fold[self.plate_classes, :-1]
         other = np.clip(1.0 - kept.sum(axis=2, keepdims=True), 0.0, 1.0)
         return np.concatenate([kept, other], axis=2)

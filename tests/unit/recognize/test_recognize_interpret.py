@@ -63,6 +63,23 @@ def test_best_of_crop_variants_wins() -> None:
     assert alone is not None and alone.plate != "1B25790"
 
 
+def test_an_on_screen_clock_or_date_is_no_plate_while_a_seal_between_groups_is() -> None:
+    matcher = FormatMatcher(("us", "any"), {"us": ("NNNNNN", "NNNNNNN", "NLNNNNN"), "any": ("A{4,7}",)})
+
+    def plate(text: str, shown: str) -> str | None:
+        best = best_interpretation([make_read(text, shown=shown)], matcher, dark_on_light=True, spill=0.0)
+        return best.plate if best else None
+
+    assert plate("064028", "") == "064028"  # its digits alone fit a format...
+    assert plate("064028", "06:40:28") is None  # ...but they are the frame's clock
+    assert plate("2012024", "2012:02:4") is None  # hours, minutes and seconds, cut by the crop
+    assert plate("20140428", "2014-04-28") is None
+    assert plate("2014430", "2014-4-30") is None
+    assert plate("1T43213", "1T4:3213") == "1T43213"  # a seal between the groups, read as a colon
+    assert plate("1234567", "12-345-67") == "1234567"  # digit groups that are no date
+    assert plate("WH3T6N", "WH3-T6N") == "WH3T6N"
+
+
 def test_no_variant_reads_as_a_plate() -> None:
     matcher = FormatMatcher(("eu",), {"eu": ("LLNNNLL",)})
     assert best_interpretation([make_read("AB"), make_read("HELLO")], matcher,

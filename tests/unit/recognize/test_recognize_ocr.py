@@ -6,10 +6,14 @@ import pytest
 from recognize_reads import make_read
 
 from recognize.ocr import (
+    COLON,
     MAX_INPUT_WIDTH,
+    OTHER,
     PLATE_CHARSET,
+    SEP,
     WIDTH_STEP,
     CTCRecognizer,
+    ctc_decode,
     fold_matrix,
     input_width,
     join_rows,
@@ -26,8 +30,21 @@ def test_gathered_fold_equals_full_product() -> None:
     ocr.fold = fold_matrix(characters)
     ocr.plate_classes = np.flatnonzero(ocr.fold[:, :-1].any(axis=1))
     folded = ocr.fold_probs(probs)
-    assert folded.shape == (2, 5, len(PLATE_CHARSET) + 3)
+    assert folded.shape == (2, 5, len(PLATE_CHARSET) + 4)
     np.testing.assert_allclose(folded, probs @ ocr.fold, atol=1e-5)
+
+
+def test_a_read_shows_its_separators_and_colons_but_its_text_has_plate_characters_only() -> None:
+    # Time steps: 1 1 blank 2 : 3 4 space A, then a symbol that is not a plate character.
+    steps = [1 + PLATE_CHARSET.index("1"), 1 + PLATE_CHARSET.index("1"), 0, 1 + PLATE_CHARSET.index("2"),
+             COLON, 1 + PLATE_CHARSET.index("3"), 1 + PLATE_CHARSET.index("4"), SEP, 1 + PLATE_CHARSET.index("A"),
+             OTHER]
+    folded = np.full((len(steps), OTHER + 1), 0.01, dtype=np.float32)
+    folded[np.arange(len(steps)), steps] = 0.9
+    read = ctc_decode(folded)
+    assert read.text == "1234A"
+    assert read.shown == "12:34-A"
+    assert fold_matrix(["<blank>", ":", "/", "-", "€", " "]).argmax(axis=1).tolist() == [0, COLON, SEP, SEP, OTHER, SEP]
 
 
 def test_input_width_rounds_up_to_step_and_caps() -> None:
