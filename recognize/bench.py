@@ -11,9 +11,9 @@ from gantry.events import Frame
 from recognize.pool import Pool
 
 
-def run_bench(actor_counts: list[int], frames: int, preset: str, *, progress: bool = True) -> dict:
+def run_bench(actor_counts: list[int], frames: int, recognize: RecognizeConfig, *, progress: bool = True) -> dict:
     """One synthetic city's frames through a pool of each size (models loaded, and a warm-up batch
-    read, before the clock starts)."""
+    read, before the clock starts), with the recogniser ``recognize`` describes."""
     import cv2
     from rich.console import Console
     from rich.progress import track
@@ -30,7 +30,7 @@ def run_bench(actor_counts: list[int], frames: int, preset: str, *, progress: bo
     ]
     results: dict = {}
     for count in actor_counts:
-        settings = RecognizeConfig(actors=count, preset=preset)
+        settings = recognize.model_copy(update={"actors": count})
         pool = Pool(settings, None)
         pool.read(batch[: count * 2])  # warm-up
         started = time.perf_counter()
@@ -40,5 +40,6 @@ def run_bench(actor_counts: list[int], frames: int, preset: str, *, progress: bo
         results[f"actors_{count}_frames_per_s"] = round(len(batch) / elapsed, 2)
         console.print(f"{count} actor(s): {len(batch) / elapsed:.2f} frames/s")
         pool.close()
+    results["preset"] = recognize.preset
     results["cores"] = os.cpu_count()
     return results

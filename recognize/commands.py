@@ -34,14 +34,18 @@ def pool_command(
 
 
 def bench_pool(
+    ctx: typer.Context,
     actors: str = typer.Option("1,2", help="actor counts to compare, comma-separated"),
     frames: int = typer.Option(48, min=1, help="synthetic frames per run"),
-    preset: str = typer.Option("accurate", help="recognizer preset"),
+    preset: str | None = typer.Option(None, help="fast | accurate (default: recognize.preset of the configuration)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object as the last line"),
 ) -> None:
     """Frames/s through the Ray pool for each actor count (models loaded before the clock starts)."""
     from recognize.bench import run_bench
 
-    results = run_bench([int(a) for a in actors.split(",")], frames, preset, progress=not as_json)
+    settings = config_of(ctx).recognize
+    if preset is not None:
+        settings = settings.model_copy(update={"preset": preset})
+    results = run_bench([int(a) for a in actors.split(",")], frames, settings, progress=not as_json)
     if as_json:
         print(json.dumps(results))
