@@ -41,7 +41,7 @@ from gantry.observability import ERRORS, MESSAGES_IN, MESSAGES_OUT, serve_health
 from gantry.site_events import GateDecision
 from ingest.auth import TokenBook, load_tokens
 from ingest.delivery import Delivery
-from ingest.devices import DeviceSnapshots
+from ingest.devices import KEPT, find_snapshot, last_snapshots
 from ingest.edge_formats import (
     EdgeEvent,
     EdgeFormatError,
@@ -114,7 +114,6 @@ class Intake:
         self.snapshots = snapshots
         self.tokens = tokens
         self.gatekeeper = gatekeeper
-        self.device_snapshots = DeviceSnapshots()
 
     def route(self, parse: Parser, *, valid: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
         """``valid``: the answer says ``valid=true|false`` too, as access units expect."""
@@ -162,23 +161,29 @@ class Intake:
 
     async def list_snapshots(self, request: web.Request) -> web.Response:
         camera_id = self.device(request)
-        return web.json_response({"camera_id": camera_id,
-                                  "snapshots": [s.to_json() for s in self.device_snapshots.of(camera_id)]})
+        try:
+            kept = await asyncio.to_thread(last_snapshots, self.snapshots, camera_id)
+        except OSError as exc:
+            raise self.store_failed(exc) from None
+        return web.json_response({"camera_id": camera_id, "snapshots": [s.to_json() for s in kept]})
 
     async def snapshot(self, request: web.Request) -> web.Response:
         camera_id = self.device(request)
-        kept = self.device_snapshots.find(camera_id, request.match_info["read_id"])
-        if kept is None:
-            raise Rejected(404, "no_snapshot", f"no snapshot of that read among camera {camera_id!r}'s last "
-                                               f"{self.device_snapshots.kept}")
         try:
+            kept = await asyncio.to_thread(find_snapshot, self.snapshots, camera_id, request.match_info["read_id"])
+            if kept is None:
+                raise Rejected(404, "no_snapshot", f"no snapshot of that read among camera {camera_id!r}'s last {KEPT}")
             jpeg = await asyncio.to_thread(self.snapshots.get, kept.image_ref)
         except FileNotFoundError:
             raise Rejected(404, "no_snapshot", "the picture is no longer in the snapshot store") from None
         except OSError as exc:
-            log.error("snapshot store failed: %s", exc)
-            raise Rejected(503, "snapshot_store", "the snapshot store is unavailable") from None
+            raise self.store_failed(exc) from None
         return web.Response(body=jpeg, content_type="image/jpeg")
+
+    @staticmethod
+    def store_failed(exc: OSError) -> Rejected:
+        log.error("snapshot store failed: %s", exc)
+        return Rejected(503, "snapshot_store", "the snapshot store is unavailable")
 
     async def accept(self, request: web.Request, parse: Parser, valid: bool) -> web.Response:
         camera_id = self.token_camera(request)
@@ -205,7 +210,6 @@ class Intake:
         except SpoolFull as exc:
             raise Rejected(503, "spool_full", f"the broker is unreachable and {exc}") from None
         MESSAGES_OUT.labels(STAGE, topics.PLATE_READS).inc()
-        self.device_snapshots.add(read)
         answer = {"read_id": read.read_id, "status": outcome}
         if decision is not None:
             MESSAGES_OUT.labels(STAGE, topics.GATE_DECISIONS).inc()

@@ -35,6 +35,15 @@ def store_url(config: GantryConfig) -> str:
     return config.ingest.snapshot_url or (config.data_dir / "snapshots").resolve().as_uri()
 
 
+@dataclass(frozen=True)
+class StoredRead:
+    """The pictures of one read in the store, as :meth:`SnapshotStore.latest` finds them."""
+
+    read_id: str
+    stored_at: datetime  # when its newest picture was written
+    image_ref: str  # the overview, else the plate picture (what the read carries)
+
+
 @dataclass
 class Pruned:
     """What :meth:`SnapshotStore.prune` did."""
@@ -73,7 +82,30 @@ class SnapshotStore:
         path = f"{folder}/{read_id}-{kind}.jpg"
         with self._fs.open_output_stream(path) as out:
             out.write(jpeg)
-        return f"s3://{path}" if self._s3 else Path(path).as_uri()
+        return self._ref_of(path)
+
+    def latest(self, camera_id: str, reads: int) -> list[StoredRead]:
+        """The camera's last ``reads`` reads with pictures, the latest stored first.
+
+        Day folders are read newest first until they hold ``reads`` reads, and one more: a read
+        that arrives late is stored in the folder of its own, earlier day.
+        """
+        days = sorted((i.path for i in self._fs.get_file_info(fs.FileSelector(self._root, allow_not_found=True))
+                       if i.type == fs.FileType.Directory and _is_day(i.base_name)), reverse=True)
+        found: dict[str, list[fs.FileInfo]] = {}
+        enough_at: int | None = None
+        for n, day in enumerate(days):
+            if enough_at is not None and n > enough_at + 1:
+                break
+            for picture in self._fs.get_file_info(fs.FileSelector(f"{day}/{camera_id}", allow_not_found=True)):
+                read_id, _, kind = picture.base_name.removesuffix(".jpg").rpartition("-")
+                if picture.type == fs.FileType.File and kind in get_args(SnapshotKind):
+                    found.setdefault(f"{day}/{camera_id}/{read_id}", []).append(picture)
+            if enough_at is None and len(found) >= reads:
+                enough_at = n
+        stored = [StoredRead(key.rsplit("/", 1)[1], max(p.mtime for p in pictures), self._ref_of(_shown(pictures).path))
+                  for key, pictures in found.items()]
+        return sorted(stored, key=lambda r: r.stored_at, reverse=True)[:reads]
 
     def get(self, image_ref: str) -> bytes:
         """The picture behind a read's ``image_ref`` (the evidence for a charge or a hotlist hit)."""
@@ -137,6 +169,10 @@ class SnapshotStore:
         except ValueError:
             return None
 
+    def _ref_of(self, path: str) -> str:
+        """The URL of a picture at the store's ``path``: what reads carry as ``image_ref``."""
+        return f"s3://{path}" if self._s3 else Path(path).as_uri()
+
     def _path_of(self, image_ref: str) -> str:
         """The store's path of a URL that ``put`` returned; refuses any other (it is not ours to read)."""
         parts = urlsplit(image_ref)
@@ -144,3 +180,16 @@ class SnapshotStore:
         if parts.scheme != ("s3" if self._s3 else "file") or not path.startswith(f"{self._root}/"):
             raise ValueError(f"{image_ref} is not a picture of the snapshot store at {self._root}")
         return path
+
+
+def _is_day(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _shown(pictures: list[fs.FileInfo]) -> fs.FileInfo:
+    """The picture a read refers to: its overview, else its plate picture."""
+    return next((p for p in pictures if p.base_name.endswith("-overview.jpg")), pictures[0])

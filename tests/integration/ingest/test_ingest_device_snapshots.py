@@ -1,6 +1,7 @@
 """2N's last 5 snapshots per device, on `gantry ingest serve` against the real broker: a camera's
-token lists its own last five pictures, the latest first, and fetches each from the snapshot store;
-another camera's token, none, or a camera not configured is refused."""
+token lists its own last five pictures, the latest first, and fetches each from the snapshot store,
+also after the endpoint restarted; another camera's token, none, or a camera not configured is
+refused."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def test_a_device_lists_and_fetches_its_last_five_snapshots(server) -> None:
 
     pushed_out = httpx.get(f"{server.url}/v1/devices/cam-2/snapshots/{read_ids[0]}", headers=TWO)
     assert pushed_out.status_code == 404
+
+    server.stop()  # the list is the store's: a restarted endpoint shows the same five
+    server.start()
+    again = httpx.get(f"{server.url}/v1/devices/cam-2/snapshots", headers=TWO)
+    assert again.status_code == 200 and again.json()["snapshots"] == snapshots
+    assert httpx.get(f"{server.url}/v1/devices/cam-2/snapshots/{read_ids[-1]}", headers=TWO).content == pictures["SNAP6"]
     assert httpx.get(f"{server.url}/v1/devices/cam-2/snapshots").status_code == 401
     other = httpx.get(f"{server.url}/v1/devices/cam-2/snapshots", headers={"X-Gantry-Token": "token-one"})
     assert other.status_code == 403 and "cam-1" in other.json()["error"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -130,6 +132,36 @@ def test_a_day_past_the_reads_retention_keeps_only_the_pictures_rows_still_refer
     assert (pruned.days_deleted, pruned.pictures_deleted, pruned.pictures_kept) == (["2018-01-01"], 1, 2)
     left = sorted(p.relative_to(tmp_path / "snaps").as_posix() for p in (tmp_path / "snaps").rglob("*.jpg"))
     assert left == ["2026-06-01/cam-1/r-charged-overview.jpg", "2026-06-01/cam-1/r-charged-plate.jpg"]
+
+
+def test_a_cameras_latest_reads_with_pictures_come_from_the_store_newest_first(tmp_path: Path) -> None:
+    store = SnapshotStore((tmp_path / "snaps").as_uri())
+    stored_at = iter(range(1_800_000_000, 1_800_001_000, 10))
+
+    def put(day: int, camera: str, read_id: str, *kinds: str) -> None:
+        for kind in kinds:
+            ref = store.put(datetime(2026, 12, day, 12, tzinfo=UTC), camera, read_id, kind, b"\xff\xd8" + kind.encode())
+            t = next(stored_at)
+            os.utime(Path(unquote(urlsplit(ref).path)), (t, t))
+
+    for n in range(4):
+        put(1, "gate-1", f"old-{n}", "plate")
+    put(2, "gate-1", "r-0", "plate", "overview")
+    put(2, "gate-2", "other-camera", "plate")
+    put(3, "gate-1", "r-1", "overview")
+    put(3, "gate-1", "r-2", "plate")
+    put(2, "gate-1", "late", "plate")  # stored last, in the folder of its own, earlier day
+    assert [r.read_id for r in store.latest("gate-1", 2)] == ["late", "r-2"]  # the newest day holds two
+    latest = store.latest("gate-1", 3)
+    assert [r.read_id for r in latest] == ["late", "r-2", "r-1"]
+    assert latest[0].stored_at > latest[1].stored_at > latest[2].stored_at
+    assert [r.read_id for r in store.latest("gate-1", 5)] == ["late", "r-2", "r-1", "r-0", "old-3"]
+    r0 = store.latest("gate-1", 4)[3]
+    assert r0.image_ref.endswith("/r-0-overview.jpg") and store.get(r0.image_ref) == b"\xff\xd8overview"
+    assert [r.read_id for r in store.latest("gate-2", 5)] == ["other-camera"]
+    assert store.latest("gate-9", 5) == []
+    store.erase(r0.image_ref)
+    assert "r-0" not in [r.read_id for r in store.latest("gate-1", 5)]
 
 
 def test_snapshots_read_back_by_their_ref_and_only_from_their_store(tmp_path: Path) -> None:
