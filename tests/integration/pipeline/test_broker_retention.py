@@ -14,6 +14,9 @@ from gantry.broker import EmbeddedBroker
 from gantry.kafka import producer
 
 pytestmark = pytest.mark.integration
+# Long enough that the batches written after the old ones expired stay while the test looks, on
+# a loaded machine too (at 2 s they were sometimes swept before the check, under load).
+RETENTION_MS = 5000
 
 
 def earliest(bootstrap: str, topic: str) -> tuple[int, int, int]:
@@ -34,8 +37,8 @@ def test_batches_past_retention_go_and_consumers_go_on_from_the_earliest_kept(tm
     with EmbeddedBroker(data_dir=tmp_path / "broker") as broker:
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         admin.create_topics([
-            NewTopic("short", 1, 1, topic_configs={"retention.ms": "2000"}),
-            NewTopic("compacted", 1, 1, topic_configs={"retention.ms": "2000", "cleanup.policy": "compact"}),
+            NewTopic("short", 1, 1, topic_configs={"retention.ms": str(RETENTION_MS)}),
+            NewTopic("compacted", 1, 1, topic_configs={"retention.ms": str(RETENTION_MS), "cleanup.policy": "compact"}),
             NewTopic("forever", 1, 1),
         ])
         admin.close()
@@ -44,7 +47,7 @@ def test_batches_past_retention_go_and_consumers_go_on_from_the_earliest_kept(tm
             for n in range(10):  # one batch each
                 send.send(topic, key=b"k%d" % n, value=b"old %d" % n, partition=0)
                 send.flush()
-        time.sleep(2.5)
+        time.sleep(RETENTION_MS / 1000 + 0.5)
         for n in range(3):
             send.send("short", value=b"new %d" % n, partition=0)
             send.flush()
