@@ -82,6 +82,10 @@ def test_posted_pictures_are_stored_in_the_bucket_and_read_back(s3, s3_server, b
     assert store.get(read.image_ref) == JPEG_OVERVIEW
     with pytest.raises(ValueError, match="not a picture of the snapshot store"):
         store.get(f"s3://{s3.bucket}/elsewhere/{read_id}-overview.jpg")
+    listed = httpx.get(f"{s3_server.url}/v1/devices/cam-1/snapshots", headers=ONE).json()["snapshots"]
+    assert listed[0]["read_id"] == read_id and listed[0]["image_ref"] == read.image_ref  # from the bucket
+    fetched = httpx.get(f"{s3_server.url}/v1/devices/cam-1/snapshots/{read_id}", headers=ONE)
+    assert fetched.content == JPEG_OVERVIEW
 
 
 def test_prune_keeps_each_picture_as_long_as_the_longest_lived_row_that_refers_to_it(
