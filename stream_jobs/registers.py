@@ -12,7 +12,7 @@ to the topic by :class:`stream_jobs.runtime.compacted.RegisterFeed`), and the to
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -33,6 +33,7 @@ class Entry(Protocol):
 
 E = TypeVar("E", bound=Entry)
 M = TypeVar("M", bound=Event)
+_NONE: dict = {}  # the entries of a plate not in the register; never changed
 
 
 class PlateIndex(Generic[E]):
@@ -62,8 +63,10 @@ class PlateIndex(Generic[E]):
     def entries(self) -> list[E]:
         return [self._by_key[key] for key in sorted(self._by_key)]
 
-    def on_plate(self, plate: str) -> Iterator[E]:
-        yield from self._by_plate.get(plate, {}).values()
+    def on_plate(self, plate: str) -> Collection[E]:
+        """The plate's entries as they stand (a view, not a copy: asked for several times per read,
+        mostly of plates with none)."""
+        return self._by_plate.get(plate, _NONE).values()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ dictionary look-ups per read, so it stays cheap with hundreds of thousands of en
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from functools import lru_cache
 
 from gantry.events import HotlistEntry, HotlistHit, PlateRead
 from gantry.ids import stable_id
@@ -18,11 +19,14 @@ CONFUSABLE_PAIRS = (("O", "0"), ("I", "1"), ("B", "8"), ("S", "5"), ("Z", "2"))
 _COUNTERPART = {a: b for a, b in CONFUSABLE_PAIRS} | {b: a for a, b in CONFUSABLE_PAIRS}
 
 
-def confusable_variants(plate: str) -> Iterator[str]:
-    """Every plate that differs from ``plate`` in exactly one OCR-confusable character."""
-    for i, char in enumerate(plate):
-        if (other := _COUNTERPART.get(char)) is not None:
-            yield plate[:i] + other + plate[i + 1 :]
+@lru_cache(maxsize=65_536)
+def confusable_variants(plate: str) -> tuple[str, ...]:
+    """Every plate that differs from ``plate`` in exactly one OCR-confusable character.
+
+    Cached: screening asks for every read, and a vehicle is read by camera after camera.
+    """
+    return tuple(plate[:i] + other + plate[i + 1 :] for i, char in enumerate(plate)
+                 if (other := _COUNTERPART.get(char)) is not None)
 
 
 class HotlistIndex(PlateIndex[HotlistEntry]):
