@@ -60,6 +60,11 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
     changelog = topics.PLATE_HISTORIES
     fetch_max_wait_ms = 250  # journeys, charges and statistics may wait a quarter second
     max_records = 20_000  # large batches: each plate's state is saved once per batch
+    # At most four batches a second: a read stream that trickles in would otherwise make a
+    # batch of a few reads per fetch, each flushing its journeys, charges and changelog to every
+    # partition it touched, and on the embedded broker every flush is an object written per
+    # partition. Hotlist hits do not wait for it: they are the screener's, a group of its own.
+    batch_every_s = 0.25
 
     def __init__(self, bootstrap_servers: str, config: GantryConfig, known_cameras: Collection[str],
                  erasures: ErasureFeed, registers: ChargeRegisters, register_feeds: Sequence[CompactedFeed] = (),
