@@ -91,8 +91,8 @@ class SnapshotStore:
         that arrives late is stored in the folder of its own, earlier day.
         """
         days = sorted((i.path for i in self._fs.get_file_info(fs.FileSelector(self._root, allow_not_found=True))
-                       if i.type == fs.FileType.Directory and _is_day(i.base_name)), reverse=True)
-        found: dict[str, list[fs.FileInfo]] = {}
+                       if _day_of(i) is not None), reverse=True)
+        found: dict[tuple[str, str], list[fs.FileInfo]] = {}  # pictures by (day folder, read id)
         enough_at: int | None = None
         for n, day in enumerate(days):
             if enough_at is not None and n > enough_at + 1:
@@ -100,11 +100,11 @@ class SnapshotStore:
             for picture in self._fs.get_file_info(fs.FileSelector(f"{day}/{camera_id}", allow_not_found=True)):
                 read_id, _, kind = picture.base_name.removesuffix(".jpg").rpartition("-")
                 if picture.type == fs.FileType.File and kind in get_args(SnapshotKind):
-                    found.setdefault(f"{day}/{camera_id}/{read_id}", []).append(picture)
+                    found.setdefault((day, read_id), []).append(picture)
             if enough_at is None and len(found) >= reads:
                 enough_at = n
-        stored = [StoredRead(key.rsplit("/", 1)[1], max(p.mtime for p in pictures), self._ref_of(_shown(pictures).path))
-                  for key, pictures in found.items()]
+        stored = [StoredRead(read_id, max(p.mtime for p in pictures), self._ref_of(_shown(pictures).path))
+                  for (_, read_id), pictures in found.items()]
         return sorted(stored, key=lambda r: r.stored_at, reverse=True)[:reads]
 
     def get(self, image_ref: str) -> bytes:
@@ -132,11 +132,8 @@ class SnapshotStore:
         ``evidence(day)`` stay (every kind of such a read, as :meth:`erase` takes them)."""
         pruned = Pruned()
         for info in self._fs.get_file_info(fs.FileSelector(self._root, allow_not_found=True)):
-            try:
-                day = date.fromisoformat(info.base_name)
-            except ValueError:
-                continue  # not a day folder: not ours to delete
-            if info.type != fs.FileType.Directory or day >= today - timedelta(days=reads_days):
+            day = _day_of(info)  # None: not a day folder, not ours to delete
+            if day is None or day >= today - timedelta(days=reads_days):
                 continue
             if day >= today - timedelta(days=longest_days):
                 stayed, deleted = self._keep_only(info.path, {self._read_of(ref) for ref in evidence(day)})
@@ -182,12 +179,14 @@ class SnapshotStore:
         return path
 
 
-def _is_day(name: str) -> bool:
+def _day_of(info: fs.FileInfo) -> date | None:
+    """The day of a day folder (``<root>/<YYYY-MM-DD>``); None for anything else in the root."""
+    if info.type != fs.FileType.Directory:
+        return None
     try:
-        date.fromisoformat(name)
+        return date.fromisoformat(info.base_name)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _shown(pictures: list[fs.FileInfo]) -> fs.FileInfo:
