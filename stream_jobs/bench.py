@@ -6,7 +6,8 @@ figures are repeatable and the run knows exactly how many hits, journeys and cha
 Two modes:
 
 - ``--rate R`` (R > 0): the workers are up first and the reads are offered at R per second, as
-  cameras would send them; this is the latency measurement (read sent -> hit arrived).
+  cameras would send them, in record batches of what fell due (see :func:`_send`); this is the
+  latency measurement (read acknowledged by the broker -> hit arrived).
 - ``--rate 0``: sustained throughput. A Python producer sending read by read on the same two
   cores cannot offer reads as fast as the workers take them, so once every worker holds its
   partitions the whole backlog is appended in record batches (well under a second), and
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,13 +43,14 @@ from gantry import topics
 from gantry.broker import BenchStorage, EmbeddedBroker, bench_broker, free_port
 from gantry.config import load_config
 from gantry.events import HotlistEntry, encode
-from gantry.kafka import ensure_topics, producer
+from gantry.kafka import ensure_topics
 from gantry.processes import wait_healthy
 from stream_jobs.hotlist import store
 from stream_jobs.runtime.outbox import RECORD_BATCH_BYTES, Outbox
 from stream_jobs.simulator import simulate
 
 READS_PER_VEHICLE = 3.6  # what the 8-camera city gives on average, to size the simulation
+SEND_EVERY_S = 0.005  # how long the offered reads linger in the producer (gantry.kafka's default)
 
 
 class Outputs(threading.Thread):
@@ -267,24 +269,46 @@ def _load(bootstrap: str, backlog: list[tuple[bytes, bytes]]) -> Sent:
     return sent
 
 
-def _acknowledged(at: dict[str, float], read_id: str, _metadata: object) -> None:
-    at[read_id] = time.monotonic()
-
-
 def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: bool) -> Sent:
-    """Offer the reads at ``rate`` per second (0: as fast as the producer goes)."""
-    send = producer(bootstrap, acks=1, linger_ms=2)
-    start = time.monotonic()
-    sent = Sent(started=start)
-    for n, read in enumerate(tqdm(reads, desc="reads", disable=not progress, unit="read")):
-        if rate:
-            ahead = start + n / rate - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-        future = send.send(topics.PLATE_READS, key=read.plate.encode(), value=encode(read))
-        if read.read_id in timed:  # timed from the broker's acknowledgement: the read is in plate_reads
-            future.add_callback(_acknowledged, sent.at, read.read_id)
-    send.flush()
-    sent.duration = time.monotonic() - start
-    send.close()
+    """Offer the reads at ``rate`` per second: every few milliseconds, those then due go out in
+    record batches, as from a producer that lingers that long (the cameras' and recognisers'
+    producers do). The reads are encoded beforehand, as their own processes would: the load
+    generator shares the two cores with the workers it measures."""
+    encoded = [(read.read_id, read.plate.encode(), encode(read)) for read in reads]
+    sent = Sent(started=0.0)
+
+    async def acknowledged(delivery: Awaitable[None], read_ids: list[str]) -> None:
+        await delivery
+        now = time.monotonic()
+        sent.at.update((read_id, now) for read_id in read_ids)
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=RECORD_BATCH_BYTES)
+        await producer.start()
+        try:
+            outbox, done, unsent, waiting = Outbox(producer), 0, 0, []
+            delivery: asyncio.Future | None = None
+            sent.started = time.monotonic()
+            with tqdm(total=len(encoded), desc="reads", disable=not progress, unit="read") as bar:
+                while done < len(encoded) or unsent:
+                    due = min(len(encoded), int((time.monotonic() - sent.started) * rate) + 1)
+                    for read_id, key, value in encoded[done:due]:
+                        await outbox.put(topics.PLATE_READS, value, key=key)
+                        if read_id in timed:
+                            waiting.append(read_id)
+                    bar.update(due - done)
+                    unsent += due - done
+                    done = due
+                    # One delivery at a time, like a producer's batch per partition in flight:
+                    # what falls due meanwhile goes out together once the broker has answered.
+                    if delivery is None or delivery.done():
+                        delivery = asyncio.ensure_future(acknowledged(outbox.send(), waiting))
+                        unsent, waiting = 0, []
+                    await asyncio.sleep(SEND_EVERY_S)
+                await delivery
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    sent.duration = time.monotonic() - sent.started
     return sent
