@@ -286,26 +286,27 @@ def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: b
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=RECORD_BATCH_BYTES)
         await producer.start()
         try:
-            outbox, done, unsent, waiting = Outbox(producer), 0, 0, []
+            outbox, done, waiting = Outbox(producer), 0, []
             delivery: asyncio.Future | None = None
             sent.started = time.monotonic()
             with tqdm(total=len(encoded), desc="reads", disable=not progress, unit="read") as bar:
-                while done < len(encoded) or unsent:
+                while done < len(encoded):
                     due = min(len(encoded), int((time.monotonic() - sent.started) * rate) + 1)
                     for read_id, key, value in encoded[done:due]:
                         await outbox.put(topics.PLATE_READS, value, key=key)
                         if read_id in timed:
                             waiting.append(read_id)
                     bar.update(due - done)
-                    unsent += due - done
                     done = due
                     # One delivery at a time, like a producer's batch per partition in flight:
                     # what falls due meanwhile goes out together once the broker has answered.
                     if delivery is None or delivery.done():
                         delivery = asyncio.ensure_future(acknowledged(outbox.send(), waiting))
-                        unsent, waiting = 0, []
+                        waiting = []
                     await asyncio.sleep(SEND_EVERY_S)
+            if delivery is not None:
                 await delivery
+            await acknowledged(outbox.send(), waiting)  # what fell due during the last delivery
         finally:
             await producer.stop()
 
