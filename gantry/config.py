@@ -330,6 +330,11 @@ class IngestConfig(Section):
     http_port: int = Field(default=8480, ge=0, le=65535)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     ack_timeout_s: float = Field(default=5.0, gt=0, description="broker ack wait before an event is spooled")
+    producers: int = Field(
+        default=4, ge=1, le=64,
+        description="producer connections to the broker, each carrying a share of the partitions "
+        "(one request in flight per connection; see ingest/lanes.py)",
+    )
     tokens_file: Path | None = Field(default=None, description="YAML mapping camera id -> token")
     tokens_env: str = Field(default="GANTRY_INGEST_TOKENS", description="env var: camera=token,camera=token")
     spool_dir: Path | None = Field(default=None, description="empty means <data_dir>/ingest-spool")

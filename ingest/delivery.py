@@ -23,7 +23,6 @@ import asyncio
 import logging
 from typing import Literal
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     InvalidTopicError,
     KafkaError,
@@ -33,6 +32,7 @@ from aiokafka.errors import (
 )
 from prometheus_client import Counter, Gauge
 
+from ingest.lanes import Lanes
 from ingest.spool import Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,15 @@ _REPLAY_BATCH = 200
 
 class Delivery:
     def __init__(
-        self, bootstrap_servers: str, spool: Spool, ack_timeout_s: float, retry_max_s: float = 5.0
+        self, bootstrap_servers: str, spool: Spool, ack_timeout_s: float, retry_max_s: float = 5.0,
+        producers: int = 1,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
+        self.producers = producers
         self.spool = spool
         self.ack_timeout_s = ack_timeout_s
         self.retry_max_s = retry_max_s
-        self._producer: AIOKafkaProducer | None = None
+        self._lanes: Lanes | None = None
         self._spooling = len(spool) > 0  # events left from a previous run go first
         self._wake = asyncio.Event()
         self._replayer: asyncio.Task | None = None
@@ -66,7 +68,7 @@ class Delivery:
 
     @property
     def healthy(self) -> bool:
-        return self._producer is not None and not self._spooling
+        return self._lanes is not None and not self._spooling
 
     async def start(self) -> None:
         """Start the replay task; the producer connects then or, if the broker is down, later."""
@@ -80,16 +82,14 @@ class Delivery:
         if self._replayer is not None:
             self._replayer.cancel()
             await asyncio.gather(self._replayer, return_exceptions=True)
-        if self._producer is not None:
-            await self._producer.stop()
+        if self._lanes is not None:
+            await self._lanes.stop()
 
     async def deliver(self, topic: str, key: bytes, value: bytes) -> Outcome:
         """Return once the event is safe; raise :class:`SpoolFull` when it cannot be made safe."""
-        if not self._spooling and self._producer is not None:
+        if not self._spooling and self._lanes is not None:
             try:
-                await asyncio.wait_for(
-                    self._producer.send_and_wait(topic, value, key=key), timeout=self.ack_timeout_s + 1
-                )
+                await asyncio.wait_for(self._lanes.send_and_wait(topic, value, key), timeout=self.ack_timeout_s + 1)
                 return "acked"
             except REFUSALS as exc:
                 self.spool.set_aside(self.spool.append(topic, key, value), "refused", _refusal(exc))
@@ -111,32 +111,28 @@ class Delivery:
         await self._abandon_producer(reason)
 
     async def _abandon_producer(self, reason: str) -> None:
-        producer, self._producer = self._producer, None
-        if producer is None:
+        lanes, self._lanes = self._lanes, None
+        if lanes is None:
             return
-        # aiokafka has no public way to drop the batches it has not sent; failing them here is
-        # what keeps them from arriving after their spooled copies.
-        producer._message_accumulator.fail_all(KafkaTimeoutError(f"abandoned: {reason}"))
+        lanes.fail_unsent(KafkaTimeoutError(f"abandoned: {reason}"))
         try:
-            await asyncio.wait_for(producer.stop(), timeout=self.ack_timeout_s)
+            await asyncio.wait_for(lanes.stop(), timeout=self.ack_timeout_s)
         except (KafkaError, TimeoutError) as exc:
             log.info("abandoned producer did not stop cleanly: %s", exc)
 
     async def _connect(self) -> bool:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            acks="all",
-            linger_ms=2,
-            request_timeout_ms=int(self.ack_timeout_s * 1000),
-            max_request_size=8 * 1024 * 1024,
-        )
         try:
-            await producer.start()
+            self._lanes = await Lanes.start(
+                self.bootstrap_servers,
+                self.producers,
+                acks="all",
+                linger_ms=2,
+                request_timeout_ms=int(self.ack_timeout_s * 1000),
+                max_request_size=8 * 1024 * 1024,
+            )
         except KafkaError as exc:
             log.info("broker %s unreachable: %s", self.bootstrap_servers, exc)
-            await producer.stop()
             return False
-        self._producer = producer
         return True
 
     async def _replay(self) -> None:
@@ -153,7 +149,7 @@ class Delivery:
             else:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.retry_max_s)
-            if len(self.spool) == 0 and self._producer is not None:
+            if len(self.spool) == 0 and self._lanes is not None:
                 # No await between the check and the switch: no event can slip in between.
                 if self._spooling:
                     log.info("broker %s acknowledging again: spool drained", self.bootstrap_servers)
@@ -162,9 +158,9 @@ class Delivery:
 
     async def _replay_some(self) -> bool:
         """Send the oldest spooled events; True when each was acknowledged or set aside."""
-        if self._producer is None and not await self._connect():
+        if self._lanes is None and not await self._connect():
             return False
-        assert self._producer is not None
+        assert self._lanes is not None
         events = self.spool.head(_REPLAY_BATCH)
         try:
             answers = [await self._send(e) for e in events]
@@ -186,9 +182,9 @@ class Delivery:
     async def _send(self, event: SpooledEvent) -> asyncio.Future:
         """The broker's answer to come. A record over ``max_request_size`` is refused by aiokafka
         before it is sent; that refusal becomes an answer like the broker's own, in its place."""
-        assert self._producer is not None
+        assert self._lanes is not None
         try:
-            return await self._producer.send(event.topic, event.value, key=event.key)
+            return await self._lanes.send(event.topic, event.value, event.key)
         except REFUSALS as exc:
             refused = asyncio.get_running_loop().create_future()
             refused.set_exception(exc)

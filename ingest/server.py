@@ -316,7 +316,7 @@ def serve(config: GantryConfig, bootstrap_servers: str, *, host: str, port: int,
     spool = Spool(spool_dir(config), settings.spool_max_bytes, settings.spool_max_events)
     if len(spool):
         log.info("%d events in the spool from the last run will be replayed first", len(spool))
-    delivery = Delivery(bootstrap_servers, spool, settings.ack_timeout_s)
+    delivery = Delivery(bootstrap_servers, spool, settings.ack_timeout_s, producers=settings.producers)
     app = build_app(config, delivery, SnapshotStore(store_url(config)), tokens)
     health = serve_health(health_port, ready=lambda: True)
     log.info("health and metrics on port %d", health.server_port)
