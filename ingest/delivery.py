@@ -6,8 +6,8 @@ the first failure on, every new event goes to the spool behind the ones already 
 replay task sends the spool to the broker oldest first; only when it is empty do events go
 straight to the broker again. That keeps a camera's events in the order they were accepted.
 
-When the broker stops acknowledging, the producer is abandoned together with the batches it had
-not sent yet, and the replay starts a fresh one: otherwise those batches would reach the broker
+When the broker stops acknowledging, the producers (:mod:`ingest.lanes`) are abandoned together
+with the batches they had not sent yet, and the replay starts fresh ones: otherwise those batches would reach the broker
 when it returns, after (and in addition to) their spooled copies. Only a request already on the
 wire when the broker died can arrive twice; the read_id makes that repeat harmless downstream.
 
@@ -71,7 +71,7 @@ class Delivery:
         return self._lanes is not None and not self._spooling
 
     async def start(self) -> None:
-        """Start the replay task; the producer connects then or, if the broker is down, later."""
+        """Start the replay task; the producers connect then or, if the broker is down, later."""
         self._replayer = asyncio.create_task(self._replay(), name="spool-replay")
         if self._spooling:
             self._wake.set()
