@@ -29,7 +29,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -248,20 +249,26 @@ class Sent:
     at: dict[str, float] = field(default_factory=dict)  # send time of each read expected to hit
 
 
+@asynccontextmanager
+async def _outbox(bootstrap: str) -> AsyncIterator[Outbox]:
+    """The jobs' own :class:`Outbox` on a started producer: reads go out in whole record
+    batches, partitioned by key like every producer's."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=RECORD_BATCH_BYTES)
+    await producer.start()
+    try:
+        yield Outbox(producer)
+    finally:
+        await producer.stop()
+
+
 def _load(bootstrap: str, backlog: list[tuple[bytes, bytes]]) -> Sent:
-    """Append the (key, value) reads to ``plate_reads`` in whole record batches, partitioned by
-    key like every producer's, as fast as the broker takes them."""
+    """Append the (key, value) reads to ``plate_reads`` as fast as the broker takes them."""
 
     async def load() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=RECORD_BATCH_BYTES)
-        await producer.start()
-        try:
-            outbox = Outbox(producer)
+        async with _outbox(bootstrap) as outbox:
             for key, value in backlog:
                 await outbox.put(topics.PLATE_READS, value, key=key)
             await outbox.send()
-        finally:
-            await producer.stop()
 
     sent = Sent(started=time.monotonic())
     asyncio.run(load())
@@ -283,10 +290,8 @@ def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: b
         sent.at.update((read_id, now) for read_id in read_ids)
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, max_batch_size=RECORD_BATCH_BYTES)
-        await producer.start()
-        try:
-            outbox, done, waiting = Outbox(producer), 0, []
+        async with _outbox(bootstrap) as outbox:
+            done, waiting = 0, []
             delivery: asyncio.Future | None = None
             sent.started = time.monotonic()
             with tqdm(total=len(encoded), desc="reads", disable=not progress, unit="read") as bar:
@@ -307,8 +312,6 @@ def _send(bootstrap: str, reads: list, rate: float, timed: set[str], progress: b
             if delivery is not None:
                 await delivery
             await acknowledged(outbox.send(), waiting)  # what fell due during the last delivery
-        finally:
-            await producer.stop()
 
     asyncio.run(send())
     sent.duration = time.monotonic() - sent.started
