@@ -40,8 +40,9 @@ class Broker(EmbeddedBroker):
         return self
 
 
-def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s: float = 20.0) -> list:
-    """The records of ``topic`` with ``key``, once ``expected`` arrived or the time is up.
+def read_topic(bootstrap: str, topic: str, key: bytes | None, expected: int, timeout_s: float = 20.0) -> list:
+    """The records of ``topic`` with ``key`` (None: all of them), once ``expected`` arrived or the
+    time is up.
 
     Tests share the session's topics, so each one uses its own camera id (the key) to find its
     records. Every partition is read: a producer that reaches a restarted broker before the test
@@ -59,10 +60,10 @@ def read_topic(bootstrap: str, topic: str, key: bytes, expected: int, timeout_s:
     try:
         while time.monotonic() < deadline and len(records) < expected:
             for batch in consumer.poll(timeout_ms=300).values():
-                records.extend(r for r in batch if r.key == key)
+                records.extend(r for r in batch if key is None or r.key == key)
         # A moment longer: more than expected means duplicates, and the test should see them.
         for batch in consumer.poll(timeout_ms=300).values():
-            records.extend(r for r in batch if r.key == key)
+            records.extend(r for r in batch if key is None or r.key == key)
     finally:
         consumer.close()
     return records

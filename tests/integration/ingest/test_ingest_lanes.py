@@ -10,9 +10,7 @@ kafka-python's own partitioner, not the one the endpoint uses.
 from __future__ import annotations
 
 import asyncio
-import time
 
-from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.partitioner import murmur2
 
@@ -22,23 +20,7 @@ from ingest.spool import Spool
 TOPIC, PARTITIONS, KEYS, PER_KEY = "lanes-check", 4, 24, 10
 
 
-def consumed(bootstrap: str, expected: int, timeout_s: float = 20.0) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
-    partitions = [TopicPartition(TOPIC, n) for n in range(PARTITIONS)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    records: list = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and len(records) < expected:
-            for batch in consumer.poll(timeout_ms=300).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return records
-
-
-def test_each_key_reaches_its_default_partition_in_order_straight_and_replayed(broker, tmp_path) -> None:
+def test_each_key_reaches_its_default_partition_in_order_straight_and_replayed(broker, topic_records, tmp_path) -> None:
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])
     admin.close()
@@ -61,7 +43,7 @@ def test_each_key_reaches_its_default_partition_in_order_straight_and_replayed(b
             await delivery.stop()
 
     assert set(asyncio.run(deliver_the_rest())) == {"acked"}
-    records = consumed(broker.bootstrap_servers, KEYS * PER_KEY)
+    records = topic_records(broker.bootstrap_servers, TOPIC, None, KEYS * PER_KEY)
     assert len(records) == KEYS * PER_KEY
     for key in keys:
         own = [r for r in records if r.key == key]
