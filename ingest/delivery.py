@@ -7,9 +7,10 @@ replay task sends the spool to the broker oldest first; only when it is empty do
 straight to the broker again. That keeps a camera's events in the order they were accepted.
 
 When the broker stops acknowledging, the producers (:mod:`ingest.lanes`) are abandoned together
-with the batches they had not sent yet, and the replay starts fresh ones: otherwise those batches would reach the broker
-when it returns, after (and in addition to) their spooled copies. Only a request already on the
-wire when the broker died can arrive twice; the read_id makes that repeat harmless downstream.
+with the batches they had not sent yet, and the replay starts fresh ones: otherwise those
+batches would reach the broker when it returns, after (and in addition to) their spooled copies.
+Only a request already on the wire when the broker died can arrive twice; the read_id makes that
+repeat harmless downstream.
 
 An error that is about the event itself, not the broker's state (see :data:`REFUSALS`), is no
 outage: the event goes to the spool's quarantine with the broker's reason, answered
@@ -108,9 +109,9 @@ class Delivery:
             log.warning("broker %s not acknowledging (%s): spooling events", self.bootstrap_servers, reason)
         self._spooling = True
         self._wake.set()
-        await self._abandon_producer(reason)
+        await self._abandon_lanes(reason)
 
-    async def _abandon_producer(self, reason: str) -> None:
+    async def _abandon_lanes(self, reason: str) -> None:
         lanes, self._lanes = self._lanes, None
         if lanes is None:
             return
@@ -118,7 +119,7 @@ class Delivery:
         try:
             await asyncio.wait_for(lanes.stop(), timeout=self.ack_timeout_s)
         except (KafkaError, TimeoutError) as exc:
-            log.info("abandoned producer did not stop cleanly: %s", exc)
+            log.info("abandoned producers did not stop cleanly: %s", exc)
 
     async def _connect(self) -> bool:
         try:
@@ -175,7 +176,7 @@ class Delivery:
                 SPOOL_DEPTH.set(len(self.spool))
         except (KafkaError, TimeoutError) as exc:
             log.info("replay paused, %d events spooled: %s", len(self.spool), exc)
-            await self._abandon_producer(str(exc))
+            await self._abandon_lanes(str(exc))
             return False
         return True
 
