@@ -128,6 +128,11 @@ class RecognizeConfig(Section):
     )
     min_confidence: float = Field(default=0.5, ge=0, le=1)
     batch_size: int = Field(default=8, ge=1)
+    max_frame_pixels: int = Field(
+        default=7680 * 4320, ge=16 * 16,
+        description="larger frames go to dead_letters undecoded: 8K by default, above any ANPR camera, "
+        "and 100 MB decoded",
+    )
     track_gap_s: float = Field(default=1.5, gt=0, description="event-time gap that ends a vehicle's track")
     track_idle_s: float = Field(default=2.0, gt=0, description="wall time after which a quiet camera's tracks close")
 

@@ -8,12 +8,15 @@ message from a malformed one. Timestamps are UTC with millisecond precision.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
+import warnings
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 
+from PIL import Image, UnidentifiedImageError
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -23,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import to_json
 
@@ -92,7 +96,12 @@ class BoundingBox(BaseModel):
 
 
 class Frame(Event):
-    """One camera image on topic ``frames``; the JPEG travels base64-encoded in the JSON."""
+    """One camera image on topic ``frames``; the JPEG travels base64-encoded in the JSON.
+
+    ``width`` and ``height`` are the JPEG's own, as its header says: a reader can judge a frame's
+    size (:attr:`pixels`) before decoding it, which is what stops a frame of a few hundred bytes
+    that declares 32,000 × 32,000 pixels from making its decoder allocate gigabytes.
+    """
 
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
     camera_id: Id
@@ -108,6 +117,31 @@ class Frame(Event):
         if not data.startswith(b"\xff\xd8"):
             raise ValueError("not a JPEG image (missing SOI marker)")
         return data
+
+    @model_validator(mode="after")
+    def _size_is_the_jpegs(self) -> Frame:
+        width, height = jpeg_size(self.jpeg)
+        if (width, height) != (self.width, self.height):
+            raise ValueError(f"the JPEG is {width}x{height} pixels, the frame says {self.width}x{self.height}")
+        return self
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a JPEG's header, without decoding its pixels; ValueError if the header
+    cannot be read. Pillow's own limit on pixels is not applied here: the size is what is asked."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+                return image.size
+        except Image.DecompressionBombError:
+            raise ValueError(f"the JPEG declares more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels") from None
+        except (UnidentifiedImageError, OSError, SyntaxError):
+            raise ValueError("not a JPEG image (its header cannot be read)") from None
 
 
 class PlateRead(Event):

@@ -16,6 +16,7 @@ import threading
 import time
 
 from kafka import OffsetAndMetadata, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.producer.future import FutureRecordMetadata
 
 from gantry import topics
@@ -65,7 +66,7 @@ def run(config, health_port: int, stop: threading.Event) -> None:
         while not stop.is_set():
             batch = source.poll(timeout_ms=250)
             polled = time.monotonic()
-            frames: list[tuple[Frame, Sighting]] = []
+            frames: list[tuple[Frame, Sighting, ConsumerRecord]] = []
             next_offsets: dict[Position, int] = {}
             sent: list[FutureRecordMetadata] = []
             for tp, messages in batch.items():
@@ -75,18 +76,23 @@ def run(config, health_port: int, stop: threading.Event) -> None:
                     try:
                         frame = decode(Frame, msg.value)
                     except InvalidEvent as exc:
-                        ERRORS.labels(STAGE, "invalid_frame").inc()
-                        sent.append(send_dead_letter(sink, dead_letter(
-                            msg.value, str(exc), stage=STAGE, source_topic=tp.topic,
-                            partition=tp.partition, offset=msg.offset,
-                        )))
+                        sent.append(refuse(sink, msg, str(exc), "invalid_frame"))
+                        continue
+                    if frame.pixels > settings.max_frame_pixels:
+                        sent.append(refuse(sink, msg, f"the frame is {frame.width}x{frame.height} pixels, more than "
+                                           f"recognize.max_frame_pixels ({settings.max_frame_pixels:,})",
+                                           "frame_too_large"))
                         continue
                     frames.append((frame, Sighting(frame.camera_id, frame.frame_id, frame.ts,
-                                                   (tp.topic, tp.partition), msg.offset)))
+                                                   (tp.topic, tp.partition), msg.offset), msg))
             passages = []
             if frames:
-                found = pool.read([f for f, _ in frames])
-                for (frame, sighting), results in zip(frames, found, strict=True):
+                found = pool.read([f for f, _, _ in frames])
+                for (frame, sighting, msg), results in zip(frames, found, strict=True):
+                    if results is None:
+                        sent.append(refuse(sink, msg, "the frame's JPEG does not decode (damaged or cut short)",
+                                           "undecodable_frame"))
+                        continue
                     if results:
                         evidence.hold(frame)
                     passages += voter.add(sighting, results, time.monotonic())
@@ -116,6 +122,13 @@ def run(config, health_port: int, stop: threading.Event) -> None:
         source.close()
         sink.close()
         pool.close()
+
+
+def refuse(sink, msg: ConsumerRecord, reason: str, error: str) -> FutureRecordMetadata:
+    """Send a frame that cannot be read to the dead letters, with the reason (counted as ``error``)."""
+    ERRORS.labels(STAGE, error).inc()
+    return send_dead_letter(sink, dead_letter(msg.value, reason, stage=STAGE, source_topic=msg.topic,
+                                              partition=msg.partition, offset=msg.offset))
 
 
 def settle(source, sink, sent: list[FutureRecordMetadata], processed: dict[Position, int],

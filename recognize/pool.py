@@ -31,13 +31,22 @@ class FrameReader:
     def ping(self) -> bool:
         return True
 
-    def read(self, jpegs: list[bytes], cameras: list[str]) -> list[list[PlateResult]]:
-        import cv2
-
-        images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in jpegs]
+    def read(self, jpegs: list[bytes], cameras: list[str]) -> list[list[PlateResult] | None]:
+        """The plates of each frame; None for a JPEG that does not decode."""
+        images = [_decoded(j) for j in jpegs]
         decoded = [(im, cam) for im, cam in zip(images, cameras, strict=True) if im is not None]
         results = iter(self.recognizer.read_batch([im for im, _ in decoded], [cam for _, cam in decoded]))
-        return [[] if im is None else next(results) for im in images]
+        return [None if im is None else next(results) for im in images]
+
+
+def _decoded(jpeg: bytes) -> np.ndarray | None:
+    """The image, or None: OpenCV answers some broken JPEGs with None and others with an error."""
+    import cv2
+
+    try:
+        return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
 
 
 class Pool:
@@ -77,8 +86,9 @@ class Pool:
         if self.owns_ray:
             self._ray.shutdown()
 
-    def read(self, frames: list[Frame]) -> list[list[PlateResult]]:
-        """Split the frames into one chunk per actor and gather the results in order."""
+    def read(self, frames: list[Frame]) -> list[list[PlateResult] | None]:
+        """Split the frames into one chunk per actor and gather the results in order (None: the
+        frame's JPEG does not decode)."""
         chunk = max(1, -(-len(frames) // len(self.actors)))
         chunks = [frames[i : i + chunk] for i in range(0, len(frames), chunk)]
         futures = [

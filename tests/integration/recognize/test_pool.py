@@ -161,3 +161,40 @@ def reads_of(source, count: int, timeout_s: float, camera_id: str = "cam-nostore
         for messages in source.poll(500).values():
             found += [r for r in (decode(PlateRead, m.value) for m in messages) if r.camera_id == camera_id]
     return found
+
+
+def test_frames_too_large_or_cut_short_go_to_dead_letters_and_the_pool_reads_on(broker, running_pool):
+    """A frame of a few hundred bytes that declares 9,000 × 9,000 pixels would make OpenCV allocate
+    a quarter of a gigabyte per frame (and 32,000 × 32,000, six): it is refused from its header,
+    before any decoding. A JPEG cut short is refused once it does not decode. Neither stops the
+    frames after them."""
+    from dataclasses import replace
+
+    passages = [replace(p, camera_id="cam-hostile")
+                for p in build_city(cameras=1, vehicles=2, seed=11, start=datetime.now(UTC)).passages]
+    good = [frame_of(p, i).model_copy(update={"frame_id": f"hostile-{i}"}) for i, p in enumerate(passages)]
+    small = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes()
+    at = small.index(b"\xff\xc0")
+    bomb = small[: at + 5] + (9000).to_bytes(2, "big") * 2 + small[at + 9 :]
+    huge = Frame(camera_id="cam-hostile", ts=passages[0].ts, frame_id="hostile-bomb", jpeg=bomb, width=9000,
+                 height=9000)
+    cut = good[0].model_copy(update={"frame_id": "hostile-cut", "jpeg": good[0].jpeg[: len(good[0].jpeg) // 2]})
+    out = producer(broker.bootstrap_servers)
+    for frame in (huge, cut, good[0], good[1]):
+        out.send(topics.FRAMES, key=b"cam-hostile", value=encode(frame))
+    out.flush()
+
+    reads = consumer(broker.bootstrap_servers, f"test-hostile-{uuid.uuid4().hex}", [topics.PLATE_READS])
+    try:
+        found = reads_of(reads, len(good), 120, camera_id="cam-hostile")
+    finally:
+        reads.close()
+    assert {(r.frame_id, r.plate) for r in found} == {(f.frame_id, p.plate) for f, p in zip(good, passages,
+                                                                                               strict=True)}
+    letters = collect(broker.bootstrap_servers, f"test-hostile-letters-{uuid.uuid4().hex}", topics.DEAD_LETTERS,
+                      DeadLetter, 1000, 10)
+    reasons = {decode(Frame, d.payload.encode()).frame_id: d.reason for d in letters if "cam-hostile" in d.payload}
+    assert reasons == {
+        "hostile-bomb": "the frame is 9000x9000 pixels, more than recognize.max_frame_pixels (33,177,600)",
+        "hostile-cut": "the frame's JPEG does not decode (damaged or cut short)",
+    }

@@ -1,6 +1,9 @@
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
+import cv2
+import numpy as np
 import pytest
 
 from gantry.events import (
@@ -11,10 +14,19 @@ from gantry.events import (
     dead_letter,
     decode,
     encode,
+    jpeg_size,
     normalise_plate,
 )
 
-JPEG = b"\xff\xd8\xff\xe0fake-but-marked-jpeg"
+JPEG = cv2.imencode(".jpg", np.zeros((10, 10, 3), np.uint8))[1].tobytes()
+
+
+def declaring(jpeg: bytes, width: int, height: int) -> bytes:
+    """The JPEG with another size in its frame header (SOF0), as a decompression bomb has."""
+    data = bytearray(jpeg)
+    at = data.index(b"\xff\xc0")
+    data[at + 5 : at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
 
 
 def read(**changes):
@@ -86,6 +98,28 @@ def test_frame_carries_jpeg_as_base64_and_rejects_other_bytes():
     bad = encode(frame).replace(b'"jpeg":"', b'"jpeg":"iVBO')
     with pytest.raises(InvalidEvent, match="jpeg"):
         decode(Frame, bad)
+
+
+def test_a_frames_size_is_its_jpegs_own_read_from_the_header():
+    assert jpeg_size(declaring(JPEG, 9000, 7000)) == (9000, 7000)  # the header alone: nothing decoded
+    frame = Frame(camera_id="cam1", ts=datetime.now(UTC), frame_id="f", jpeg=JPEG, width=10, height=10)
+    assert frame.pixels == 100
+    lying = encode(frame).replace(b'"width":10', b'"width":1920')
+    with pytest.raises(InvalidEvent, match="the JPEG is 10x10 pixels, the frame says 1920x10"):
+        decode(Frame, lying)
+    with pytest.raises(ValueError, match="the JPEG is 12000x12000 pixels, the frame says 10x10"):
+        Frame(camera_id="cam1", ts=datetime.now(UTC), frame_id="f", jpeg=declaring(JPEG, 12000, 12000), width=10,
+              height=10)
+
+
+@pytest.mark.parametrize(("jpeg", "reason"), [
+    (b"\xff\xd8\xff\xe0only-a-marker", "not a JPEG image (its header cannot be read)"),
+    (JPEG[:12], "not a JPEG image (its header cannot be read)"),
+    (declaring(JPEG, 65000, 65000), "the JPEG declares more than"),
+])
+def test_a_frame_whose_jpeg_header_is_unreadable_or_absurd_is_refused(jpeg, reason):
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        jpeg_size(jpeg)
 
 
 def test_hotlist_validity_window_is_half_open():
