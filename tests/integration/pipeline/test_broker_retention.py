@@ -20,14 +20,18 @@ RETENTION_MS = 5000
 
 
 def earliest(bootstrap: str, topic: str) -> tuple[int, int, int]:
-    """(earliest offset, end offset, first offset a consumer from the beginning gets)."""
+    """(earliest offset, end offset, first offset a consumer from the beginning gets).
+
+    The earliest offset is asked first: the sweep may remove a batch at any moment, and asked after
+    the poll it could already be past the record the poll got (seen as (10, 13, 9))."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     try:
         tp = TopicPartition(topic, 0)
+        beginning = consumer.beginning_offsets([tp])[tp]
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
         first = next(r.offset for records in [consumer.poll(timeout_ms=5000)] for r in records.get(tp, []))
-        return consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp], first
+        return beginning, consumer.end_offsets([tp])[tp], first
     finally:
         consumer.close()
 
