@@ -38,6 +38,7 @@ from stream_jobs.charges.days import DayLedger
 from stream_jobs.charges.registers import ChargeRegisters
 from stream_jobs.intake import STAGE, admit, receipt
 from stream_jobs.runtime.compacted import CompactedFeed, ErasureFeed
+from stream_jobs.runtime.consumer import paced
 from stream_jobs.runtime.state import StatefulBatchConsumer
 from stream_jobs.tracking import PartitionState, PlateHistory, Tracker, forget
 
@@ -89,7 +90,7 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
         assert self.outbox is not None
         sent: Counter[str] = Counter()
         now = datetime.now(UTC)
-        async for record in self.owned_records(records):
+        async for record in paced(records):
             read = await self._read_of(record, now)
             if read is None:
                 continue

@@ -30,6 +30,7 @@ from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.charges.rules import day_summary
 from stream_jobs.intake import STAGE, parse_or_report
+from stream_jobs.runtime.consumer import paced
 from stream_jobs.runtime.state import StatefulBatchConsumer
 
 KEEP_CLOSED_DAYS = 60  # closed days per zone remembered, to send a summary again after a crash
@@ -128,7 +129,7 @@ class DayCloser(StatefulBatchConsumer[ClosingState]):
     async def handle(self, records: list[ConsumerRecord]) -> None:
         assert self.outbox is not None
         now = now_utc()
-        async for record in self.owned_records(records):
+        async for record in paced(records):
             part = parse_or_report(ZoneDayPart, record.value, STAGE, topics.ZONE_DAY_PARTS)
             if isinstance(part, DeadLetter):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(part))

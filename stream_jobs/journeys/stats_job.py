@@ -42,6 +42,7 @@ from gantry.kafka import new_topic
 from gantry.observability import MESSAGES_OUT
 from stream_jobs.intake import STAGE, parse_or_report, receipt
 from stream_jobs.journeys.rules import interval_key, interval_of, outlier_flags, segment_stats, summarise
+from stream_jobs.runtime.consumer import paced
 from stream_jobs.runtime.state import StatefulBatchConsumer
 
 KEEP_INTERVALS_S = 2 * 86_400
@@ -112,7 +113,7 @@ class SegmentStatsJob(StatefulBatchConsumer[Intervals]):
         withdrawn: list[tuple[str, Member]] = []  # (interval, member) withdrawn by this batch
         opened: dict[int, Intervals] = {}  # states that opened an interval: time to forget old ones
         now = datetime.now(UTC)
-        async for record in self.owned_records(records):
+        async for record in paced(records):
             if OWN_HEADER in record.headers:
                 continue  # this job's own re-sends: already counted
             journey = self._journey_of(record, now)

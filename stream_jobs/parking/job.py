@@ -38,6 +38,7 @@ from gantry.sites import CarPark
 from sites.pairing import Passage
 from stream_jobs.intake import STAGE, parse_or_report
 from stream_jobs.parking.stays import PlateStays, update
+from stream_jobs.runtime.consumer import paced
 from stream_jobs.runtime.state import StatefulBatchConsumer
 
 WATERMARK_KEY = b"#watermark"  # cannot be a car park and plate: those hold a colon
@@ -83,7 +84,7 @@ class ParkingJob(StatefulBatchConsumer[ParkingState]):
         assert self.outbox is not None
         touched: set[tuple[int, str]] = set()
         replayed: set[tuple[int, str]] = set()
-        async for record in self.owned_records(records):
+        async for record in paced(records):
             decision = parse_or_report(GateDecision, record.value, STAGE, topics.GATE_DECISIONS)
             if isinstance(decision, DeadLetter):
                 await self.outbox.put(topics.DEAD_LETTERS, value=encode(decision))

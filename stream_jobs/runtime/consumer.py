@@ -58,10 +58,12 @@ class BatchConsumer(Service):
         self.producer: AIOKafkaProducer | None = None
         self.outbox: Outbox | None = None
         self.settling: asyncio.Future | None = None  # the last batch, until its outputs are acknowledged
+        self.revoked: set[TopicPartition] = set()  # given up since the last batch was fetched
         self.uncommitted: dict[TopicPartition, int] = {}  # handled and acknowledged, not yet committed
         self.committed_at = 0.0
-        # Held while a batch's outputs are put and sent: other outputs of the job (not caused by
-        # a batch) go out between batches, so no send() splits a batch the commit waits for.
+        # Held while a batch is handled and its outputs sent: other outputs of the job (not caused
+        # by a batch) go out between batches, so no send() splits a batch the commit waits for,
+        # and a rebalance moves partitions between batches only.
         self.handling = asyncio.Lock()
 
     async def on_start(self) -> None:
@@ -94,34 +96,43 @@ class BatchConsumer(Service):
         await self.before_consuming()
         while not self.should_stop:
             batches = await self.consumer.getmany(timeout_ms=100, max_records=self.max_records)
+            polled = time.monotonic()
+            self.revoked.clear()
+            async with self.handling:
+                # A rebalance came in while this waited for the lock: the revoked partitions'
+                # records are the next owner's to read (from the commit), even where that owner is
+                # this member again.
+                batches = {tp: records for tp, records in batches.items() if tp not in self.revoked}
+                previous = self.settling
+                if batches:
+                    await self.handle([record for records in batches.values() for record in records])
+                    self.settling = asyncio.ensure_future(self._settle(previous, self.outbox.send(), batches, polled))
             if not batches:
                 await self.settled()
                 await self.commit(due_only=True)
                 continue
-            polled = time.monotonic()
-            async with self.handling:
-                await self.handle([record for records in batches.values() for record in records])
-                acknowledged = self.outbox.send()
-            await self.settled()  # commits stay in order: the previous batch's first
-            self.settling = asyncio.ensure_future(self._settle(acknowledged, batches, polled))
+            if previous is not None:
+                await previous  # the broker acknowledges one batch while the next is handled, not more
             await asyncio.sleep(max(0.0, polled + self.batch_every_s - time.monotonic()))
         await self.settled()
         await self.commit()
 
     async def settled(self) -> None:
-        """Wait for the last batch's outputs to be acknowledged (its offsets are then due to commit)."""
-        settling = self.settling  # the revocation listener may wait here too, while a new batch settles
+        """Wait for the batches handled so far to be acknowledged (their offsets are then due to commit)."""
+        settling = self.settling
         if settling is not None:
             await settling
             if self.settling is settling:
                 self.settling = None
 
-    async def _settle(self, acknowledged: Awaitable[None], batches: dict[TopicPartition, list[ConsumerRecord]],
-                      polled: float) -> None:
+    async def _settle(self, previous: asyncio.Future | None, acknowledged: Awaitable[None],
+                      batches: dict[TopicPartition, list[ConsumerRecord]], polled: float) -> None:
         """Once a batch's outputs are acknowledged, its offsets are due to commit (and committed if
         ``commit_every_s`` is up); the next batch is handled meanwhile, so the broker's round trips
-        do not leave the worker idle."""
+        do not leave the worker idle. Commits stay in order: the previous batch's first."""
         assert self.consumer is not None
+        if previous is not None:
+            await previous
         await acknowledged
         LATENCY.labels(self.group_id).observe(time.monotonic() - polled)
         for tp, records in batches.items():
@@ -187,9 +198,14 @@ class _Revocations(ConsumerRebalanceListener):
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.owner.settled()  # commit what was handled before the partitions move
-        await self.owner.commit()
-        self.owner.on_revoked(set(revoked))
+        """The batch being handled is finished, acknowledged and committed before the partitions
+        move. Handed over half-way, its first records' state changes would be in no changelog,
+        while its offsets were committed (by this member, if given the partitions back)."""
+        async with self.owner.handling:
+            await self.owner.settled()
+            await self.owner.commit()
+            self.owner.revoked |= set(revoked)
+            self.owner.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.owner.on_assigned(set(assigned))

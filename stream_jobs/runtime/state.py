@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from stream_jobs.runtime.consumer import BatchConsumer, paced
+from stream_jobs.runtime.consumer import BatchConsumer
 from stream_jobs.runtime.topic_end import read_to_end
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,6 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
     @abstractmethod
     def changes(self, state: S) -> Mapping[bytes, bytes | None]:
         """The entries changed since the last call (None deletes), forgetting them."""
-
-    async def owned_records(self, records: list[ConsumerRecord]) -> AsyncIterator[ConsumerRecord]:
-        """The records of partitions this member still owns (a rebalance may come mid-batch:
-        then another member handles the rest, from a state this one must not touch)."""
-        async for record in paced(records):
-            if record.partition in self.owned:
-                yield record
 
     async def state_of(self, partition: int) -> S:
         if partition not in self.states:
