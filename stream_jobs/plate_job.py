@@ -148,10 +148,9 @@ class PlateJob(StatefulBatchConsumer[PartitionState]):
     def forget_erased(self, pseudonym: str, erased_at: datetime) -> None:
         """An erasure has come: each owned partition forgets the plate's past (saved with the next batch)."""
         erased_at_ms = int(erased_at.timestamp() * 1000)
-        for partition, state in self.states.items():
-            if partition in self.owned:
-                for plate in [p for p in state.plates if self.blocklist.pseudonym(p) == pseudonym]:
-                    forget(state, plate, erased_at_ms)
+        for state in self.states.values():
+            for plate in [p for p in state.plates if self.blocklist.pseudonym(p) == pseudonym]:
+                forget(state, plate, erased_at_ms)
 
     def changes(self, state: PartitionState) -> dict[bytes, bytes | None]:
         if not state.changed and not state.dropped:

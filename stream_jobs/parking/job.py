@@ -108,16 +108,14 @@ class ParkingJob(StatefulBatchConsumer[ParkingState]):
             state.watermark = max(state.watermark, passage.ts)
             touched.add((record.partition, key))
         for partition, state in self.states.items():
-            if partition in self.owned:
-                touched |= {(partition, key) for key, stays in state.plates.items() if self._overstaying(key, stays, state)}
+            touched |= {(partition, key) for key, stays in state.plates.items() if self._overstaying(key, stays, state)}
         for partition, key in sorted(touched):
             await self._pair(self.states[partition], key)
         for partition, key in sorted(replayed - touched):
             for session in sorted(self.states[partition].plates[key].sent.values(), key=lambda s: s.first_ts):
                 await self.outbox.put(topics.PARKING_SESSIONS, key=key.encode(), value=encode(session))
-        for partition, state in self.states.items():
-            if partition in self.owned:
-                self._count(state)
+        for state in self.states.values():
+            self._count(state)
         await self.save()
 
     def _overstaying(self, key: str, stays: PlateStays, state: ParkingState) -> bool:

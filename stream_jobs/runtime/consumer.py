@@ -165,9 +165,6 @@ class BatchConsumer(Service):
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
         """Forget what was kept for partitions that another member may own now."""
 
-    def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        """Take note of the partitions this member owns now."""
-
     @abstractmethod
     async def handle(self, records: list[ConsumerRecord]) -> None: ...
 
@@ -208,4 +205,4 @@ class _Revocations(ConsumerRebalanceListener):
             self.owner.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.owner.on_assigned(set(assigned))
+        """Nothing to do: a partition's state is loaded when its first record comes."""

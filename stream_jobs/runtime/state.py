@@ -36,8 +36,7 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
 
     def __init__(self, bootstrap_servers: str, **kwargs) -> None:
         super().__init__(bootstrap_servers, **kwargs)
-        self.states: dict[int, S] = {}
-        self.owned: set[int] = set()  # partition numbers, as of the last rebalance
+        self.states: dict[int, S] = {}  # owned partitions only: a rebalance drops the revoked ones
 
     @abstractmethod
     def load(self, partition: int, entries: Mapping[bytes, bytes]) -> S:
@@ -56,9 +55,8 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
         """Write the changed entries of every owned partition; call at the end of ``handle``."""
         assert self.outbox is not None
         for partition, state in self.states.items():
-            if partition in self.owned:
-                for key, value in self.changes(state).items():
-                    await self.outbox.put(self.changelog, key=key, value=value, partition=partition)
+            for key, value in self.changes(state).items():
+                await self.outbox.put(self.changelog, key=key, value=value, partition=partition)
 
     async def _restore(self, partition: int) -> dict[bytes, bytes]:
         tp = TopicPartition(self.changelog, partition)
@@ -83,7 +81,3 @@ class StatefulBatchConsumer(BatchConsumer, Generic[S]):
     def on_revoked(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self.states.pop(tp.partition, None)
-            self.owned.discard(tp.partition)
-
-    def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        self.owned |= {tp.partition for tp in partitions}
