@@ -169,6 +169,8 @@ def _parse_xml(data: bytes) -> Element:
         root = fromstring(data)
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise EdgeFormatError(f"EventNotificationAlert: not well-formed XML ({exc})") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise EdgeFormatError(f"EventNotificationAlert: {exc} in the XML declaration") from None
     if _local(root.tag) != "EventNotificationAlert":
         raise EdgeFormatError(f"EventNotificationAlert: the root element is {_local(root.tag)!r}")
     return root

@@ -119,6 +119,10 @@ def test_gantry_json_errors_name_the_field(body: bytes, field: str) -> None:
         (b"<EventNotificationAlert><eventType>ANPR", "EventNotificationAlert: not well-formed"),
         (b"<Other/>", "EventNotificationAlert: the root element"),
         (
+            hikvision_xml("AB12CDE", TS).replace(b'encoding="UTF-8"', b'encoding="UTF-88"'),
+            "EventNotificationAlert: unknown encoding",
+        ),
+        (
             b"<EventNotificationAlert><dateTime>2026-11-21T08:00:00Z</dateTime></EventNotificationAlert>",
             "EventNotificationAlert.eventType",
         ),
