@@ -474,9 +474,13 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> GantryConfi
     node = None
     if source is not None:
         try:
-            text = source.read_text()
+            data_bytes = source.read_bytes()
+            text = data_bytes.decode("utf-8-sig")
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read configuration: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            line = data_bytes[: exc.start].count(b"\n") + 1
+            raise ConfigError(f"{source}:{line}: not UTF-8 text (byte 0x{data_bytes[exc.start]:02x})") from None
         try:
             node = yaml.compose(text)
             data = yaml.safe_load(text) or {}

@@ -12,6 +12,7 @@ to the topic by :class:`stream_jobs.runtime.compacted.RegisterFeed`), and the to
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,35 +134,41 @@ class Register(Generic[M]):
         problems: list[str] = []
         lines: dict[str, int] = {}
         columns = {f: c for c, f in self.fields.items()}  # model field -> CSV column, for messages
+        rows = csv.DictReader(io.StringIO(_text_of(path), newline=""))
         try:
-            with path.open(newline="") as handle:
-                rows = csv.DictReader(handle)
-                missing = set(self.required) - set(rows.fieldnames or ())
-                if missing:
-                    raise InvalidEvent(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-                for row in rows:
-                    line = rows.line_num
-                    if extra := sorted(str(k) for k in row if k not in self.columns):
-                        problems.append(f"{path}:{line}: unknown column(s) {', '.join(extra)}")
-                        continue
-                    values = {self.fields.get(k, k): v for k, v in row.items() if v not in (None, "")}
-                    try:
-                        entry = self.model.model_validate(values)
-                    except ValidationError as exc:
-                        first = exc.errors()[0]
-                        where = ".".join(columns.get(str(p), str(p)) for p in first["loc"]) or "(row)"
-                        problems.append(f"{path}:{line}: {where}: {first['msg']}")
-                        continue
-                    if check is not None and (refused := check(entry)) is not None:
-                        problems.append(f"{path}:{line}: {refused[0]}: {refused[1]}")
-                        continue
-                    if entry.key in lines:
-                        problems.append(f"{path}:{line}: same entry as line {lines[entry.key]} ({entry.key})")
-                        continue
-                    lines[entry.key] = line
-                    entries.append(entry)
-        except OSError as exc:
-            raise InvalidEvent(f"{path}: cannot read: {exc.strerror}") from None
+            header = rows.fieldnames or []
+            if doubled := sorted({c for c in header if header.count(c) > 1}):
+                raise InvalidEvent(f"{path}:1: column(s) {', '.join(doubled)} named twice")
+            missing = set(self.required) - set(header)
+            if missing:
+                raise InvalidEvent(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
+            for row in rows:
+                line = rows.line_num
+                if None in row:  # DictReader's key for the values beyond the header's columns
+                    problems.append(f"{path}:{line}: {len(header) + len(row[None])} values for the header's "
+                                    f"{len(header)} columns")
+                    continue
+                if extra := sorted(str(k) for k in row if k not in self.columns):
+                    problems.append(f"{path}:{line}: unknown column(s) {', '.join(extra)}")
+                    continue
+                values = {self.fields.get(k, k): v for k, v in row.items() if v not in (None, "")}
+                try:
+                    entry = self.model.model_validate(values)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    where = ".".join(columns.get(str(p), str(p)) for p in first["loc"]) or "(row)"
+                    problems.append(f"{path}:{line}: {where}: {first['msg']}")
+                    continue
+                if check is not None and (refused := check(entry)) is not None:
+                    problems.append(f"{path}:{line}: {refused[0]}: {refused[1]}")
+                    continue
+                if entry.key in lines:
+                    problems.append(f"{path}:{line}: same entry as line {lines[entry.key]} ({entry.key})")
+                    continue
+                lines[entry.key] = line
+                entries.append(entry)
+        except csv.Error as exc:  # an unclosed quote swallowing the rest of the file, a field over csv's limit
+            raise InvalidEvent(f"{path}:{rows.reader.line_num}: not CSV: {exc}") from None
         if self.across is not None:
             found = self.across([(lines[entry.key], entry) for entry in entries], list(existing))
             problems += [f"{path}:{line}: {column}: {why}" for line, column, why in found]
@@ -181,3 +188,19 @@ class Register(Generic[M]):
                 writer.writerow({c: "" if v is None else v for c, v in values.items()})
                 count += 1
         return count
+
+
+def _text_of(path: Path) -> str:
+    """The file as text: UTF-8, with or without the byte-order mark that spreadsheets write first
+    (which would otherwise become part of the first column's name); anything else is refused with
+    the line of the first byte that is not UTF-8 (a file saved in a legacy code page)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidEvent(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidEvent(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                           "save the file as CSV UTF-8") from None

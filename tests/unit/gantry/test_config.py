@@ -98,6 +98,10 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "cameras: [\n"))
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("cameras:\n  - id: gare-du-nord\n    name: Gare du Nord (entrée)\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml:3: not UTF-8 text \(byte 0xe9\)"):
+        load_config(latin1)
 
 
 def test_endpoints_come_from_config_or_the_running_stack(tmp_path):
