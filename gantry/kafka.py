@@ -118,6 +118,13 @@ def rewind(consumer_: KafkaConsumer) -> None:
             consumer_.seek(partition, committed)
 
 
+def key_text(key: bytes | None) -> str:
+    """A compacted topic's record key as text. A key that is not UTF-8 (a stranger's write) is
+    no entry's key, and must not stop the reader that every worker needs loaded: its undecodable
+    bytes become U+FFFD, so it matches no entry and is still shown recognisably in a warning."""
+    return key.decode(errors="replace") if key else ""
+
+
 def replay(bootstrap_servers: str, topic: str) -> Iterator[ConsumerRecord]:
     """Every record of ``topic`` from its beginning to its end as of now (a compacted topic's
     replay is its current table), with no consumer group."""

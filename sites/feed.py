@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 from gantry import topics
 from gantry.errors import InvalidEvent
 from gantry.events import HotlistEntry, decode
+from gantry.kafka import key_text
 from gantry.site_events import ParkingPayment, ParkingSession
 from sites.gatekeeper import Gatekeeper
 from sites.lists import ListBook
@@ -80,7 +81,7 @@ class SiteFeed:
             self._save(*self._due())
 
     def apply(self, record: ConsumerRecord, book: ListBook, raw: dict[str, bytes]) -> None:
-        key = record.key.decode() if record.key else ""
+        key = key_text(record.key)
         if record.topic == topics.HOTLIST:
             self._lists_changed = True
             if record.value is None:

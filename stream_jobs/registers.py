@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from gantry.errors import InvalidEvent
 from gantry.events import Event, decode, encode
-from gantry.kafka import producer, replay
+from gantry.kafka import key_text, producer, replay
 
 
 class Entry(Protocol):
@@ -111,7 +111,7 @@ class Register(Generic[M]):
         index: PlateIndex[M] = PlateIndex()
         for record in replay(bootstrap_servers, self.topic):
             if record.value is None:
-                index.remove(record.key.decode())
+                index.remove(key_text(record.key))
             else:
                 try:
                     index.put(decode(self.model, record.value))

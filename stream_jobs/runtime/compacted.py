@@ -26,6 +26,7 @@ from gantry import topics
 from gantry.erasures import BlockList
 from gantry.errors import InvalidEvent
 from gantry.events import Event, decode
+from gantry.kafka import key_text
 from stream_jobs.registers import PlateIndex
 from stream_jobs.runtime.topic_end import read_to_end
 
@@ -105,7 +106,7 @@ class RegisterFeed(CompactedFeed, Generic[M]):
         self.on_put: list[Callable[[M], None]] = []  # told of each entry put after the first load
 
     def apply(self, record: ConsumerRecord) -> None:
-        key = record.key.decode() if record.key else ""
+        key = key_text(record.key)
         if record.value is None:
             self.index.remove(key)
             return

@@ -102,3 +102,22 @@ def test_an_erasures_tombstones_make_the_edge_forget_the_plates_stay_and_payment
     presence = feed.gatekeeper.presence
     assert (presence.stay("p1", "AB1"), presence.latest_payment("p1", "AB1")) == (None, None)
     assert presence.stay("p1", "KE3PME").entry_ts == T and presence.latest_payment("p1", "KE3PME").amount == Decimal("2")
+
+
+def test_records_that_are_no_entry_leave_the_gates_lists_and_stays_as_they_were(tmp_path):
+    """A key that is not UTF-8 or a value that does not parse (a stranger's write to the topics)
+    must not stop the gate's feed: it is skipped, and the entries and stays around it stand."""
+    feed = SiteFeed("unused:9092", Gatekeeper([]), tmp_path)
+    lists, raw = ListBook(), {}
+    staff = entry("AB12CDE", "staff")
+
+    def record(topic: str, key: bytes, value: bytes | None) -> ConsumerRecord:
+        return ConsumerRecord(topic, 0, 0, 0, 0, key, value, None, len(key), len(value or b""), [])
+
+    feed.apply(record(topics.HOTLIST, staff.key.encode(), encode(staff)), lists, raw)
+    feed.apply(record(topics.PARKING_SESSIONS, b"p1:AB1", encode(session("open", T))), lists, raw)
+    for topic in (topics.HOTLIST, topics.PARKING_SESSIONS, topics.PARKING_PAYMENTS):
+        for value in (None, b"not an event", encode(staff)):
+            feed.apply(record(topic, b"\xff\xfe:\xc3(", value), lists, raw)
+    assert [e.plate for e in lists.entries()] == ["AB12CDE"]
+    assert feed.gatekeeper.presence.stay("p1", "AB1").entry_ts == T
