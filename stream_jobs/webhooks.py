@@ -37,7 +37,8 @@ STAGE = "webhooks"
 SIGNATURE_HEADER = "X-Gantry-Signature"
 DELIVERY_HEADER = "X-Gantry-Delivery"
 TIMESTAMP_HEADER = "X-Gantry-Timestamp"
-TIMEOUT_S = 5.0
+TIMEOUT_S = 5.0  # an attempt's own bound to connect, send and hear back
+CONNECTIONS = 100  # per subscriber, and so the hits of a batch: all of a batch's deliveries are in flight at once
 DELIVERY_SECONDS = Histogram("gantry_webhook_delivery_seconds", "Time to a subscriber's 2xx, retries included")
 
 
@@ -62,6 +63,15 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
 
 def delivery_id(hit: HotlistHit, subscriber: Subscriber) -> str:
     return stable_id("delivery", hit.hit_id, subscriber.id)
+
+
+def subscriber_client(timeout_s: float = TIMEOUT_S, connections: int = CONNECTIONS) -> httpx.AsyncClient:
+    """The HTTP client of one subscriber's deliveries. Waiting for a free connection is not part of
+    an attempt: with httpx's default, a delivery that waited ``timeout_s`` behind a slow
+    subscriber's other deliveries failed unsent (a pool timeout), and after an outage's backlog
+    its hits went to the dead letters without ever being tried."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, pool=None),
+                             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
 
 
 async def deliver(client: httpx.AsyncClient, route: Route, hit: HotlistHit, settings: HotlistConfig) -> str | None:
@@ -98,6 +108,7 @@ class Notifier(BatchConsumer):
     """
 
     sources = (topics.HOTLIST_HITS,)
+    max_records = CONNECTIONS  # a batch's deliveries never queue for a connection: max_batch_seconds holds
 
     def __init__(self, bootstrap_servers: str, settings: HotlistConfig, route: Route, *,
                  report_malformed: bool, **kwargs) -> None:
@@ -110,7 +121,7 @@ class Notifier(BatchConsumer):
         self.route = route
         attempts = settings.webhook_retries + 1
         self.max_batch_seconds = attempts * TIMEOUT_S + settings.webhook_backoff_s * 2**attempts + 10
-        self.client = httpx.AsyncClient(timeout=TIMEOUT_S)
+        self.client = subscriber_client()
 
     async def handle(self, records: list[ConsumerRecord]) -> None:
         hits = []

@@ -1,11 +1,15 @@
+import asyncio
 import hashlib
 import hmac
+import threading
+import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from gantry.config import Subscriber
+from gantry.config import HotlistConfig, Subscriber
 from gantry.events import HotlistHit
 from stream_jobs.simulator import Noise, simulate
-from stream_jobs.webhooks import Route, delivery_id, sign
+from stream_jobs.webhooks import Route, deliver, delivery_id, sign, subscriber_client
 
 
 def hit(list_: str = "stolen", priority: int = 1, hit_id: str = "h1") -> HotlistHit:
@@ -24,6 +28,38 @@ def test_subscriber_filters_and_stable_delivery_ids():
     assert route.wants(hit()) and not route.wants(hit(list_="permit")) and not route.wants(hit(priority=3))
     other = Subscriber(id="council", url="https://y")
     assert delivery_id(hit(), route.subscriber) == delivery_id(hit(), route.subscriber) != delivery_id(hit(), other)
+
+
+class SlowSubscriber(BaseHTTPRequestHandler):
+    """Answers every delivery after 0.8 s."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(0.8)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        return
+
+
+def test_deliveries_waiting_for_a_connection_are_not_timed_out_unsent():
+    """Eight deliveries over two connections to a subscriber that takes 0.8 s: the last two wait
+    2.4 s for a connection, longer than an attempt may take (2 s), and are still delivered at
+    their first attempt."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowSubscriber)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    route = Route(Subscriber(id="police", url=f"http://127.0.0.1:{server.server_port}/hits"), b"k")
+    settings = HotlistConfig(webhook_retries=0)
+
+    async def send_all() -> list[str | None]:
+        async with subscriber_client(timeout_s=2.0, connections=2) as client:
+            return await asyncio.gather(*(deliver(client, route, hit(hit_id=f"h{n}"), settings) for n in range(8)))
+
+    try:
+        assert asyncio.run(send_all()) == [None] * 8
+    finally:
+        server.shutdown()
 
 
 def test_simulation_is_deterministic_and_noise_adds_reads_not_answers():
