@@ -67,9 +67,9 @@ def delivery_id(hit: HotlistHit, subscriber: Subscriber) -> str:
 
 def subscriber_client(timeout_s: float = TIMEOUT_S, connections: int = CONNECTIONS) -> httpx.AsyncClient:
     """The HTTP client of one subscriber's deliveries. Waiting for a free connection is not part of
-    an attempt: with httpx's default, a delivery that waited ``timeout_s`` behind a slow
-    subscriber's other deliveries failed unsent (a pool timeout), and after an outage's backlog
-    its hits went to the dead letters without ever being tried."""
+    an attempt: with httpx's default, a delivery that waited ``timeout_s`` for one, behind a slow
+    subscriber's other deliveries, failed unsent (a pool timeout) and used up an attempt, so a
+    backlog of hits to a slow subscriber could reach the dead letters without being sent."""
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, pool=None),
                              limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
 
