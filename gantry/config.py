@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gantry.errors import ConfigError
 from gantry.events import Plate
+from gantry.files import NotUtf8, utf8_text
 from gantry.sites import Site, check_sites
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -474,13 +475,11 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> GantryConfi
     node = None
     if source is not None:
         try:
-            data_bytes = source.read_bytes()
-            text = data_bytes.decode("utf-8-sig")
+            text = utf8_text(source.read_bytes())
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read configuration: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            line = data_bytes[: exc.start].count(b"\n") + 1
-            raise ConfigError(f"{source}:{line}: not UTF-8 text (byte 0x{data_bytes[exc.start]:02x})") from None
+        except NotUtf8 as exc:
+            raise ConfigError(f"{source}:{exc}") from None
         try:
             node = yaml.compose(text)
             data = yaml.safe_load(text) or {}

@@ -35,7 +35,7 @@ from pydantic import SecretStr
 
 from gantry import topics
 from gantry.events import DeadLetter, Event, HotlistHit, Journey, PlateRead, ZoneCharge
-from gantry.kafka import delivered, producer
+from gantry.kafka import delivered, key_text, producer
 from gantry.privacy import pseudonymise
 from gantry.site_events import GateDecision, ParkingPayment, ParkingSession
 
@@ -136,7 +136,7 @@ class BlockList:
         """Take one record of the topic; returns the pseudonym newly erased, if it is one."""
         if not key:
             return None
-        pseudonym = key.decode(errors="replace")
+        pseudonym = key_text(key)
         if value is None:
             self.erased.pop(pseudonym, None)
             self.newest = max(self.erased.values(), default=None)

@@ -1,4 +1,5 @@
-"""Writing a file so that it survives a crash: whole or not at all, and on disk when we return."""
+"""Files: written so that they survive a crash (whole or not at all, and on disk when we return),
+and read as UTF-8 text whose first bad byte is reported by line."""
 
 from __future__ import annotations
 
@@ -40,3 +41,18 @@ def _fsync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class NotUtf8(ValueError):
+    """Text that is not UTF-8; the message starts with the line of its first bad byte, for the
+    caller to put after the file's name."""
+
+
+def utf8_text(data: bytes) -> str:
+    """``data`` as text: UTF-8, with or without the byte-order mark that spreadsheets and some
+    editors write first (which would otherwise become part of the first name in the file)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise NotUtf8(f"{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from gantry.errors import InvalidEvent
 from gantry.events import Event, decode, encode
+from gantry.files import NotUtf8, utf8_text
 from gantry.kafka import key_text, producer, replay
 
 
@@ -191,16 +192,11 @@ class Register(Generic[M]):
 
 
 def _text_of(path: Path) -> str:
-    """The file as text: UTF-8, with or without the byte-order mark that spreadsheets write first
-    (which would otherwise become part of the first column's name); anything else is refused with
-    the line of the first byte that is not UTF-8 (a file saved in a legacy code page)."""
+    """The file as UTF-8 text (:func:`gantry.files.utf8_text`); a file saved in a legacy code page is
+    refused with the line of its first byte that is not UTF-8."""
     try:
-        data = path.read_bytes()
+        return utf8_text(path.read_bytes())
     except OSError as exc:
         raise InvalidEvent(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise InvalidEvent(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-                           "save the file as CSV UTF-8") from None
+    except NotUtf8 as exc:
+        raise InvalidEvent(f"{path}:{exc}; save the file as CSV UTF-8") from None
