@@ -41,6 +41,9 @@ def recognition(
     regions: str | None = typer.Option(None, "--regions",
                                        help="Comma-separated plate regions, as a camera's regions "
                                             "(default: recognize.regions, the global fallback)."),
+    view: str | None = typer.Option(None, "--view",
+                                    help="Read the photos as another camera would show them: rolled | near | dim "
+                                         "(default: as shot; see recognize/views.py)."),
     baseline: bool = typer.Option(False, "--baseline",
                                   help="Also run the plain whole-image baseline (same models, every "
                                        "line kept) and report it beside Gantry."),
@@ -54,12 +57,16 @@ def recognition(
     from recognize.diagnose import miss_cause
     from recognize.evaluation import AnnotationError, Sample, baseline_only, evaluate, explain_misses, load_dataset
     from recognize.recognizer import Recognizer
+    from recognize.views import VIEWS
 
     err = Console(stderr=True)
     settings = config_of(ctx).recognize
     if regions is not None:
         settings = settings.model_copy(update={"regions": tuple(r.strip() for r in regions.split(",") if r.strip())})
     batch = batch or settings.batch_size
+    if view is not None and view not in VIEWS:
+        err.print(f"[red]error:[/red] --view: unknown view {view!r}; valid: {', '.join(VIEWS)}")
+        raise typer.Exit(2)
     try:
         recognizer = Recognizer.configured(settings, preset=preset, backend=backend, threads=threads)
     except ValueError as exc:  # an unknown preset, backend or region
@@ -85,12 +92,13 @@ def recognition(
                     yield item
                     bar.advance(task)
 
-            return evaluate(read_batch, samples, tracked, batch=batch)
+            return evaluate(read_batch, samples, tracked, batch=batch, view=view)
 
         report = run(f"recognition ({recognizer.preset})", recognizer.read_batch)
-        explain_misses(report, samples, partial(miss_cause, recognizer))
+        explain_misses(report, samples, partial(miss_cause, recognizer), view)
         plain = run("whole-image baseline", WholeImageBaseline(recognizer).read_batch) if baseline else None
     summary = {"preset": recognizer.preset, "backend": recognizer.backend, "regions": ",".join(settings.regions),
+               "view": view or "as shot",
                "batch": batch, "threads": recognizer.workers, **report.summary(), "skipped": len(dataset.skipped)}
     if plain is not None:
         summary |= {f"baseline_{key}": value for key, value in plain.summary().items()

@@ -19,6 +19,7 @@ import numpy as np
 
 from gantry.events import normalise_plate
 from recognize.base import BoundingBox, PlateResult
+from recognize.views import seen_as
 
 FIELDS = ("image", "x", "y", "w", "h", "plate")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -149,17 +150,26 @@ class Report:
         ]
 
 
+def read_sample(sample: Sample, view: str | None = None) -> tuple[np.ndarray, tuple[BoundingBox, ...]]:
+    """The sample's image and plate boxes, as ``view`` shows them (:mod:`recognize.views`)."""
+    image = cv2.imread(str(sample.image))
+    if image is None:
+        raise AnnotationError(f"{sample.image}: cannot decode image")
+    return seen_as(view, image, sample.boxes, sample.image.name)
+
+
 def evaluate(read_batch: Callable[[list[np.ndarray]], list[list[PlateResult]]],
              samples: list[Sample],
              progress: Callable[[Iterable[Sample]], Iterable[Sample]] = lambda s: s,
-             warmup: int = 2, batch: int = 1) -> Report:
+             warmup: int = 2, batch: int = 1, view: str | None = None) -> Report:
     """Run ``read_batch`` on the samples, ``batch`` images per call, as the recognizer pool does.
 
-    The wall clock starts after ``warmup`` untimed images.  Throughput includes image decoding;
-    an image's latency is the duration of the call that read it (so it grows with ``batch``).
+    The wall clock starts after ``warmup`` untimed images.  Throughput includes image decoding
+    (and making the ``view``); an image's latency is the duration of the call that read it (so it
+    grows with ``batch``).
     """
     if warmup:
-        read_batch([cv2.imread(str(s.image)) for s in samples[:warmup]])
+        read_batch([read_sample(s, view)[0] for s in samples[:warmup]])
     report = Report()
     pending: list[tuple[Sample, np.ndarray]] = []
 
@@ -173,10 +183,7 @@ def evaluate(read_batch: Callable[[list[np.ndarray]], list[list[PlateResult]]],
 
     start = time.perf_counter()
     for s in progress(samples):
-        image = cv2.imread(str(s.image))
-        if image is None:
-            raise AnnotationError(f"{s.image}: cannot decode image")
-        pending.append((s, image))
+        pending.append((s, read_sample(s, view)[0]))
         if len(pending) == batch:
             flush()
     if pending:
@@ -196,13 +203,15 @@ def baseline_only(report: Report, baseline: Report) -> list[str]:
 
 
 def explain_misses(report: Report, samples: list[Sample],
-                   cause: Callable[[np.ndarray, BoundingBox, str], str]) -> None:
-    """Give every image with a missed plate the cause of its first miss (after timing)."""
+                   cause: Callable[[np.ndarray, BoundingBox, str], str], view: str | None = None) -> None:
+    """Give every image with a missed plate the cause of its first miss (after timing), in the
+    ``view`` it was read in."""
     by_name = {s.image.name: s for s in samples}
     for outcome in report.outcomes:
         if outcome.found(True):
             continue
         sample = by_name[outcome.image]
         got = {canonical(r.plate, True) for r in outcome.read}
-        plate, box = next((p, b) for p, b in zip(sample.plates, sample.boxes, strict=True) if canonical(p, True) not in got)
-        outcome.cause = cause(cv2.imread(str(sample.image)), box, plate)
+        image, boxes = read_sample(sample, view)
+        plate, box = next((p, b) for p, b in zip(sample.plates, boxes, strict=True) if canonical(p, True) not in got)
+        outcome.cause = cause(image, box, plate)

@@ -141,6 +141,22 @@ def test_cli_json_on_synthetic_folder(tmp_path: Path) -> None:
     assert json.loads(misses.read_text()) == []
 
 
+def test_cli_reads_the_photos_as_another_camera_would(tmp_path: Path) -> None:
+    for i, text in enumerate(["AB12CDE", "KM456XY", "BRA2E19"]):
+        cv2.imwrite(str(tmp_path / f"p{i}.jpg"), render_plate(text))
+        (tmp_path / f"p{i}.txt").write_text(f"p{i}.jpg\t130\t200\t220\t50\t{text}\n")
+    for view in ("rolled", "near"):
+        out = subprocess.run([sys.executable, "-m", "recognize.cli", "recognition", str(tmp_path), "--json",
+                              "--misses", str(tmp_path / "misses.json"), "--view", view],
+                             capture_output=True, text=True, check=True)
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        assert summary["view"] == view and summary["images"] == 3
+        assert summary["exact_rate"] == 1.0, (view, json.loads((tmp_path / "misses.json").read_text()))
+    out = subprocess.run([sys.executable, "-m", "recognize.cli", "recognition", str(tmp_path), "--view", "fisheye"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 2 and "rolled, near, dim" in out.stderr
+
+
 def test_cli_reports_bad_annotation(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("x.jpg\t1\t2\n")
     out = subprocess.run([sys.executable, "-m", "recognize.cli", "recognition", str(tmp_path)],
