@@ -16,6 +16,7 @@ from recognize.detector import line_height, line_width, order_quad
 MIN_TEXT_HEIGHT = 8  # px; smaller text cannot be read reliably at 48 px model height
 MIN_ASPECT, MAX_ASPECT = 1.5, 12.0  # one plate line: wider than tall, not a paragraph
 MAX_PARTS = 3  # a plate line is split into at most this many detected boxes
+MAX_OVERLAP = 1.0  # how far, in line heights, two parts of one line may overlap (the unclip margins)
 RELATIVE_MIN_HEIGHT = 0.5  # reads less than half as tall as the image's surest plate are dropped
 # Two rows of one plate (motorcycles, many two-line national layouts): the rows are stacked
 # closely, centred on each other, of comparable height (a smaller top row is common) and width.
@@ -26,14 +27,25 @@ ROWS_WIDTH_RATIO = (0.4, 2.5)  # top row's width over the bottom row's ("KL" ove
 
 
 def same_line(a: Candidate, b: Candidate) -> bool:
-    """Whether ``b`` continues the text line of ``a`` to the right (plates split at spaces/emblems)."""
+    """Whether ``b`` continues the text line of ``a`` (plates split at spaces/emblems).
+
+    Measured along the parts' own baseline, not the image axes: a plate seen rolled by a few
+    degrees (a roadside camera, a car on a slope) is still one line, although its parts' centres
+    then lie at different heights in the image.  The detector grows each text blob by its unclip
+    margin, so parts that nearly touch overlap by up to a line height; ``b`` must then still
+    reach past the end of ``a`` by part of a character.
+    """
     ha, hb = line_height(a.quad), line_height(b.quad)
     if not 0.7 < ha / max(hb, 1e-6) < 1.0 / 0.7:
         return False
-    ca, cb = a.quad.mean(axis=0), b.quad.mean(axis=0)
-    gap = b.quad[:, 0].min() - a.quad[:, 0].max()
+    edges = (a.quad[1] - a.quad[0]) + (a.quad[2] - a.quad[3]) + (b.quad[1] - b.quad[0]) + (b.quad[2] - b.quad[3])
+    along = edges / max(float(np.linalg.norm(edges)), 1e-6)
+    across = np.array([-along[1], along[0]], dtype=np.float32)
     h = max(ha, hb)
-    return abs(ca[1] - cb[1]) < 0.4 * h and -0.3 * h < gap < 1.2 * h
+    a_end, b_start, b_end = float((a.quad @ along).max()), float((b.quad @ along).min()), float((b.quad @ along).max())
+    offset = abs(float((b.quad.mean(axis=0) - a.quad.mean(axis=0)) @ across))
+    return (offset < 0.4 * h and -MAX_OVERLAP * h < b_start - a_end < 1.2 * h
+            and b_end - a_end > 0.5 * h)
 
 
 def merge_quads(quads: list[np.ndarray]) -> np.ndarray:

@@ -23,6 +23,32 @@ def test_split_plate_is_merged_into_one_line() -> None:
     assert abs(merged.x - 100) <= 1 and merged.w >= 129
 
 
+def turned(part: Candidate, degrees: float, about: tuple[float, float]) -> Candidate:
+    a = np.radians(degrees)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
+    return Candidate((part.quad - about) @ turn.T + about, part.score)
+
+
+def test_a_rolled_plate_split_into_overlapping_parts_is_merged() -> None:
+    # "1B7 0440" seen rolled by 7 degrees: the detector split it, and its unclip margins make the
+    # parts overlap by more than half a line height; their centres lie at different image heights.
+    parts = [turned(box(164, 224, 56, 24), -7, (214, 236)), turned(box(205, 224, 59, 24), -7, (214, 236))]
+    lines = line_candidates(parts)
+    assert len(lines) == 3
+    merged = lines[-1].bbox
+    assert merged.x <= 165 and merged.x + merged.w >= 262
+
+
+def test_a_part_that_adds_nothing_to_the_line_is_not_merged() -> None:
+    assert len(line_candidates([box(100, 50, 80, 20), box(120, 50, 65, 20)])) == 2  # inside the other
+
+
+def test_lines_above_one_another_are_not_merged_however_rolled() -> None:
+    for degrees in (0, 7, -7):
+        rows = [turned(box(100, 50, 60, 20), degrees, (150, 60)), turned(box(150, 62, 60, 20), degrees, (150, 60))]
+        assert len(line_candidates(rows)) == 2
+
+
 def test_lines_of_different_height_are_not_merged() -> None:
     assert len(line_candidates([box(100, 50, 40, 10), box(150, 45, 80, 30)])) == 2
 
