@@ -150,11 +150,17 @@ def input_width(crop: np.ndarray) -> int:
 
 
 def prepare_batch(crops: list[np.ndarray], width: int) -> np.ndarray:
-    """Resize crops to the model height keeping aspect (at most ``width``), right-pad to ``width``."""
+    """Resize crops to the model height keeping aspect (at most ``width``), right-pad to ``width``.
+
+    A crop taller than the model is shrunk by averaging the pixels each input pixel covers:
+    sampling them (bilinear) drops thin strokes and makes jagged edges once a plate is more than
+    twice the model's height (a near or high-resolution camera), and misreads follow.
+    """
     batch = np.zeros((len(crops), 3, INPUT_HEIGHT, width), dtype=np.float32)
     for i, crop in enumerate(crops):
         w = int(min(width, max(16, np.ceil(INPUT_HEIGHT * crop.shape[1] / max(crop.shape[0], 1)))))
-        resized = cv2.resize(crop, (w, INPUT_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        shrink = crop.shape[0] > INPUT_HEIGHT
+        resized = cv2.resize(crop, (w, INPUT_HEIGHT), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
         batch[i, :, :, :w] = (resized.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
     return batch
 

@@ -7,6 +7,7 @@ from recognize_reads import make_read
 
 from recognize.ocr import (
     COLON,
+    INPUT_HEIGHT,
     MAX_INPUT_WIDTH,
     OTHER,
     PLATE_CHARSET,
@@ -17,6 +18,7 @@ from recognize.ocr import (
     fold_matrix,
     input_width,
     join_rows,
+    prepare_batch,
     with_second_opinion,
 )
 
@@ -96,3 +98,14 @@ def test_the_rows_of_a_two_line_plate_join_with_their_evidence() -> None:
     assert joined.char_probs == top.char_probs + bottom.char_probs
     assert joined.alternatives.shape == (5, len(PLATE_CHARSET))
     assert joined.alternatives[1, PLATE_CHARSET.index("8")] == pytest.approx(0.3)
+
+
+def test_a_thin_stroke_of_a_large_crop_survives_the_shrink_to_the_model_height() -> None:
+    # A near camera's plate, four times the model's height, its strokes one pixel thin: every
+    # fourth row is dark, where sampling at the model's rows would see only the light ones.
+    crop = np.full((4 * INPUT_HEIGHT, 4 * 96, 3), 255, np.uint8)
+    crop[::4] = 0
+    model_input = prepare_batch([crop], 96)[0]
+    assert model_input.max() < 0.9  # the strokes darken every row instead of vanishing
+    small = cv2.resize(crop, (96, INPUT_HEIGHT), interpolation=cv2.INTER_AREA)
+    assert np.allclose(prepare_batch([small], 96)[0], (small.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1))
