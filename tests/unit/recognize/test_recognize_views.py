@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recognize.base import BoundingBox
-from recognize.views import NEAR_PLATE_SHARE, NEAR_WIDTH, seen_as
+from recognize.views import NEAR_PLATE_SHARE, seen_as
 
 PLATE = BoundingBox(200, 300, 120, 30)
 
@@ -40,9 +40,9 @@ def test_rolled_turns_the_plate_about_itself_to_either_side_by_name() -> None:
     assert sides == {True, False}
 
 
-def test_near_makes_the_plate_a_third_of_a_1280_px_frame_and_moves_its_box() -> None:
+def test_near_cuts_the_frame_down_to_three_plate_widths_and_moves_the_box() -> None:
     out, (box,) = seen_as("near", photo(), (PLATE,), "a.jpg")
-    assert out.shape[1] == NEAR_WIDTH
+    assert box.w == PLATE.w and box.h == PLATE.h  # the photo's own resolution
     assert abs(box.w / out.shape[1] - NEAR_PLATE_SHARE) < 0.01
     inside = out[box.y + 3 : box.y + box.h - 3, box.x + 3 : box.x + box.w - 3]
     assert inside.min() > 200  # the box lies on the plate
