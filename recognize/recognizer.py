@@ -72,7 +72,6 @@ PRESETS: dict[str, Preset] = {
 }
 
 PAD_HEIGHTS = 0.3  # crop growth at each end of a line for the padded variant, in line heights
-SECOND_LOOK_GAIN = 1.2  # a second look only where it sees the image at least this much larger
 # A coarse read this sure (or at min_confidence, if that is higher) spares the image its second
 # look.  A read below it is still emitted, but it is as likely a date stamp, a badge or a sign,
 # read while the plate itself was too small for the coarse scale: a clearly read plate scores
@@ -111,16 +110,19 @@ def unsure_line(confidence: float) -> bool:
     return REFINE_FLOOR <= confidence < SECOND_LOOK_SURE
 
 
-def wants_second_look(shape: tuple[int, ...], coarse: list[Scored], coarse_side: int,
-                      sure: float = SECOND_LOOK_SURE) -> bool:
-    """Whether an image is detected again at the second-look scale.
+def wants_second_look(coarse: list[Scored], sure: float = SECOND_LOOK_SURE) -> bool:
+    """Whether an image is detected again at the second-look scale: where no coarse read reaches
+    ``sure``.
 
-    Only where that scale sees it larger (``SECOND_LOOK_GAIN``), and only where no coarse read
-    reaches ``sure``: an unsure coarse read is as often a date stamp or a badge beside a plate
-    too small for the coarse scale as it is the plate, and it must not spare the finer look.
+    An unsure coarse read is as often a date stamp or a badge beside a plate too small for the
+    coarse scale as it is the plate, and it must not spare the finer look.  Frames smaller than
+    the coarse scale (a near camera's, a cut-out) get it too, though the coarse scale already
+    enlarges them: the detector's line box around a plate of an enlarged frame depends on the
+    scale, and at the coarse one it can take in the plate's whole panel, which then hides the
+    panel's edge from the plate evidence (TVG399 in a 337 px frame: a 88 px box read at 0.40 at
+    640 px, a 78 px box read at 0.999 at 960 px).
     """
-    return (max(shape[:2]) >= SECOND_LOOK_GAIN * coarse_side
-            and not any(s.interpretation.confidence >= sure for s in coarse))
+    return not any(s.interpretation.confidence >= sure for s in coarse)
 
 
 T = TypeVar("T")
@@ -219,8 +221,7 @@ class Recognizer:
         if side is None:
             return coarse
         again = [i for i, ((image, _), scored) in enumerate(zip(batch, coarse, strict=True))
-                 if wants_second_look(image.shape, scored, self.detector.limit_side,
-                                      max(SECOND_LOOK_SURE, self.min_confidence))]
+                 if wants_second_look(scored, max(SECOND_LOOK_SURE, self.min_confidence))]
         second = self.score([(batch[i][0], batch[i][1], self.candidates(batch[i][0], limit_side=side))
                              for i in again])
         out = list(coarse)

@@ -256,9 +256,9 @@ def test_miss_causes_name_the_stage_that_lost_the_plate() -> None:
     assert miss_cause(recognizer, image, plate_box, "AB12CDE") == "interpretation"
 
 
-def test_an_unsure_coarse_read_does_not_spare_a_large_image_its_second_look() -> None:
+def test_an_unsure_coarse_read_does_not_spare_an_image_its_second_look() -> None:
     # A date stamp or badge read at 0.7 beside a plate too small for the coarse scale must not
-    # stop the finer look; a sure read does, and a small image never gets one.
+    # stop the finer look; a sure read does.
     from recognize.base import Candidate
     from recognize.interpret import Interpretation
     from recognize.recognizer import Scored, wants_second_look
@@ -266,11 +266,23 @@ def test_an_unsure_coarse_read_does_not_spare_a_large_image_its_second_look() ->
     def read(conf: float) -> Scored:
         return Scored(Candidate(np.zeros((4, 2), np.float32), 0.9), Interpretation("AB123", conf, "any"))
 
-    assert wants_second_look((960, 1280, 3), [], 640)
-    assert wants_second_look((960, 1280, 3), [read(0.7)], 640)
-    assert not wants_second_look((960, 1280, 3), [read(0.7), read(0.93)], 640)
-    assert not wants_second_look((480, 640, 3), [read(0.7)], 640)
-    assert wants_second_look((960, 1280, 3), [read(0.85)], 640, sure=0.9)  # min_confidence above
+    assert wants_second_look([])
+    assert wants_second_look([read(0.7)])
+    assert not wants_second_look([read(0.7), read(0.93)])
+    assert wants_second_look([read(0.85)], sure=0.9)  # min_confidence above
+
+
+def test_a_small_frame_without_a_sure_read_gets_its_second_look_too() -> None:
+    # A near camera's 337 x 252 frame: its plate box at the coarse scale takes in the whole panel
+    # and the plate scores below min_confidence, while the second look reads it surely.
+    from recognize.recognizer import Recognizer
+
+    recognizer = Recognizer(preset="fast")
+    seen: list[int | None] = []
+    detect = recognizer.detector.detect
+    recognizer.detector.detect = lambda image, side=None: seen.append(side) or detect(image, side)  # type: ignore[method-assign]
+    recognizer.read(np.full((252, 337, 3), 128, np.uint8))
+    assert seen == [None, 960]
 
 
 def test_only_unsure_plate_like_lines_ask_the_second_opinion() -> None:
