@@ -4,8 +4,8 @@ Each dev set was shot by a few cameras; a region's plates that Gantry has never 
 other cameras, mounted otherwise. Plate logic that holds only for the dev sets' framing is fitted
 to them, so ``gantry eval recognition --view`` reads the same labelled plates:
 
-- ``rolled``: turned 7 degrees about the plates, to the left and to the right on alternate images
-  (a roadside camera beside the lane, a car on a camber or a slope);
+- ``rolled``: turned 7 degrees about the plates, to the left or to the right as the file name
+  decides (about half each way; a roadside camera beside the lane, a car on a camber or a slope);
 - ``near``: cut down to the plates and their car, the plates a third of the frame wide, at the
   photo's own resolution (a gate or car-park camera a few metres from the bumper; the recogniser
   scales the frame as it scales any other, and enlarging it here would only add blur);
