@@ -42,7 +42,7 @@ def recognition(
                                        help="Comma-separated plate regions, as a camera's regions "
                                             "(default: recognize.regions, the global fallback)."),
     view: str | None = typer.Option(None, "--view",
-                                    help="Read the photos as another camera would show them: rolled | near | dim "
+                                    help="Read the photos as another camera would show them: rolled | near | dim | blurred "
                                          "(default: as shot; see recognize/views.py)."),
     baseline: bool = typer.Option(False, "--baseline",
                                   help="Also run the plain whole-image baseline (same models, every "

@@ -10,7 +10,9 @@ to them, so ``gantry eval recognition --view`` reads the same labelled plates:
   photo's own resolution (a gate or car-park camera a few metres from the bumper; the recogniser
   scales the frame as it scales any other, and enlarging it here would only add blur);
 - ``dim``: darker (gamma 1.8, 70 % exposure), with sensor noise, saved at JPEG quality 35 (dusk
-  on a cheap camera that streams at a low bit rate).
+  on a cheap camera that streams at a low bit rate);
+- ``blurred``: smeared along the plate by a third of a character's width (a twenty-fourth of the
+  plate's), as a passing car is by a slow shutter.
 
 A view depends on the image's file name only (which side it rolls to, the noise), so runs of the
 same code give the same images and their figures compare.
@@ -29,6 +31,7 @@ from recognize.base import BoundingBox
 ROLL_DEGREES = 7.0
 NEAR_PLATE_SHARE = 0.35  # of the frame's width that the plates span
 DIM_GAMMA, DIM_EXPOSURE, DIM_NOISE, DIM_JPEG_QUALITY = 1.8, 0.7, 6.0, 35
+BLUR_PLATE_SHARE = 1 / 24  # of the plate's width that the motion smears each point over
 
 Boxes = tuple[BoundingBox, ...]
 
@@ -77,8 +80,15 @@ def dim(image: np.ndarray, boxes: Boxes, seed: int) -> tuple[np.ndarray, Boxes]:
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR), boxes
 
 
+def blurred(image: np.ndarray, boxes: Boxes, seed: int) -> tuple[np.ndarray, Boxes]:
+    length = max(3, round(max(b.w for b in boxes) * BLUR_PLATE_SHARE)) | 1
+    smear = np.zeros((length, length), np.float32)
+    smear[length // 2, :] = 1.0 / length
+    return cv2.filter2D(image, -1, smear), boxes
+
+
 VIEWS: dict[str, Callable[[np.ndarray, Boxes, int], tuple[np.ndarray, Boxes]]] = {
-    "rolled": rolled, "near": near, "dim": dim,
+    "rolled": rolled, "near": near, "dim": dim, "blurred": blurred,
 }
 
 

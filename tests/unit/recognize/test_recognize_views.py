@@ -59,6 +59,16 @@ def test_dim_darkens_adds_noise_and_keeps_the_boxes() -> None:
     assert not np.array_equal(out, seen_as("dim", image, (PLATE,), "b.jpg")[0])
 
 
+def test_blurred_smears_along_the_plate_by_a_third_of_a_character() -> None:
+    out, boxes = seen_as("blurred", photo(), (PLATE,), "a.jpg")
+    assert boxes == (PLATE,)
+    row = out[PLATE.y + PLATE.h // 2, :, 0].astype(int)
+    ramp = np.flatnonzero((row > 95) & (row < 250))  # the plate's left and right edges, smeared
+    assert len(ramp) == 2 * (round(PLATE.w / 24) - 1)  # each edge ramps over the 5 px smear, less one pixel
+    column = out[:, PLATE.x + PLATE.w // 2, 0].astype(int)
+    assert set(column[PLATE.y - 3 : PLATE.y]) == {90} and set(column[PLATE.y : PLATE.y + 3]) == {255}  # not across
+
+
 def test_an_unknown_view_names_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="rolled, near, dim"):
+    with pytest.raises(ValueError, match="rolled, near, dim, blurred"):
         seen_as("fisheye", photo(), (PLATE,), "a.jpg")
