@@ -42,7 +42,9 @@ def same_line(a: Candidate, b: Candidate) -> bool:
     along = edges / max(float(np.linalg.norm(edges)), 1e-6)
     across = np.array([-along[1], along[0]], dtype=np.float32)
     h = max(ha, hb)
-    a_end, b_start, b_end = float((a.quad @ along).max()), float((b.quad @ along).min()), float((b.quad @ along).max())
+    a_end = float((a.quad @ along).max())
+    b_along = b.quad @ along
+    b_start, b_end = float(b_along.min()), float(b_along.max())
     offset = abs(float((b.quad.mean(axis=0) - a.quad.mean(axis=0)) @ across))
     return (offset < 0.4 * h and -MAX_OVERLAP * h < b_start - a_end < 1.2 * h
             and b_end - a_end > 0.5 * h)
