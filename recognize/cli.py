@@ -57,16 +57,19 @@ def recognition(
     from recognize.diagnose import miss_cause
     from recognize.evaluation import AnnotationError, Sample, baseline_only, evaluate, explain_misses, load_dataset
     from recognize.recognizer import Recognizer
-    from recognize.views import VIEWS
+    from recognize.views import view_named
 
     err = Console(stderr=True)
     settings = config_of(ctx).recognize
     if regions is not None:
         settings = settings.model_copy(update={"regions": tuple(r.strip() for r in regions.split(",") if r.strip())})
     batch = batch or settings.batch_size
-    if view is not None and view not in VIEWS:
-        err.print(f"[red]error:[/red] --view: unknown view {view!r}; valid: {', '.join(VIEWS)}")
-        raise typer.Exit(2)
+    if view is not None:
+        try:
+            view_named(view)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] --view: {exc}")
+            raise typer.Exit(2) from None
     try:
         recognizer = Recognizer.configured(settings, preset=preset, backend=backend, threads=threads)
     except ValueError as exc:  # an unknown preset, backend or region

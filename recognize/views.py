@@ -92,10 +92,15 @@ VIEWS: dict[str, Callable[[np.ndarray, Boxes, int], tuple[np.ndarray, Boxes]]] =
 }
 
 
+def view_named(view: str) -> Callable[[np.ndarray, Boxes, int], tuple[np.ndarray, Boxes]]:
+    """The view called ``view``; a ValueError names the valid ones."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
+    return VIEWS[view]
+
+
 def seen_as(view: str | None, image: np.ndarray, boxes: Boxes, name: str) -> tuple[np.ndarray, Boxes]:
     """``image`` and its plate ``boxes`` as ``view`` shows them (None: as shot)."""
     if view is None:
         return image, boxes
-    if view not in VIEWS:
-        raise ValueError(f"unknown view {view!r}; valid: {', '.join(VIEWS)}")
-    return VIEWS[view](image, boxes, int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest()))
+    return view_named(view)(image, boxes, int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest()))
